@@ -1,0 +1,2 @@
+//! Entry point of the `server` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Telemetry and audit: tracing subscriber set-up, audit events and the hash-chained audit file.
