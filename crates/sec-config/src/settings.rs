@@ -1,0 +1,481 @@
+//! Loading the settings layers and validating them into [`Settings`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, File, FileFormat};
+use serde::Deserialize;
+
+use crate::database::DatabaseTarget;
+use crate::env::AppEnv;
+use crate::problem::{Problem, SettingsError};
+
+/// Every settings key, as a dotted path. An `APP__…` variable that maps to none of them is a
+/// typo and is reported rather than ignored.
+pub const KNOWN_KEYS: &[&str] = &[
+    "server.bind",
+    "server.shutdown_timeout_secs",
+    "server.workers",
+    "database.url",
+    "database.pool_max_size",
+    "database.acquire_timeout_ms",
+    "database.migrate_on_start",
+    "log.dir",
+    "log.level",
+    "log.format",
+    "log.max_files",
+];
+
+const ENV_PREFIX: &str = "APP__";
+const ENV_SEPARATOR: &str = "__";
+const DEFAULT_BIND: &str = "127.0.0.1:8080";
+const DEFAULT_DATABASE_URL: &str = "sqlite://./var/server.db";
+const DEFAULT_LOG_DIR: &str = "./var/log";
+
+/// Where settings come from: the environment variables and the folder of config files.
+///
+/// Tests build one by hand; the binary uses [`Sources::from_process`].
+#[derive(Debug, Clone)]
+pub struct Sources {
+    env_vars: BTreeMap<String, String>,
+    config_dir: PathBuf,
+}
+
+impl Sources {
+    /// Sources made of the given variables and config folder; nothing is read from the
+    /// process environment.
+    pub fn new<K, V>(
+        config_dir: impl Into<PathBuf>,
+        env_vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            env_vars: env_vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            config_dir: config_dir.into(),
+        }
+    }
+
+    /// The process environment and `./config`. Variables whose name or value is not valid
+    /// UTF-8 are skipped unless they belong to us, in which case loading reports them.
+    pub fn from_process() -> Self {
+        let env_vars = std::env::vars_os()
+            .map(|(k, v)| {
+                let k = k.to_string_lossy().into_owned();
+                // A non-UTF-8 value of one of our variables becomes U+FFFD, which no setting
+                // accepts, so it is reported instead of being dropped silently.
+                (k, v.to_string_lossy().into_owned())
+            })
+            .collect();
+        Self { env_vars, config_dir: PathBuf::from("config") }
+    }
+
+    fn var(&self, name: &str) -> Option<&str> {
+        self.env_vars.get(name).map(String::as_str)
+    }
+}
+
+/// The server's validated settings. Fields are private: a `Settings` value can only come from
+/// [`Settings::load`], so holding one means every check has passed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    env: AppEnv,
+    server: ServerSettings,
+    database: DatabaseSettings,
+    log: LogSettings,
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    bind: SocketAddr,
+    bind_explicit: bool,
+    shutdown_timeout: Duration,
+    workers: Option<usize>,
+}
+
+/// Database settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    target: DatabaseTarget,
+    url_explicit: bool,
+    pool_max_size: u32,
+    acquire_timeout: Duration,
+    migrate_on_start: bool,
+}
+
+/// Log output settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    dir: PathBuf,
+    filter: String,
+    format: LogFormat,
+    max_files: usize,
+}
+
+/// How console log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (development default).
+    Pretty,
+    /// One JSON object per line (production default, for log collectors).
+    Json,
+}
+
+impl Settings {
+    /// Merges the layers, validates every value and, in production, refuses development
+    /// defaults. Returns every problem found, not only the first.
+    pub fn load(sources: &Sources) -> Result<Self, SettingsError> {
+        let mut problems = Vec::new();
+        let env = match sources.var("APP_ENV") {
+            None => AppEnv::Development,
+            Some(name) => match name.parse::<AppEnv>() {
+                Ok(env) => env,
+                Err(e) => {
+                    return Err(SettingsError::new(vec![Problem::new("APP_ENV", e.to_string())]));
+                }
+            },
+        };
+
+        let raw = match merge_layers(sources, env, &mut problems) {
+            Some(raw) => raw,
+            None => return Err(SettingsError::new(problems)),
+        };
+        let settings = validate(env, raw, &mut problems);
+        if let Some(settings) = &settings {
+            if env == AppEnv::Production {
+                problems.extend(settings.production_problems_inner());
+            }
+        }
+        match settings {
+            Some(s) if problems.is_empty() => Ok(s),
+            _ => Err(SettingsError::new(problems)),
+        }
+    }
+
+    /// The deployment environment.
+    pub fn env(&self) -> AppEnv {
+        self.env
+    }
+
+    /// HTTP listener settings.
+    pub fn server(&self) -> &ServerSettings {
+        &self.server
+    }
+
+    /// Database settings.
+    pub fn database(&self) -> &DatabaseSettings {
+        &self.database
+    }
+
+    /// Log settings.
+    pub fn log(&self) -> &LogSettings {
+        &self.log
+    }
+
+    fn production_problems_inner(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if !self.database.url_explicit {
+            out.push(Problem::new(
+                "database.url",
+                format!(
+                    "not set; the development default ({DEFAULT_DATABASE_URL}) is not for \
+                     production. Set DATABASE_URL to a postgres:// URL (or an sqlite:// file on \
+                     persistent storage)"
+                ),
+            ));
+        }
+        if self.database.target.is_in_temp_dir() {
+            out.push(Problem::new(
+                "database.url",
+                "the SQLite file is under the temporary directory, which may be wiped; put it on \
+                 persistent storage",
+            ));
+        }
+        if !self.server.bind_explicit {
+            out.push(Problem::new(
+                "server.bind",
+                format!(
+                    "not set; the development default ({DEFAULT_BIND}) was meant for a laptop. Set \
+                     APP__SERVER__BIND to the address the deployment listens on"
+                ),
+            ));
+        }
+        out
+    }
+}
+
+// The `explicit` flags record whether a value came from a file or variable rather than the
+// built-in default: production refuses to run on defaults meant for a developer's machine.
+impl ServerSettings {
+    /// Address and port to listen on (`server.bind`, default 127.0.0.1:8080; port 0 picks a
+    /// free port).
+    pub fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT
+    /// (`server.shutdown_timeout_secs`, default 30).
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
+    /// Worker threads (`server.workers`); `None` means one per core.
+    pub fn workers(&self) -> Option<usize> {
+        self.workers
+    }
+}
+
+impl DatabaseSettings {
+    /// The database to use (`database.url` or `DATABASE_URL`).
+    pub fn target(&self) -> &DatabaseTarget {
+        &self.target
+    }
+
+    /// Upper bound on pooled connections (`database.pool_max_size`, default 10).
+    pub fn pool_max_size(&self) -> u32 {
+        self.pool_max_size
+    }
+
+    /// How long a request waits for a pooled connection (`database.acquire_timeout_ms`,
+    /// default 5000).
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// Whether `serve` applies pending migrations before listening
+    /// (`database.migrate_on_start`; default true except in production).
+    pub fn migrate_on_start(&self) -> bool {
+        self.migrate_on_start
+    }
+}
+
+impl LogSettings {
+    /// Folder of the log files (`log.dir`, default ./var/log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Level filter in `tracing` directive syntax (`log.level`, default `info`; `RUST_LOG`
+    /// wins when set).
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Console format (`log.format`: pretty or json; default json in production).
+    pub fn format(&self) -> LogFormat {
+        self.format
+    }
+
+    /// Rotated log files kept (`log.max_files`, default 14).
+    pub fn max_files(&self) -> usize {
+        self.max_files
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Raw {
+    server: RawServer,
+    database: RawDatabase,
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    bind: Option<String>,
+    shutdown_timeout_secs: Option<u64>,
+    workers: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: Option<String>,
+    pool_max_size: Option<u32>,
+    acquire_timeout_ms: Option<u64>,
+    migrate_on_start: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    dir: Option<String>,
+    level: Option<String>,
+    format: Option<String>,
+    max_files: Option<usize>,
+}
+
+/// Files, then variables. Returns `None` when the layers cannot even be merged.
+fn merge_layers(sources: &Sources, env: AppEnv, problems: &mut Vec<Problem>) -> Option<Raw> {
+    let mut builder = Config::builder();
+    for name in ["default", env.as_str()] {
+        let path = sources.config_dir.join(format!("{name}.toml"));
+        builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(false));
+    }
+
+    // (settings key, value, variable it came from), applied in this order: later wins.
+    let mut overrides: Vec<(String, &str, &str)> = Vec::new();
+    for (name, value) in &sources.env_vars {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let key = rest.to_ascii_lowercase().replace(ENV_SEPARATOR, ".");
+        if KNOWN_KEYS.contains(&key.as_str()) {
+            overrides.push((key, value, name));
+        } else {
+            problems.push(Problem::new(name.clone(), unknown_key_message(&key)));
+        }
+    }
+    // DATABASE_URL is the conventional name that tools (and hosting platforms) set; it is an
+    // alias, and a disagreement with APP__DATABASE__URL is an error rather than a silent pick.
+    if let Some(url) = sources.var("DATABASE_URL") {
+        match sources.var("APP__DATABASE__URL") {
+            Some(other) if other != url => problems.push(Problem::new(
+                "DATABASE_URL",
+                "both DATABASE_URL and APP__DATABASE__URL are set, to different values; keep one",
+            )),
+            _ => overrides.push(("database.url".to_owned(), url, "DATABASE_URL")),
+        }
+    }
+    if let Some(filter) = sources.var("RUST_LOG").filter(|f| !f.trim().is_empty()) {
+        overrides.push(("log.level".to_owned(), filter, "RUST_LOG"));
+    }
+    for (key, value, from) in overrides {
+        builder = match builder.set_override(key.as_str(), value) {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(Problem::new(from, e.to_string()));
+                return None;
+            }
+        };
+    }
+
+    let merged = match builder.build() {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(Problem::new("config", e.to_string()));
+            return None;
+        }
+    };
+    match merged.try_deserialize::<Raw>() {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            problems.push(Problem::new("config", e.to_string()));
+            None
+        }
+    }
+}
+
+fn unknown_key_message(key: &str) -> String {
+    let section = key.split('.').next().unwrap_or_default();
+    let near: Vec<&str> =
+        KNOWN_KEYS.iter().copied().filter(|k| k.split('.').next() == Some(section)).collect();
+    if near.is_empty() {
+        format!("{key:?} is not a known setting; known settings: {}", KNOWN_KEYS.join(", "))
+    } else {
+        format!("{key:?} is not a known setting; this section has: {}", near.join(", "))
+    }
+}
+
+fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+    key: &str,
+    value: Option<T>,
+    default: T,
+    min: T,
+    max: T,
+    problems: &mut Vec<Problem>,
+) -> T {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        problems.push(Problem::new(key, format!("must be between {min} and {max} (got {v})")));
+    }
+    v
+}
+
+fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settings> {
+    let start = problems.len();
+
+    let bind_explicit = raw.server.bind.is_some();
+    let bind_text = raw.server.bind.as_deref().unwrap_or(DEFAULT_BIND);
+    let bind = bind_text.trim().parse::<SocketAddr>().map_err(|_| {
+        problems.push(Problem::new(
+            "server.bind",
+            format!("{bind_text:?} is not an IP address and port, e.g. 127.0.0.1:8080"),
+        ));
+    });
+    let shutdown = in_range(
+        "server.shutdown_timeout_secs",
+        raw.server.shutdown_timeout_secs,
+        30,
+        1,
+        600,
+        problems,
+    );
+    let workers =
+        raw.server.workers.map(|w| in_range("server.workers", Some(w), w, 1, 256, problems));
+
+    let url_explicit = raw.database.url.is_some();
+    let url = raw.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL);
+    // The URL may hold a password: the message names the key, never the value.
+    let target = DatabaseTarget::parse(url)
+        .map_err(|e| problems.push(Problem::new("database.url", e.to_string())));
+    let pool_max_size =
+        in_range("database.pool_max_size", raw.database.pool_max_size, 10, 1, 1000, problems);
+    let acquire_ms = in_range(
+        "database.acquire_timeout_ms",
+        raw.database.acquire_timeout_ms,
+        5000,
+        100,
+        120_000,
+        problems,
+    );
+    let migrate_on_start = raw.database.migrate_on_start.unwrap_or(env != AppEnv::Production);
+
+    let dir = raw.log.dir.unwrap_or_else(|| DEFAULT_LOG_DIR.to_owned());
+    if dir.trim().is_empty() {
+        problems.push(Problem::new("log.dir", "must not be empty"));
+    }
+    let filter = raw.log.level.unwrap_or_else(|| "info".to_owned());
+    let format = match raw.log.format.as_deref() {
+        None if env == AppEnv::Production => LogFormat::Json,
+        None => LogFormat::Pretty,
+        Some("pretty") => LogFormat::Pretty,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            problems.push(Problem::new(
+                "log.format",
+                format!("must be pretty or json (got {other:?})"),
+            ));
+            LogFormat::Pretty
+        }
+    };
+    let max_files = in_range("log.max_files", raw.log.max_files, 14, 1, 3650, problems);
+
+    if problems.len() > start {
+        return None;
+    }
+    Some(Settings {
+        env,
+        server: ServerSettings {
+            bind: bind.ok()?,
+            bind_explicit,
+            shutdown_timeout: Duration::from_secs(shutdown),
+            workers,
+        },
+        database: DatabaseSettings {
+            target: target.ok()?,
+            url_explicit,
+            pool_max_size,
+            acquire_timeout: Duration::from_millis(acquire_ms),
+            migrate_on_start,
+        },
+        log: LogSettings { dir: PathBuf::from(dir), filter, format, max_files },
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! Tests of layer precedence, validation and the production refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
+
+use std::fs;
+
+use super::*;
+
+fn load(dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    Settings::load(&Sources::new(dir, vars.iter().copied()))
+}
+
+fn keys(err: &SettingsError) -> Vec<&str> {
+    err.problems().iter().map(Problem::key).collect()
+}
+
+#[test]
+fn an_empty_directory_and_no_variables_give_the_development_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(dir.path(), &[]).unwrap();
+    assert_eq!(s.env(), AppEnv::Development);
+    assert_eq!(s.server().bind(), "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(s.database().target().describe(), "sqlite ./var/server.db");
+    assert!(s.database().migrate_on_start());
+    assert_eq!(s.log().dir(), Path::new("./var/log"));
+    assert_eq!(s.log().format(), LogFormat::Pretty);
+}
+
+#[test]
+fn each_layer_overrides_the_one_below() {
+    // (files present, variable set) -> expected bind port
+    let cases: &[(bool, bool, bool, u16)] = &[
+        (false, false, false, 8080),
+        (true, false, false, 1001),
+        (true, true, false, 1002),
+        (false, true, false, 1002),
+        (true, true, true, 1003),
+        (false, false, true, 1003),
+    ];
+    for &(default_file, env_file, var, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        if default_file {
+            fs::write(dir.path().join("default.toml"), "[server]\nbind = \"127.0.0.1:1001\"\n")
+                .unwrap();
+        }
+        if env_file {
+            fs::write(dir.path().join("test.toml"), "[server]\nbind = \"127.0.0.1:1002\"\n")
+                .unwrap();
+        }
+        let mut vars = vec![("APP_ENV", "test")];
+        if var {
+            vars.push(("APP__SERVER__BIND", "127.0.0.1:1003"));
+        }
+        let s = load(dir.path(), &vars).unwrap();
+        assert_eq!(s.server().bind().port(), want, "layers {default_file} {env_file} {var}");
+    }
+}
+
+#[test]
+fn a_file_for_another_environment_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("production.toml"), "[server]\nbind = \"0.0.0.0:9\"\n").unwrap();
+    let s = load(dir.path(), &[("APP_ENV", "development")]).unwrap();
+    assert_eq!(s.server().bind().port(), 8080);
+}
+
+#[test]
+fn a_mistyped_variable_under_the_prefix_is_reported_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(dir.path(), &[("APP__SERVR__BIND", "0.0.0.0:1"), ("APP__LOG__LEVL", "x")])
+        .unwrap_err();
+    assert_eq!(keys(&err), ["APP__LOG__LEVL", "APP__SERVR__BIND"]);
+    assert!(err.problems()[0].message().contains("log.level"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_in_a_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("default.toml"), "[server]\nbnd = \"127.0.0.1:1\"\n").unwrap();
+    let err = load(dir.path(), &[]).unwrap_err();
+    assert!(err.to_string().contains("bnd"), "{err}");
+}
+
+#[test]
+fn every_invalid_value_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(
+        dir.path(),
+        &[
+            ("APP__SERVER__BIND", "localhost"),
+            ("APP__DATABASE__POOL_MAX_SIZE", "0"),
+            ("APP__LOG__FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://db/app"),
+        ],
+    )
+    .unwrap_err();
+    let mut got = keys(&err);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        ["database.pool_max_size", "database.url", "log.format", "server.bind"],
+        "{err}"
+    );
+}
+
+#[test]
+fn database_url_is_an_alias_and_a_disagreement_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(dir.path(), &[("DATABASE_URL", "sqlite://./x.db")]).unwrap();
+    assert_eq!(s.database().target().describe(), "sqlite ./x.db");
+    let same = [("DATABASE_URL", "sqlite://./x.db"), ("APP__DATABASE__URL", "sqlite://./x.db")];
+    assert!(load(dir.path(), &same).is_ok());
+    let err = load(
+        dir.path(),
+        &[("DATABASE_URL", "sqlite://./x.db"), ("APP__DATABASE__URL", "sqlite://./y.db")],
+    )
+    .unwrap_err();
+    assert_eq!(keys(&err), ["DATABASE_URL"]);
+}
+
+#[test]
+fn an_unknown_app_env_is_refused_rather_than_defaulted() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(dir.path(), &[("APP_ENV", "prod")]).unwrap_err();
+    assert_eq!(keys(&err), ["APP_ENV"]);
+}
+
+#[test]
+fn production_refuses_development_defaults_and_names_each_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(dir.path(), &[("APP_ENV", "production")]).unwrap_err();
+    assert_eq!(keys(&err), ["database.url", "server.bind"], "{err}");
+    let text = err.to_string();
+    assert!(text.contains("DATABASE_URL") && text.contains("APP__SERVER__BIND"), "{text}");
+}
+
+#[test]
+fn production_accepts_explicit_settings_and_defaults_to_json_logs_without_auto_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(
+        dir.path(),
+        &[
+            ("APP_ENV", "production"),
+            ("APP__SERVER__BIND", "0.0.0.0:8080"),
+            ("DATABASE_URL", "postgres://app@db/app"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.log().format(), LogFormat::Json);
+    assert!(!s.database().migrate_on_start());
+}
+
+#[test]
+fn production_refuses_sqlite_in_the_temporary_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", std::env::temp_dir().join("app.db").display());
+    let err = load(
+        dir.path(),
+        &[("APP_ENV", "production"), ("APP__SERVER__BIND", "0.0.0.0:8080"), ("DATABASE_URL", &url)],
+    )
+    .unwrap_err();
+    assert_eq!(keys(&err), ["database.url"], "{err}");
+}
+
+#[test]
+fn rust_log_overrides_the_configured_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        load(dir.path(), &[("APP__LOG__LEVEL", "warn"), ("RUST_LOG", "debug,actix=info")]).unwrap();
+    assert_eq!(s.log().filter(), "debug,actix=info");
+}
+
+#[test]
+fn neither_debug_output_nor_errors_contain_the_database_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://app:canary-Zq7xP@db:5432/app";
+    let s = load(dir.path(), &[("DATABASE_URL", url)]).unwrap();
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("canary-Zq7xP"), "{shown}");
+
+    let err =
+        load(dir.path(), &[("DATABASE_URL", url), ("APP__DATABASE__URL", "postgres://other")])
+            .unwrap_err();
+    assert!(!err.to_string().contains("canary-Zq7xP"));
+}
