@@ -1,0 +1,78 @@
+//! The flows the app and sec-auth build on, through the public API only: registration, login
+//! with re-hash, unknown users, and the bounded pool.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on any error")]
+
+use std::num::NonZeroUsize;
+use std::thread;
+
+use sec_core::{
+    Email, HashParams, HashingPool, Password, PasswordContext, PasswordHasher, PasswordPolicy,
+    PolicyViolation, SecretString, Username, VerifyError,
+};
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+#[test]
+fn registration_then_login_then_rehash_after_a_parameter_change() {
+    let username = Username::parse("Grace.Hopper").unwrap();
+    let email = Email::parse("Amazing.Grace@Navy.MIL").unwrap();
+    let policy = PasswordPolicy::default();
+    let context = PasswordContext::new().with_username(&username).with_email(&email);
+
+    // Registration: the policy refuses a weak password with every reason.
+    let err = Password::new(secret("amazing.grace"), &policy, &context).unwrap_err();
+    assert_eq!(
+        err.violations(),
+        &[PolicyViolation::TooShort { min: 15 }, PolicyViolation::ContainsEmail]
+    );
+    let err = Password::new(secret("grace.hopper and cobol"), &policy, &context).unwrap_err();
+    assert_eq!(err.violations(), &[PolicyViolation::ContainsUsername]);
+    let password =
+        Password::new(secret("nanoseconds are 30 cm of wire"), &policy, &context).unwrap();
+
+    let old_params = HashParams::new(12_288, 3, 1).unwrap();
+    let old = HashingPool::new(PasswordHasher::new(old_params, None), NonZeroUsize::MIN);
+    let stored = old.try_acquire().unwrap().hash(&password).unwrap();
+
+    // Later the configuration moves to the defaults; login still works and asks for a re-hash.
+    let pool = HashingPool::with_default_bound(PasswordHasher::new(HashParams::default(), None));
+    let permit = pool.try_acquire().unwrap();
+    let stored_str = stored.as_str().to_owned();
+    let (verified, rehashed) = thread::spawn(move || {
+        let verified =
+            permit.verify(&secret("nanoseconds are 30 cm of wire"), &stored_str).unwrap();
+        (verified, permit.hash(&password).unwrap())
+    })
+    .join()
+    .unwrap();
+    assert!(verified.needs_rehash());
+    let again = pool
+        .try_acquire()
+        .unwrap()
+        .verify(&secret("nanoseconds are 30 cm of wire"), rehashed.as_str());
+    assert!(!again.unwrap().needs_rehash());
+
+    // Wrong password and unknown user look the same to the caller (both are failures).
+    let permit = pool.try_acquire().unwrap();
+    assert_eq!(
+        permit.verify(&secret("nanoseconds are 31 cm of wire"), rehashed.as_str()),
+        Err(VerifyError::Mismatch)
+    );
+    permit.dummy_verify(&secret("nanoseconds are 31 cm of wire"));
+}
+
+#[test]
+fn the_shared_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send_static<T: Send + 'static>() {}
+    send_sync::<PasswordHasher>();
+    send_sync::<HashingPool>();
+    send_static::<sec_core::HashPermit>();
+    send_sync::<PasswordPolicy>();
+    send_sync::<Email>();
+    send_sync::<Username>();
+    send_static::<Password>();
+}
