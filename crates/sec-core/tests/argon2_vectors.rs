@@ -74,3 +74,15 @@ fn the_raw_tags_match_the_phc_strings() {
         assert_eq!(hex, v["raw_hex"].as_str().unwrap());
     }
 }
+
+#[test]
+fn a_hash_made_by_libargon2_at_our_parameters_verifies_without_rehash() {
+    // Produced by the reference implementation (Debian's `argon2` CLI, libargon2
+    // 0~20171227): `echo -n password | argon2 somesalt16bytes! -id -t 2 -k 19456 -p 1 -l 32`.
+    // A 16-byte salt and the default parameters: exactly what we write, so no re-hash.
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQxNmJ5dGVzIQ$tPXA8KRaMxUDqoVFOkz5qceiysamiMSLxBrcC5sAtmo";
+    let hasher = PasswordHasher::new(HashParams::default(), None);
+    let verified = hasher.verify(&secret("password"), phc).unwrap();
+    assert!(!verified.needs_rehash());
+    assert_eq!(hasher.verify(&secret("passwore"), phc), Err(VerifyError::Mismatch));
+}

@@ -37,6 +37,8 @@ fn valid_addresses_are_accepted_with_local_case_kept_and_domain_lowered() {
         ("user@sub.domain-with-hyphen.example.co.uk", "user@sub.domain-with-hyphen.example.co.uk"),
         ("user@123.example", "user@123.example"),
         ("user@xn--bcher-kva.example", "user@xn--bcher-kva.example"),
+        // Hyphens in the 3rd and 4th positions exist in real host names.
+        ("user@r3---sn-abc.googlevideo.com", "user@r3---sn-abc.googlevideo.com"),
         // Case: local part preserved, domain lower-cased.
         ("John.Doe@Example.COM", "John.Doe@example.com"),
         // IDN domains are stored as punycode, whatever their case or width.

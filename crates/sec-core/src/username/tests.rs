@@ -80,6 +80,8 @@ fn mixed_script_look_alikes_are_rejected() {
     assert_eq!(Username::parse("g\u{3bf}\u{3bf}gle"), Err(UsernameError::MixedScript));
     // Digits and separators are common to every script.
     assert!(Username::parse("иван_2024").is_ok());
+    // Documented limit: a name wholly in one script that looks like another is accepted.
+    assert!(Username::parse("\u{441}\u{43e}\u{441}\u{43e}").is_ok()); // Cyrillic "сосо"
 }
 
 #[test]
