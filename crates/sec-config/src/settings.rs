@@ -74,6 +74,11 @@ impl Sources {
         Self { env_vars, config_dir: PathBuf::from("config") }
     }
 
+    /// Reads the config files from `dir` instead of `./config`.
+    pub fn set_config_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.config_dir = dir.into();
+    }
+
     fn var(&self, name: &str) -> Option<&str> {
         self.env_vars.get(name).map(String::as_str)
     }
@@ -146,10 +151,8 @@ impl Settings {
             None => return Err(SettingsError::new(problems)),
         };
         let settings = validate(env, raw, &mut problems);
-        if let Some(settings) = &settings {
-            if env == AppEnv::Production {
-                problems.extend(settings.production_problems_inner());
-            }
+        if let Some(settings) = settings.as_ref().filter(|_| env == AppEnv::Production) {
+            problems.extend(settings.production_problems_inner());
         }
         match settings {
             Some(s) if problems.is_empty() => Ok(s),

@@ -1,0 +1,40 @@
+//! Migrations embedded in the binary, one set per backend, with identical schemas.
+
+use diesel::connection::SimpleConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::{DbConnection, DbError};
+
+const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// An arbitrary, fixed key for `pg_advisory_lock`: replicas that start together take turns
+/// instead of racing to create the same tables.
+const PG_MIGRATION_LOCK: i64 = 0x5ec_5e2e_0001;
+
+/// What a migration run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Versions applied by this run, oldest first; empty when the schema was current.
+    pub applied: Vec<String>,
+}
+
+pub(super) fn run_pending(conn: &mut DbConnection) -> Result<MigrationReport, DbError> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE).map(versions),
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
+            let result = c.run_pending_migrations(POSTGRES).map(versions);
+            // Released even when a migration failed; the session ending would release it too.
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
+            result
+        }
+    };
+    applied
+        .map(|applied| MigrationReport { applied })
+        .map_err(|e| DbError::Migration(e.to_string()))
+}
+
+fn versions(list: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
+    list.into_iter().map(|v| v.to_string()).collect()
+}

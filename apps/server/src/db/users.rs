@@ -1,0 +1,118 @@
+//! Storage of accounts (`users` table). Validation happens before this layer: it stores what
+//! it is given and reports conflicts on the unique columns.
+
+use std::fmt;
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConnection, DbError};
+
+/// An account as stored.
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    /// Random UUID.
+    pub id: String,
+    /// Display form of the user name.
+    pub username: String,
+    /// Form that uniqueness is checked on.
+    pub username_canonical: String,
+    /// Address as given.
+    pub email: String,
+    /// Form that uniqueness is checked on.
+    pub email_canonical: String,
+    /// PHC string.
+    pub password_hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+// Hand-written so that a stray `{:?}` in a log line cannot print a password hash, which is
+// offline-crackable material.
+impl fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new account to insert.
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    /// Random UUID.
+    pub id: &'a str,
+    /// Display form of the user name.
+    pub username: &'a str,
+    /// Form that uniqueness is checked on.
+    pub username_canonical: &'a str,
+    /// Address as given.
+    pub email: &'a str,
+    /// Form that uniqueness is checked on.
+    pub email_canonical: &'a str,
+    /// PHC string.
+    pub password_hash: &'a str,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Inserts an account. A taken user name or e-mail gives [`DbError::Conflict`]
+/// (see [`DbError::is_conflict_on`]) and writes nothing.
+pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> Result<(), DbError> {
+    diesel::insert_into(users::table).values(user).execute(conn)?;
+    Ok(())
+}
+
+/// The account with this id.
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table.find(id).select(UserRow::as_select()).first(conn).optional()?)
+}
+
+/// The account whose canonical user name is `canonical`.
+pub fn find_by_username(
+    conn: &mut DbConnection,
+    canonical: &str,
+) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::username_canonical.eq(canonical))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The account whose canonical e-mail is `canonical`.
+pub fn find_by_email(conn: &mut DbConnection, canonical: &str) -> Result<Option<UserRow>, DbError> {
+    Ok(users::table
+        .filter(users::email_canonical.eq(canonical))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Replaces the stored password hash (after a re-hash or a password change).
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let n = diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
+        .execute(conn)?;
+    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+}
+
+/// Number of accounts.
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(users::table.count().get_result(conn)?)
+}

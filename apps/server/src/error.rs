@@ -1,0 +1,227 @@
+//! The one error type handlers return, and the JSON body every error response carries.
+//!
+//! Clients get a status, a stable machine-readable code and the request id, nothing more: the
+//! cause chain goes to the log, tagged with the same request id, so an operator can find it
+//! from a user's report without the user ever seeing internals.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::request_id;
+
+/// Stable error codes. Clients may match on these strings; they never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// No route matches the path.
+    NotFound,
+    /// The route exists but not for this method.
+    MethodNotAllowed,
+    /// The request could not be understood (malformed syntax, bad path or query parameters).
+    BadRequest,
+    /// The body is not valid JSON for this endpoint.
+    InvalidJson,
+    /// The body is larger than the endpoint accepts.
+    PayloadTooLarge,
+    /// The body's media type is not accepted.
+    UnsupportedMediaType,
+    /// The write conflicts with existing data.
+    Conflict,
+    /// The database cannot be reached.
+    DatabaseUnavailable,
+    /// Anything else: a bug or an unexpected failure, details in the log.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire form, e.g. `not_found`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadRequest => "bad_request",
+            Self::InvalidJson => "invalid_json",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Conflict => "conflict",
+            Self::DatabaseUnavailable => "database_unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadRequest | Self::InvalidJson => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// Stable code, see [`ErrorCode`].
+    pub error: &'a str,
+    /// The id of the request, also in the `X-Request-Id` header and in every log line.
+    pub request_id: &'a str,
+}
+
+/// An error on its way to becoming a response.
+pub struct AppError {
+    code: ErrorCode,
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl AppError {
+    /// An error with a code and no underlying cause.
+    pub fn new(code: ErrorCode) -> Self {
+        Self { code, cause: None }
+    }
+
+    /// An error with a code and the cause to log.
+    pub fn with_cause(
+        code: ErrorCode,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self { code, cause: Some(cause.into()) }
+    }
+
+    /// An unexpected failure: 500, cause logged.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::with_cause(ErrorCode::Internal, cause)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl fmt::Debug for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppError").field("code", &self.code).field("cause", &self.cause).finish()
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code.as_str())
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        let code = match &e {
+            DbError::Unavailable(_) => ErrorCode::DatabaseUnavailable,
+            DbError::Conflict { .. } => ErrorCode::Conflict,
+            DbError::NotFound => ErrorCode::NotFound,
+            _ => ErrorCode::Internal,
+        };
+        Self::with_cause(code, e)
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.code.status();
+        if let Some(cause) = &self.cause {
+            let chain = cause_chain(cause.as_ref());
+            if status.is_server_error() {
+                tracing::error!(code = self.code.as_str(), cause = %chain, "request failed");
+            } else {
+                tracing::info!(code = self.code.as_str(), cause = %chain, "request rejected");
+            }
+        }
+        json_error(self.code)
+    }
+}
+
+/// Builds the JSON error response for `code`, with the current request id.
+pub fn json_error(code: ErrorCode) -> HttpResponse {
+    error_response_with_id(code, &request_id::current().unwrap_or_default())
+}
+
+/// Builds the JSON error response for `code` with an explicit request id.
+pub fn error_response_with_id(code: ErrorCode, request_id: &str) -> HttpResponse {
+    HttpResponse::build(code.status())
+        .insert_header(actix_web::http::header::CacheControl(vec![
+            actix_web::http::header::CacheDirective::NoStore,
+        ]))
+        .json(ErrorBody { error: code.as_str(), request_id })
+}
+
+/// `outer: inner: innermost`, for the log.
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Maps any error status an actix component produced (extractor, router) to our code.
+pub fn code_for_status(status: StatusCode) -> ErrorCode {
+    match status {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::DatabaseUnavailable,
+        s if s.is_client_error() => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let all = [
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::BadRequest,
+            ErrorCode::InvalidJson,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::Conflict,
+            ErrorCode::DatabaseUnavailable,
+            ErrorCode::Internal,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for c in all {
+            assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
+            assert!(c.as_str().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+            assert!(c.status().is_client_error() || c.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn database_outage_is_503_and_other_database_errors_are_500() {
+        let unavailable = AppError::from(DbError::Unavailable("down".into()));
+        assert_eq!(unavailable.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            AppError::from(DbError::TaskFailed).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

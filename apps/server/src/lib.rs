@@ -1,0 +1,13 @@
+//! The reference server: the actix-web application that wires the `sec-*` crates together,
+//! its database layer and its command line.
+//!
+//! `main.rs` only parses the command line and calls into this library, so tests build the
+//! same [`startup::Application`] that production runs.
+
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,30 @@
+//! Liveness and readiness probes for load balancers and Kubernetes.
+//!
+//! `/healthz` says the process is up and serving; it touches nothing else, so a database
+//! outage never gets a healthy pod restarted. `/readyz` says the server can do useful work:
+//! it answers 503 `database_unavailable` while the database cannot be reached, and turns
+//! green again by itself when it can.
+
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::db::Db;
+use crate::error::AppError;
+
+/// Liveness: 200 while the process serves requests.
+#[get("/healthz")]
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(json!({ "status": "ok" }))
+}
+
+/// Readiness: 200 when the database answers, 503 with a reason code when it does not.
+#[get("/readyz")]
+pub(crate) async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, AppError> {
+    db.ping().await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(json!({ "status": "ready" })))
+}
