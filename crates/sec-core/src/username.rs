@@ -91,7 +91,9 @@ impl Username {
         if !separators_ok(&display) {
             return Err(UsernameError::Separator);
         }
-        if !display.as_str().is_single_script() {
+        // ASCII letters are all Latin and ASCII digits and separators are Common, so an ASCII
+        // name is single-script by construction; skip the table look-ups.
+        if !display.is_ascii() && !display.as_str().is_single_script() {
             return Err(UsernameError::MixedScript);
         }
         let canonical = canonical_key(&display);
@@ -120,7 +122,11 @@ fn is_separator(c: char) -> bool {
 }
 
 fn is_allowed(c: char) -> bool {
-    is_separator(c) || (c.is_alphanumeric() && c.identifier_allowed())
+    if c.is_ascii() {
+        // Every ASCII letter and digit has Identifier_Status=Allowed.
+        return c.is_ascii_alphanumeric() || is_separator(c);
+    }
+    c.is_alphanumeric() && c.identifier_allowed()
 }
 
 fn separators_ok(s: &str) -> bool {

@@ -106,6 +106,15 @@ fn serde_validates_on_deserialize() {
     assert!(serde_json::from_str::<Username>("\"a\"").is_err());
 }
 
+#[test]
+fn the_ascii_shortcut_agrees_with_the_unicode_tables() {
+    for c in (0u8..0x80).map(char::from) {
+        let by_table = is_separator(c) || (c.is_alphanumeric() && c.identifier_allowed());
+        assert_eq!(is_allowed(c), by_table, "{c:?}");
+    }
+    assert!("Grace.Hopper_1906-x".is_single_script());
+}
+
 proptest! {
     #[test]
     fn parse_never_panics_on_any_string(s in "\\PC*") {
