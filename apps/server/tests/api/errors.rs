@@ -1,0 +1,127 @@
+//! Every error leaves as `{"error": code, "request_id": id}` with a matching `X-Request-Id`
+//! header, whichever component produced it; request ids from clients are kept only when safe.
+
+use actix_web::{HttpResponse, web};
+
+use crate::helpers::{Backend, TestApp, assert_error, cases, spawn_app, spawn_app_with};
+
+cases![
+    an_unknown_path_is_a_json_404_with_the_request_id,
+    a_wrong_method_is_a_json_error_too,
+    a_safe_incoming_request_id_is_kept,
+    an_unsafe_incoming_request_id_is_replaced,
+    every_request_gets_its_own_id,
+    malformed_json_is_a_400_without_parser_details,
+    a_body_over_64_kib_is_refused_with_413,
+    a_non_json_content_type_is_refused_with_415,
+];
+
+/// An app with `POST /test/echo` taking a JSON body, to exercise the body extractors.
+async fn app_with_echo(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |cfg| {
+        cfg.route(
+            "/test/echo",
+            web::post().to(|body: web::Json<serde_json::Value>| async move {
+                HttpResponse::Ok().json(body.into_inner())
+            }),
+        );
+    })
+    .await
+}
+
+async fn an_unknown_path_is_a_json_404_with_the_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_error(app.get("/no/such/path").await, 404, "not_found").await;
+}
+
+async fn a_wrong_method_is_a_json_error_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_error(response, 404, "not_found").await;
+}
+
+async fn a_safe_incoming_request_id_is_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = "lb-7f3a.9_c";
+    let response =
+        app.client.get(app.url("/missing")).header("X-Request-Id", id).send().await.unwrap();
+    assert_eq!(assert_error(response, 404, "not_found").await, id);
+}
+
+async fn an_unsafe_incoming_request_id_is_replaced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let too_long = "a".repeat(65);
+    for hostile in ["a b", "<script>alert(1)</script>", "x\"},{\"admin\":true", too_long.as_str()] {
+        let response = app
+            .client
+            .get(app.url("/missing"))
+            .header("X-Request-Id", hostile)
+            .send()
+            .await
+            .unwrap();
+        let id = assert_error(response, 404, "not_found").await;
+        assert_ne!(id, hostile);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "replacement {id:?} is a fresh UUID");
+    }
+}
+
+async fn every_request_gets_its_own_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let response = app.get("/healthz").await;
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(seen.insert(id), "request ids must not repeat");
+    }
+}
+
+async fn malformed_json_is_a_400_without_parser_details(backend: Backend) {
+    let app = app_with_echo(backend).await;
+    let response = app
+        .client
+        .post(app.url("/test/echo"))
+        .header("content-type", "application/json")
+        .body("{\"a\": tru")
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 400, "invalid_json").await;
+}
+
+async fn a_body_over_64_kib_is_refused_with_413(backend: Backend) {
+    let app = app_with_echo(backend).await;
+    let at_limit = format!("\"{}\"", "x".repeat(64 * 1024 - 2));
+    let response = app
+        .client
+        .post(app.url("/test/echo"))
+        .header("content-type", "application/json")
+        .body(at_limit)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "exactly 64 KiB is accepted");
+
+    let over = format!("\"{}\"", "x".repeat(64 * 1024));
+    let response = app
+        .client
+        .post(app.url("/test/echo"))
+        .header("content-type", "application/json")
+        .body(over)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 413, "payload_too_large").await;
+}
+
+async fn a_non_json_content_type_is_refused_with_415(backend: Backend) {
+    let app = app_with_echo(backend).await;
+    let response = app
+        .client
+        .post(app.url("/test/echo"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 415, "unsupported_media_type").await;
+}

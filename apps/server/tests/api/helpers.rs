@@ -1,0 +1,244 @@
+//! Test harness: a fresh database per case, the real application on a random port, and an
+//! HTTP client pointed at it.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web::ServiceConfig;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use sec_config::{Settings, Sources};
+use server::db::Db;
+use server::startup::Application;
+
+/// Which database a case runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+pub type CaseFn = fn(Backend) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// A named test case and the backends it applies to.
+pub struct Case {
+    pub name: &'static str,
+    pub run: CaseFn,
+    only: Option<Backend>,
+}
+
+impl Case {
+    /// A case that runs on both backends.
+    pub fn both(name: &'static str, run: CaseFn) -> Self {
+        Self { name, run, only: None }
+    }
+
+    /// A case that only makes sense on one backend (say why at the call site).
+    pub fn only(backend: Backend, name: &'static str, run: CaseFn) -> Self {
+        Self { name, run, only: Some(backend) }
+    }
+
+    pub fn runs_on(&self, backend: Backend) -> bool {
+        self.only.is_none_or(|b| b == backend)
+    }
+}
+
+/// Lists the async test functions of a module as cases for both backends.
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        pub fn cases() -> Vec<$crate::helpers::Case> {
+            vec![$($crate::helpers::Case::both(stringify!($name), |b| Box::pin($name(b)))),*]
+        }
+    };
+}
+pub(crate) use cases;
+
+/// `TEST_DATABASE_URL`, when set and non-empty.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty())
+}
+
+/// A database that exists for one case and is removed after it.
+pub enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl TestDatabase {
+    /// Creates an empty database on `backend`.
+    pub fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self::Sqlite { _dir: dir, url }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url().expect("TEST_DATABASE_URL");
+                let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("cannot reach TEST_DATABASE_URL: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let mut url = reqwest::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                Self::Postgres { admin_url, name, url: url.to_string() }
+            }
+        }
+    }
+
+    /// The URL the application connects with.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    /// Runs SQL as the administrator of the PostgreSQL server (outside the test database).
+    pub fn admin_execute(&self, sql: &str) {
+        let Self::Postgres { admin_url, .. } = self else {
+            panic!("admin_execute is for PostgreSQL cases only");
+        };
+        let mut admin = PgConnection::establish(admin_url).expect("admin connection");
+        diesel::sql_query(sql).execute(&mut admin).expect("admin statement");
+    }
+
+    /// The PostgreSQL database name.
+    pub fn pg_name(&self) -> &str {
+        match self {
+            Self::Postgres { name, .. } => name,
+            Self::Sqlite { .. } => panic!("pg_name is for PostgreSQL cases only"),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres { admin_url, name, .. } = self {
+            // FORCE ends the pool's connections still open; a failure here only leaks a
+            // database on a throw-away test server.
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// Settings for a test server on `database`, loaded through the real loader.
+pub fn test_settings(database: &TestDatabase, log_dir: PathBuf) -> Settings {
+    let missing_config_dir = log_dir.join("no-config");
+    let vars = [
+        ("APP_ENV", "test".to_owned()),
+        ("APP__SERVER__BIND", "127.0.0.1:0".to_owned()),
+        ("APP__SERVER__WORKERS", "1".to_owned()),
+        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "10".to_owned()),
+        ("DATABASE_URL", database.url().to_owned()),
+        ("APP__LOG__DIR", log_dir.display().to_string()),
+    ];
+    Settings::load(&Sources::new(missing_config_dir, vars)).expect("test settings are valid")
+}
+
+/// A running application and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub db: Db,
+    pub client: reqwest::Client,
+    pub handle: ServerHandle,
+    pub database: TestDatabase,
+    _log_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+}
+
+/// Starts the application on a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the application with extra routes mounted (for behaviour that needs a handler the
+/// product does not have, such as one that waits).
+pub async fn spawn_app_with<F>(backend: Backend, extra_routes: F) -> TestApp
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
+    init_test_logging();
+    let database = TestDatabase::create(backend);
+    let log_dir = tempfile::tempdir().expect("temp dir");
+    let settings = test_settings(&database, log_dir.path().to_path_buf());
+    let app = Application::build_with(&settings, extra_routes).await.expect("application builds");
+    let address = app.url();
+    let db = app.db().clone();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp { address, db, client, handle, database, _log_dir: log_dir }
+}
+
+/// Logs go to the console only when `TEST_LOG` is set, so a normal run stays quiet.
+fn init_test_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let config = sec_audit::TelemetryConfig {
+                filter: "debug".into(),
+                console: sec_audit::ConsoleFormat::Pretty,
+                file_dir: None,
+                max_files: 1,
+            };
+            // Leaked on purpose: logging stays on for the whole test process.
+            std::mem::forget(sec_audit::init(&config));
+        }
+    });
+}
+
+/// Parses a response body as JSON.
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    response.json().await.expect("JSON body")
+}
+
+/// Asserts that `response` is the standard error body with `code`, and that its request id
+/// matches the `X-Request-Id` header. Returns the request id.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    let header = response
+        .headers()
+        .get("x-request-id")
+        .expect("X-Request-Id header")
+        .to_str()
+        .expect("ASCII id")
+        .to_owned();
+    let body = json(response).await;
+    let object = body.as_object().expect("object body");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    // Nothing beyond the code and the id: no messages, causes or stack traces.
+    assert_eq!(keys, ["error", "request_id"], "body: {body}");
+    assert_eq!(body["error"], code, "body: {body}");
+    assert_eq!(body["request_id"], header.as_str(), "body: {body}");
+    header
+}
