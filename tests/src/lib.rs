@@ -86,6 +86,7 @@ impl RunningServer {
         loop {
             let line = lines.recv_timeout(START_GUARD).unwrap_or_else(|_| {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("server printed no address; output so far:\n{}", seen.join("\n"))
             });
             let addr = line

@@ -141,10 +141,13 @@ impl ResponseError for AppError {
         let status = self.code.status();
         if let Some(cause) = &self.cause {
             let chain = cause_chain(cause.as_ref());
-            if status.is_server_error() {
-                tracing::error!(code = self.code.as_str(), cause = %chain, "request failed");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // An outage, not a bug: the pool's own warnings already say why.
+                tracing::warn!(code = self.code.as_str(), cause = ?chain, "request failed");
+            } else if status.is_server_error() {
+                tracing::error!(code = self.code.as_str(), cause = ?chain, "request failed");
             } else {
-                tracing::info!(code = self.code.as_str(), cause = %chain, "request rejected");
+                tracing::info!(code = self.code.as_str(), cause = ?chain, "request rejected");
             }
         }
         json_error(self.code)

@@ -97,7 +97,9 @@ pub(crate) struct LogPoolErrors;
 
 impl r2d2::HandleError<ManagerError> for LogPoolErrors {
     fn handle_error(&self, error: ManagerError) {
-        // libpq's messages name host and port but never the password.
-        tracing::warn!(error = %error, "database connection failed");
+        // libpq's messages name host and port but never the password; they span several
+        // lines, folded here so each failure is one log line.
+        let message = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        tracing::warn!(error = %message, "database connection failed");
     }
 }

@@ -35,7 +35,7 @@ async fn migrations_are_applied_at_start_and_a_second_run_applies_nothing(backen
     let db = app.db.clone();
     let report = tokio::task::spawn_blocking(move || db.migrate()).await.unwrap().unwrap();
     assert!(report.applied.is_empty(), "already applied at start: {report:?}");
-    let count = app.db.run(|c| users::count(c)).await.unwrap();
+    let count = app.db.run(users::count).await.unwrap();
     assert_eq!(count, 0, "the users table exists and is empty");
 }
 

@@ -1,0 +1,43 @@
+# Thin recipes over cargo; `just --list` shows them. Nothing here is required: every recipe
+# is one or two cargo commands you can run by hand.
+
+# PostgreSQL URL the tests may create databases on (override: just pg_url=... test-pg)
+pg_url := "postgres://postgres@127.0.0.1:5432/postgres"
+
+# Start the server in development mode (SQLite under ./var, http://127.0.0.1:8080)
+run:
+    cargo run
+
+# Apply database migrations to the configured database
+migrate:
+    cargo run -- migrate
+
+# Run every test (PostgreSQL cases are ignored unless TEST_DATABASE_URL is set)
+test:
+    cargo test --workspace
+
+# Run every test, PostgreSQL cases included
+test-pg:
+    TEST_DATABASE_URL={{pg_url}} cargo test --workspace
+
+# Formatting and lints, as CI runs them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Criterion benchmarks (see docs/performance.md)
+bench:
+    cargo bench --workspace
+
+# Offline advisory audit and license/ban/source checks
+audit:
+    cargo audit --no-fetch --stale --db ../shared/advisory-db
+    cargo deny check licenses bans sources
+
+# Everything CI runs
+ci:
+    bash .ci/run
