@@ -15,12 +15,17 @@
 
 mod database;
 mod env;
+mod keyring;
 mod problem;
 mod settings;
 
 pub use database::{DatabaseTarget, DatabaseTargetError};
 pub use env::{AppEnv, UnknownAppEnv};
+pub use keyring::{
+    DEV_KEY_PREFIX, Decrypted, KeyError, KeyRing, MAX_CLOCK_SKEW_SECS, MasterKey, TokenError,
+};
 pub use problem::{Problem, SettingsError};
 pub use settings::{
-    DatabaseSettings, KNOWN_KEYS, LogFormat, LogSettings, ServerSettings, Settings, Sources,
+    DatabaseSettings, KNOWN_KEYS, LogFormat, LogRotation, LogSettings, ServerSettings, Settings,
+    Sources,
 };

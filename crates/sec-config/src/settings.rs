@@ -26,6 +26,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.level",
     "log.format",
     "log.max_files",
+    "log.rotation",
+    "log.max_file_mb",
+    "log.audit_key_file",
 ];
 
 const ENV_PREFIX: &str = "APP__";
@@ -120,6 +123,20 @@ pub struct LogSettings {
     filter: String,
     format: LogFormat,
     max_files: usize,
+    rotation: LogRotation,
+    max_file_mb: u64,
+    audit_key_file: Option<PathBuf>,
+}
+
+/// When the log and audit files start a new file (besides reaching `log.max_file_mb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRotation {
+    /// At each UTC hour.
+    Hourly,
+    /// At each UTC midnight (the default).
+    Daily,
+    /// Only when a file reaches its size limit.
+    Never,
 }
 
 /// How console log lines are written.
@@ -274,9 +291,27 @@ impl LogSettings {
         self.format
     }
 
-    /// Rotated log files kept (`log.max_files`, default 14).
+    /// Rotated log files kept (`log.max_files`, default 14). Audit files are never deleted.
     pub fn max_files(&self) -> usize {
         self.max_files
+    }
+
+    /// When a new log or audit file is started (`log.rotation`: hourly, daily or never;
+    /// default daily).
+    pub fn rotation(&self) -> LogRotation {
+        self.rotation
+    }
+
+    /// Size at which a log or audit file is closed and the next one started, in bytes
+    /// (`log.max_file_mb`, in MiB, default 100).
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_mb * 1024 * 1024
+    }
+
+    /// The key file of the audit chain (`log.audit_key_file`); `None` when unset, in which case
+    /// the app uses a development key it keeps beside the audit files.
+    pub fn audit_key_file(&self) -> Option<&Path> {
+        self.audit_key_file.as_deref()
     }
 }
 
@@ -312,6 +347,9 @@ struct RawLog {
     level: Option<String>,
     format: Option<String>,
     max_files: Option<usize>,
+    rotation: Option<String>,
+    max_file_mb: Option<u64>,
+    audit_key_file: Option<String>,
 }
 
 /// Files, then variables. Returns `None` when the layers cannot even be merged.
@@ -457,6 +495,26 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
         }
     };
     let max_files = in_range("log.max_files", raw.log.max_files, 14, 1, 3650, problems);
+    let rotation = match raw.log.rotation.as_deref() {
+        None | Some("daily") => LogRotation::Daily,
+        Some("hourly") => LogRotation::Hourly,
+        Some("never") => LogRotation::Never,
+        Some(other) => {
+            problems.push(Problem::new(
+                "log.rotation",
+                format!("must be hourly, daily or never (got {other:?})"),
+            ));
+            LogRotation::Daily
+        }
+    };
+    let max_file_mb = in_range("log.max_file_mb", raw.log.max_file_mb, 100, 1, 100_000, problems);
+    let audit_key_file = match raw.log.audit_key_file {
+        Some(path) if path.trim().is_empty() => {
+            problems.push(Problem::new("log.audit_key_file", "must not be empty when set"));
+            None
+        }
+        other => other.map(PathBuf::from),
+    };
 
     if problems.len() > start {
         return None;
@@ -476,7 +534,15 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             acquire_timeout: Duration::from_millis(acquire_ms),
             migrate_on_start,
         },
-        log: LogSettings { dir: PathBuf::from(dir), filter, format, max_files },
+        log: LogSettings {
+            dir: PathBuf::from(dir),
+            filter,
+            format,
+            max_files,
+            rotation,
+            max_file_mb,
+            audit_key_file,
+        },
     })
 }
 

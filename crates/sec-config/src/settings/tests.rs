@@ -182,3 +182,38 @@ fn neither_debug_output_nor_errors_contain_the_database_password() {
             .unwrap_err();
     assert!(!err.to_string().contains("canary-Zq7xP"));
 }
+
+#[test]
+fn log_rotation_size_and_audit_key_file_have_defaults_and_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(dir.path(), &[]).unwrap();
+    assert_eq!(s.log().rotation(), LogRotation::Daily);
+    assert_eq!(s.log().max_file_bytes(), 100 * 1024 * 1024);
+    assert_eq!(s.log().audit_key_file(), None);
+
+    let s = load(
+        dir.path(),
+        &[
+            ("APP__LOG__ROTATION", "hourly"),
+            ("APP__LOG__MAX_FILE_MB", "5"),
+            ("APP__LOG__AUDIT_KEY_FILE", "/run/secrets/audit.key"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.log().rotation(), LogRotation::Hourly);
+    assert_eq!(s.log().max_file_bytes(), 5 * 1024 * 1024);
+    assert_eq!(s.log().audit_key_file(), Some(Path::new("/run/secrets/audit.key")));
+
+    let err = load(
+        dir.path(),
+        &[
+            ("APP__LOG__ROTATION", "weekly"),
+            ("APP__LOG__MAX_FILE_MB", "0"),
+            ("APP__LOG__AUDIT_KEY_FILE", " "),
+        ],
+    )
+    .unwrap_err();
+    let mut got = keys(&err);
+    got.sort_unstable();
+    assert_eq!(got, ["log.audit_key_file", "log.max_file_mb", "log.rotation"], "{err}");
+}
