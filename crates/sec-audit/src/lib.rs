@@ -1,9 +1,32 @@
 //! Everything the server writes about itself: the `tracing` subscriber (console plus rolling
-//! JSON files), and, as the audit work lands, audit events and their hash-chained file.
+//! JSON files, with forged lines made impossible), the panic hook, the typed audit events, and
+//! the hash-chained audit file with its verifier. See `docs/audit.md`.
 //!
-//! This crate is a leaf: it depends on no other `sec-*` crate, so the app translates its
-//! settings into a [`TelemetryConfig`].
+//! This crate is a leaf: it depends on no other `sec-*` crate and on no web framework, so the
+//! app translates its settings into a [`TelemetryConfig`] and an [`AuditConfig`], and its
+//! requests into [`AuditRecord`]s.
 
+mod canary;
+mod chain;
+mod clock;
+mod escape;
+mod event;
+mod panic;
+mod rolling;
 mod telemetry;
+mod trail;
+mod verify;
 
+pub use canary::{Leak, find_leaks};
+pub use chain::{ChainKey, KeyError};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use escape::{escape_control, escaped};
+pub use event::{
+    Actor, AuditEvent, AuditRecord, Label, LabelError, LoginFailure, Outcome, RequestId,
+    RevocationReason, Subject, UserId, UserText,
+};
+pub use panic::install_panic_hook;
+pub use rolling::Rotation;
 pub use telemetry::{ConsoleFormat, TelemetryConfig, TelemetryError, TelemetryGuard, init};
+pub use trail::{AuditConfig, AuditError, AuditTrail};
+pub use verify::{BreakKind, ChainBreak, ChainSummary, VerifyError, verify};

@@ -1,18 +1,27 @@
-//! Installs the process-wide `tracing` subscriber: console output and a rolling JSON file.
+//! Installs the process-wide `tracing` subscriber: console output (escaped text or JSON lines)
+//! and a rolling JSON file.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use tracing::Subscriber;
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_appender::rolling::{self, Rotation};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
+
+use crate::clock::SystemClock;
+use crate::escape::EscapedFields;
+use crate::rolling::{RollingFile, Rotation};
 
 /// How console lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsoleFormat {
-    /// Human-readable, coloured only when stdout is a terminal.
+    /// Human-readable, coloured only when stdout is a terminal, with control characters in
+    /// every field escaped.
     Pretty,
     /// One JSON object per line, for a log collector.
     Json,
@@ -27,8 +36,27 @@ pub struct TelemetryConfig {
     pub console: ConsoleFormat,
     /// Folder for the rolling JSON log files; `None` logs to the console only.
     pub file_dir: Option<PathBuf>,
-    /// How many daily files to keep before the oldest is deleted.
+    /// How many log files to keep before the oldest is deleted.
     pub max_files: usize,
+    /// When a new log file is started.
+    pub rotation: Rotation,
+    /// Size at which a log file is closed and the next one started.
+    pub max_file_bytes: u64,
+}
+
+impl Default for TelemetryConfig {
+    /// `info` to the escaped text console only; files, when a folder is set, rotate daily or at
+    /// 100 MiB, and 14 are kept.
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            console: ConsoleFormat::Pretty,
+            file_dir: None,
+            max_files: 14,
+            rotation: Rotation::Daily,
+            max_file_bytes: 100 * 1024 * 1024,
+        }
+    }
 }
 
 /// Keeps the background log writer alive; dropping it flushes what is buffered, so hold it
@@ -64,7 +92,8 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Installs the subscriber for the whole process. Call once, early in `main`.
+/// Installs the subscriber for the whole process. Call once, early in `main`, and hold the
+/// guard until the process ends: dropping it flushes the file writer.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     let filter = || {
         EnvFilter::try_new(&config.filter).map_err(|e| TelemetryError::Filter {
@@ -74,43 +103,33 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     };
 
     let console = match config.console {
-        ConsoleFormat::Pretty => fmt::layer()
-            .with_ansi(std::io::stdout().is_terminal())
-            .with_target(true)
+        ConsoleFormat::Pretty => text_layer(std::io::stdout, std::io::stdout().is_terminal())
             .with_filter(filter()?)
             .boxed(),
-        ConsoleFormat::Json => fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_filter(filter()?)
-            .boxed(),
+        ConsoleFormat::Json => json_layer(std::io::stdout).with_filter(filter()?).boxed(),
     };
 
     let (file_layer, guard) = match &config.file_dir {
         None => (None, None),
         Some(dir) => {
-            create_private_dir(dir)?;
-            let appender = rolling::Builder::new()
-                .rotation(Rotation::DAILY)
-                .filename_prefix("server")
-                .filename_suffix("log")
-                .max_log_files(config.max_files.max(1))
-                .build(dir)
-                .map_err(|e| TelemetryError::Directory {
-                    dir: dir.clone(),
-                    reason: e.to_string(),
-                })?;
+            let directory = |e: std::io::Error| TelemetryError::Directory {
+                dir: dir.clone(),
+                reason: e.to_string(),
+            };
+            let appender = RollingFile::new(
+                dir,
+                "server",
+                "log",
+                config.rotation,
+                config.max_file_bytes,
+                config.max_files,
+                Arc::new(SystemClock),
+            )
+            .map_err(directory)?;
+            // Lossy: when the writer falls behind by 128k lines, lines are dropped rather than
+            // stalling request handling. The audit file (`AuditTrail`) never drops a record.
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let layer = fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(filter()?)
-                .boxed();
-            (Some(layer), Some(guard))
+            (Some(json_layer(writer).with_filter(filter()?).boxed()), Some(guard))
         }
     };
 
@@ -122,16 +141,29 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     Ok(TelemetryGuard { _file: guard })
 }
 
-/// Creates the folder (and parents) readable by the owner only: log lines name users and
-/// addresses, which other local accounts have no business reading.
-fn create_private_dir(dir: &Path) -> Result<(), TelemetryError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| TelemetryError::Directory { dir: dir.to_path_buf(), reason: e.to_string() })
+/// Human-readable lines with every field value escaped ([`crate::escape_control`]).
+pub(crate) fn text_layer<S, W>(writer: W, ansi: bool) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer().fmt_fields(EscapedFields).with_ansi(ansi).with_target(true).with_writer(writer)
+}
+
+/// One JSON object per line, with the fields of the current span (the request id among them)
+/// and the list of enclosing spans.
+pub(crate) fn json_layer<S, W>(writer: W) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_ansi(false)
+        .with_writer(writer)
 }
 
 #[cfg(test)]
@@ -145,10 +177,109 @@ mod tests {
         let config = TelemetryConfig {
             filter: "info,[".to_owned(),
             console: ConsoleFormat::Pretty,
-            file_dir: None,
-            max_files: 1,
+            ..TelemetryConfig::default()
         };
         assert!(matches!(init(&config), Err(TelemetryError::Filter { .. })));
+    }
+
+    /// Collects everything written, for assertions.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Capture {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Capture {
+        type Writer = Capture;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    const HOSTILE: &str =
+        "mallory\n{\"event\":\"LoginSucceeded\",\"actor\":\"admin\"}\r\x1b[2J\x1b]0;pwned\x07";
+
+    /// Emits a failed login for [`HOSTILE`] inside a request span whose path is hostile too,
+    /// with `subscriber` as the only log output; returns the audit file's text.
+    fn emit_hostile_login(subscriber: impl Subscriber + Send + Sync + 'static) -> String {
+        use crate::{Actor, AuditConfig, AuditEvent, AuditRecord, AuditTrail, LoginFailure};
+        let dir = tempfile::tempdir().unwrap();
+        let trail = AuditTrail::open(AuditConfig::new(dir.path(), "h"), None).unwrap();
+        let record = AuditRecord::new(
+            AuditEvent::LoginFailed { reason: LoginFailure::UnknownUser },
+            Actor::Anonymous,
+        )
+        .subject(crate::Subject::Username(crate::UserText::new(HOSTILE)));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "r1", path = %HOSTILE);
+            let _entered = span.enter();
+            trail.emit(&record).unwrap();
+        });
+        drop(trail);
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .unwrap();
+        crate::verify(dir.path(), None).unwrap();
+        std::fs::read_to_string(file).unwrap()
+    }
+
+    #[test]
+    fn a_forged_line_in_a_username_stays_one_escaped_line_in_text_json_and_audit_file() {
+        let text = Capture::default();
+        let json = Capture::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(text_layer(text.clone(), false))
+            .with(json_layer(json.clone()));
+        let audit = emit_hostile_login(subscriber);
+
+        // Text console: one line, no raw control character, the payload visibly escaped.
+        let text = text.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.ends_with('\n'));
+        let body = &text[..text.len() - 1];
+        assert!(!body.chars().any(char::is_control), "{body:?}");
+        assert!(body.contains(r#"mallory\n{"event":"LoginSucceeded""#), "{body}");
+        assert!(body.contains(r"\r\u{1b}[2J\u{1b}]0;pwned\u{7}"), "{body}");
+        assert!(body.contains("request{request_id=r1 path=mallory\\n"), "span fields too: {body}");
+
+        // JSON log: one line, and the name comes back exactly as typed.
+        let json = json.text();
+        assert_eq!(json.lines().count(), 1, "{json}");
+        let line: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert_eq!(line["subject"], format!("username:{HOSTILE}"));
+        assert_eq!(line["event"], "LoginFailed");
+        assert_eq!(line["span"]["request_id"], "r1");
+
+        // Audit file: genesis plus one record, the name intact inside a JSON string.
+        assert_eq!(audit.lines().count(), 2, "{audit}");
+        let record: serde_json::Value =
+            serde_json::from_str(audit.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(record["subject"]["username"], HOSTILE);
+        assert_eq!(record["event"], "LoginFailed");
+    }
+
+    #[test]
+    fn with_colours_on_the_hostile_escape_sequences_still_never_reach_the_terminal() {
+        let text = Capture::default();
+        emit_hostile_login(tracing_subscriber::registry().with(text_layer(text.clone(), true)));
+        let text = text.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains("\x1b[2J") && !text.contains("\x1b]0;") && !text.contains('\r'));
     }
 
     #[cfg(unix)]
@@ -157,7 +288,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let base = tempfile::tempdir().unwrap();
         let dir = base.path().join("a/log");
-        create_private_dir(&dir).unwrap();
+        crate::rolling::create_private_dir(&dir).unwrap();
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
     }
