@@ -10,21 +10,43 @@
 //! 1. built-in defaults (so an empty working directory is enough to start),
 //! 2. `config/default.toml` (optional),
 //! 3. `config/{APP_ENV}.toml` (optional),
-//! 4. environment variables `APP__SECTION__KEY` (and `DATABASE_URL` as an alias of
+//! 4. the encrypted secrets file `config/secrets.{APP_ENV}.enc` (optional; see
+//!    [`SecretsFile`]), opened with the master keys from `APP_MASTER_KEY` or
+//!    `APP_MASTER_KEY_FILE` ([`MasterKeys`]),
+//! 5. environment variables `APP__SECTION__KEY` (and `DATABASE_URL` as an alias of
 //!    `APP__DATABASE__URL`).
+//!
+//! [`Settings::load`] then applies the deploy rules ([`RULES`]) that refuse unsafe values
+//! for the environment; `server check --deploy` runs the same rules as a report.
 
+mod atomic;
 mod database;
+mod deploy;
 mod env;
+mod inspection;
 mod keyring;
+mod master_key;
 mod problem;
+mod secrets_file;
 mod settings;
 
 pub use database::{DatabaseTarget, DatabaseTargetError};
+pub use deploy::{
+    Finding, LOAD_FAILURE_ID, MIN_PASSWORD_ENTROPY_BITS, PENDING_CHECKS, RULES, Report, Rule,
+    Scope, Severity,
+};
 pub use env::{AppEnv, UnknownAppEnv};
+pub use inspection::{Inspection, Layer, SecretsFileState};
 pub use keyring::{
     DEV_KEY_PREFIX, Decrypted, KeyError, KeyRing, MAX_CLOCK_SKEW_SECS, MasterKey, TokenError,
 };
+pub use master_key::{
+    DEV_KEY_FILE, KeyOrigin, MASTER_KEY_FILE_VAR, MASTER_KEY_VAR, MasterKeyError, MasterKeys,
+};
 pub use problem::{Problem, SettingsError};
+pub use secrets_file::{
+    EditOutcome, SECRET_KEYS, SECRETS_FILE_MODE, SecretsDoc, SecretsError, SecretsFile,
+};
 pub use settings::{
     DatabaseSettings, KNOWN_KEYS, LogFormat, LogRotation, LogSettings, ServerSettings, Settings,
     Sources,

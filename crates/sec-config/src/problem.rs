@@ -9,12 +9,31 @@ use std::fmt;
 pub struct Problem {
     key: String,
     message: String,
+    source: Option<String>,
 }
 
 impl Problem {
     /// A problem with `key` (a dotted settings path or an environment variable name).
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self { key: key.into(), message: message.into(), source: None }
+    }
+
+    /// The same problem, naming the layer the value came from (a file path, an environment
+    /// variable, the secrets file or the built-in default).
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The layer the offending value came from, when known.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    pub(crate) fn set_source_if_unknown(&mut self, source: impl FnOnce() -> Option<String>) {
+        if self.source.is_none() {
+            self.source = source();
+        }
     }
 
     /// The settings key or variable the problem concerns.
@@ -30,7 +49,10 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
+        match &self.source {
+            Some(source) => write!(f, "{} (from {source}): {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
     }
 }
 

@@ -10,7 +10,10 @@ use serde::Deserialize;
 
 use crate::database::DatabaseTarget;
 use crate::env::AppEnv;
+use crate::inspection::{self, Inspection, Layer};
+use crate::master_key::MasterKeys;
 use crate::problem::{Problem, SettingsError};
+use crate::secrets_file::SecretsDoc;
 
 /// Every settings key, as a dotted path. An `APP__…` variable that maps to none of them is a
 /// typo and is reported rather than ignored.
@@ -18,6 +21,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.bind",
     "server.shutdown_timeout_secs",
     "server.workers",
+    "server.behind_tls_proxy",
     "database.url",
     "database.pool_max_size",
     "database.acquire_timeout_ms",
@@ -39,11 +43,25 @@ const DEFAULT_LOG_DIR: &str = "./var/log";
 
 /// Where settings come from: the environment variables and the folder of config files.
 ///
-/// Tests build one by hand; the binary uses [`Sources::from_process`].
-#[derive(Debug, Clone)]
+/// Tests build one by hand; the binary uses [`Sources::from_process`]. Its `Debug` lists
+/// variable names only: values may be secrets.
+#[derive(Clone)]
 pub struct Sources {
     env_vars: BTreeMap<String, String>,
     config_dir: PathBuf,
+    var_dir: Option<PathBuf>,
+    args: Vec<String>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("env_vars", &self.env_vars.keys().collect::<Vec<_>>())
+            .field("config_dir", &self.config_dir)
+            .field("var_dir", &self.var_dir)
+            .field("args", &format_args!("[{} redacted]", self.args.len()))
+            .finish()
+    }
 }
 
 impl Sources {
@@ -60,6 +78,10 @@ impl Sources {
         Self {
             env_vars: env_vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
             config_dir: config_dir.into(),
+            // No var folder: a hand-built `Sources` never generates a development key unless
+            // the test asks for one with `set_var_dir`.
+            var_dir: None,
+            args: Vec::new(),
         }
     }
 
@@ -74,7 +96,13 @@ impl Sources {
                 (k, v.to_string_lossy().into_owned())
             })
             .collect();
-        Self { env_vars, config_dir: PathBuf::from("config") }
+        let args = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+        Self {
+            env_vars,
+            config_dir: PathBuf::from("config"),
+            var_dir: Some(PathBuf::from("var")),
+            args,
+        }
     }
 
     /// Reads the config files from `dir` instead of `./config`.
@@ -82,8 +110,60 @@ impl Sources {
         self.config_dir = dir.into();
     }
 
-    fn var(&self, name: &str) -> Option<&str> {
+    /// The folder of the config files (and of the secrets files).
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    /// Keeps local state (the generated development key) under `dir`; the binary uses
+    /// `./var`.
+    pub fn set_var_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.var_dir = Some(dir.into());
+    }
+
+    /// The folder of local state, when there is one.
+    pub fn var_dir(&self) -> Option<&Path> {
+        self.var_dir.as_deref()
+    }
+
+    /// The process arguments, searched for secrets that should never be passed that way.
+    pub fn set_args<S: Into<String>>(&mut self, args: impl IntoIterator<Item = S>) {
+        self.args = args.into_iter().map(Into::into).collect();
+    }
+
+    /// Sets `APP_ENV` unless it is already set (e.g. `check --deploy` assumes production).
+    pub fn default_env(&mut self, env: AppEnv) {
+        self.env_vars.entry("APP_ENV".to_owned()).or_insert_with(|| env.as_str().to_owned());
+    }
+
+    /// The environment `APP_ENV` names (development when unset).
+    pub fn app_env(&self) -> Result<AppEnv, crate::env::UnknownAppEnv> {
+        self.var("APP_ENV").map_or(Ok(AppEnv::Development), str::parse)
+    }
+
+    /// The editor for `secrets edit`: `$VISUAL`, else `$EDITOR`, else `vi`.
+    pub fn editor(&self) -> String {
+        ["VISUAL", "EDITOR"]
+            .iter()
+            .find_map(|v| self.var(v).filter(|e| !e.trim().is_empty()))
+            .unwrap_or("vi")
+            .to_owned()
+    }
+
+    /// A private folder for the plaintext while `secrets edit` runs: `$XDG_RUNTIME_DIR`
+    /// (memory-backed and private on most Linux systems), else the system temporary folder.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.var("XDG_RUNTIME_DIR")
+            .filter(|d| !d.trim().is_empty())
+            .map_or_else(std::env::temp_dir, PathBuf::from)
+    }
+
+    pub(crate) fn var(&self, name: &str) -> Option<&str> {
         self.env_vars.get(name).map(String::as_str)
+    }
+
+    pub(crate) fn args(&self) -> &[String] {
+        &self.args
     }
 }
 
@@ -95,6 +175,7 @@ pub struct Settings {
     server: ServerSettings,
     database: DatabaseSettings,
     log: LogSettings,
+    inspection: Inspection,
 }
 
 /// HTTP listener settings.
@@ -104,6 +185,7 @@ pub struct ServerSettings {
     bind_explicit: bool,
     shutdown_timeout: Duration,
     workers: Option<usize>,
+    behind_tls_proxy: bool,
 }
 
 /// Database settings.
@@ -149,32 +231,90 @@ pub enum LogFormat {
 }
 
 impl Settings {
-    /// Merges the layers, validates every value and, in production, refuses development
-    /// defaults. Returns every problem found, not only the first.
+    /// Merges the layers, validates every value, then applies the deploy rules that refuse
+    /// unsafe settings for this environment ([`Settings::validate_for`]). Returns every
+    /// problem found, not only the first.
     pub fn load(sources: &Sources) -> Result<Self, SettingsError> {
-        let mut problems = Vec::new();
-        let env = match sources.var("APP_ENV") {
-            None => AppEnv::Development,
-            Some(name) => match name.parse::<AppEnv>() {
-                Ok(env) => env,
-                Err(e) => {
-                    return Err(SettingsError::new(vec![Problem::new("APP_ENV", e.to_string())]));
-                }
-            },
-        };
+        let settings = Self::load_without_deploy_rules(sources)?;
+        settings.validate_for(settings.env)?;
+        Ok(settings)
+    }
 
-        let raw = match merge_layers(sources, env, &mut problems) {
-            Some(raw) => raw,
-            None => return Err(SettingsError::new(problems)),
+    /// Merges and validates the layers without judging them against the deploy rules: what
+    /// `check --deploy` inspects. A server must not run on settings loaded this way.
+    pub fn load_without_deploy_rules(sources: &Sources) -> Result<Self, SettingsError> {
+        let mut problems = Vec::new();
+        let env = sources
+            .app_env()
+            .map_err(|e| SettingsError::new(vec![Problem::new("APP_ENV", e.to_string())]))?;
+        let mut inspection = Inspection::default();
+
+        let master_keys = MasterKeys::load(sources, env).unwrap_or_else(|e| {
+            problems.push(Problem::new(e.variable(), e.to_string()));
+            None
+        });
+        if let Some(crate::master_key::KeyOrigin::DevelopmentFile {
+            path, generated: true, ..
+        }) = master_keys.as_ref().map(MasterKeys::origin)
+        {
+            inspection.notes.push(format!(
+                "generated a development master key in {} (owner-only); it is reused from now \
+                 on, and production refuses it",
+                path.display()
+            ));
+        }
+        let secrets = inspection::open_secrets(sources, env, master_keys.as_ref(), &mut problems);
+        let (secrets_doc, secrets_state) = match secrets {
+            Some((doc, state)) => (Some(doc), Some(state)),
+            None => (None, None),
         };
-        let settings = validate(env, raw, &mut problems);
-        if let Some(settings) = settings.as_ref().filter(|_| env == AppEnv::Production) {
-            problems.extend(settings.production_problems_inner());
+        let file_layers = inspection::read_file_layers(sources, env);
+        for (path, table) in &file_layers {
+            for (key, _) in inspection::flatten(table) {
+                inspection.record(&key, Layer::File(path.clone()));
+            }
         }
-        match settings {
-            Some(s) if problems.is_empty() => Ok(s),
-            _ => Err(SettingsError::new(problems)),
+        if let (Some(doc), Some(state)) = (&secrets_doc, &secrets_state) {
+            for (key, _) in doc.entries() {
+                inspection.record(key, Layer::Secrets(state.path().to_path_buf()));
+            }
         }
+        inspection.plaintext_secrets =
+            inspection::find_plaintext_secrets(&file_layers, secrets_doc.as_ref());
+
+        let raw = merge_layers(sources, env, secrets_doc.as_ref(), &mut inspection, &mut problems);
+        let settings = raw.and_then(|raw| validate(env, raw, &mut problems));
+        inspection.attribute(&mut problems);
+        let Some(mut settings) = settings.filter(|_| problems.is_empty()) else {
+            return Err(SettingsError::new(problems));
+        };
+        let database_url = match settings.database.target() {
+            DatabaseTarget::Postgres { url } => {
+                Some(secrecy::ExposeSecret::expose_secret(url).to_owned())
+            }
+            DatabaseTarget::Sqlite { .. } => None,
+        };
+        inspection.secrets_in_args = inspection::find_secrets_in_args(
+            sources.args(),
+            master_keys.as_ref(),
+            secrets_doc.as_ref(),
+            database_url.as_deref(),
+        );
+        inspection.master_keys = master_keys;
+        inspection.secrets_file = secrets_state;
+        settings.inspection = inspection;
+        Ok(settings)
+    }
+
+    /// What the loader learned besides the values: each key's layer, the master keys, the
+    /// secrets file, notes for the log.
+    pub fn inspection(&self) -> &Inspection {
+        &self.inspection
+    }
+
+    /// The master keys (for features that encrypt data at rest), when configured.
+    pub fn master_keys(&self) -> Option<&crate::keyring::KeyRing> {
+        self.inspection.master_keys().map(MasterKeys::ring)
     }
 
     /// The deployment environment.
@@ -197,35 +337,12 @@ impl Settings {
         &self.log
     }
 
-    fn production_problems_inner(&self) -> Vec<Problem> {
-        let mut out = Vec::new();
-        if !self.database.url_explicit {
-            out.push(Problem::new(
-                "database.url",
-                format!(
-                    "not set; the development default ({DEFAULT_DATABASE_URL}) is not for \
-                     production. Set DATABASE_URL to a postgres:// URL (or an sqlite:// file on \
-                     persistent storage)"
-                ),
-            ));
-        }
-        if self.database.target.is_in_temp_dir() {
-            out.push(Problem::new(
-                "database.url",
-                "the SQLite file is under the temporary directory, which may be wiped; put it on \
-                 persistent storage",
-            ));
-        }
-        if !self.server.bind_explicit {
-            out.push(Problem::new(
-                "server.bind",
-                format!(
-                    "not set; the development default ({DEFAULT_BIND}) was meant for a laptop. Set \
-                     APP__SERVER__BIND to the address the deployment listens on"
-                ),
-            ));
-        }
-        out
+    pub(crate) fn database_url_explicit(&self) -> bool {
+        self.database.url_explicit
+    }
+
+    pub(crate) fn bind_explicit(&self) -> bool {
+        self.server.bind_explicit
     }
 }
 
@@ -247,6 +364,13 @@ impl ServerSettings {
     /// Worker threads (`server.workers`); `None` means one per core.
     pub fn workers(&self) -> Option<usize> {
         self.workers
+    }
+
+    /// Whether a TLS-terminating proxy sits in front of this server
+    /// (`server.behind_tls_proxy`, default false). Production refuses to serve plain HTTP on
+    /// a non-loopback address unless this is set.
+    pub fn behind_tls_proxy(&self) -> bool {
+        self.behind_tls_proxy
     }
 }
 
@@ -329,6 +453,7 @@ struct RawServer {
     bind: Option<String>,
     shutdown_timeout_secs: Option<u64>,
     workers: Option<usize>,
+    behind_tls_proxy: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -353,11 +478,29 @@ struct RawLog {
 }
 
 /// Files, then variables. Returns `None` when the layers cannot even be merged.
-fn merge_layers(sources: &Sources, env: AppEnv, problems: &mut Vec<Problem>) -> Option<Raw> {
+fn merge_layers(
+    sources: &Sources,
+    env: AppEnv,
+    secrets: Option<&SecretsDoc>,
+    inspection: &mut Inspection,
+    problems: &mut Vec<Problem>,
+) -> Option<Raw> {
     let mut builder = Config::builder();
     for name in ["default", env.as_str()] {
         let path = sources.config_dir.join(format!("{name}.toml"));
         builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(false));
+    }
+
+    // The decrypted secrets sit between the files and the variables: as overrides applied
+    // before the variables' overrides, which therefore win.
+    for (key, value) in secrets.map(|d| d.entries().collect::<Vec<_>>()).unwrap_or_default() {
+        builder = match builder.set_override(key, secrecy::ExposeSecret::expose_secret(value)) {
+            Ok(b) => b,
+            Err(_) => {
+                problems.push(Problem::new(key, "cannot be applied from the secrets file"));
+                return None;
+            }
+        };
     }
 
     // (settings key, value, variable it came from), applied in this order: later wins.
@@ -386,6 +529,7 @@ fn merge_layers(sources: &Sources, env: AppEnv, problems: &mut Vec<Problem>) -> 
         overrides.push(("log.level".to_owned(), filter, "RUST_LOG"));
     }
     for (key, value, from) in overrides {
+        inspection.record(&key, Layer::Env(from.to_owned()));
         builder = match builder.set_override(key.as_str(), value) {
             Ok(b) => b,
             Err(e) => {
@@ -526,6 +670,7 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             bind_explicit,
             shutdown_timeout: Duration::from_secs(shutdown),
             workers,
+            behind_tls_proxy: raw.server.behind_tls_proxy.unwrap_or(false),
         },
         database: DatabaseSettings {
             target: target.ok()?,
@@ -543,6 +688,7 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             max_file_mb,
             audit_key_file,
         },
+        inspection: Inspection::default(),
     })
 }
 

@@ -128,7 +128,7 @@ fn an_unknown_app_env_is_refused_rather_than_defaulted() {
 fn production_refuses_development_defaults_and_names_each_one() {
     let dir = tempfile::tempdir().unwrap();
     let err = load(dir.path(), &[("APP_ENV", "production")]).unwrap_err();
-    assert_eq!(keys(&err), ["database.url", "server.bind"], "{err}");
+    assert_eq!(keys(&err), ["APP_MASTER_KEY", "database.url", "server.bind"], "{err}");
     let text = err.to_string();
     assert!(text.contains("DATABASE_URL") && text.contains("APP__SERVER__BIND"), "{text}");
 }
@@ -141,7 +141,9 @@ fn production_accepts_explicit_settings_and_defaults_to_json_logs_without_auto_m
         &[
             ("APP_ENV", "production"),
             ("APP__SERVER__BIND", "0.0.0.0:8080"),
+            ("APP__SERVER__BEHIND_TLS_PROXY", "true"),
             ("DATABASE_URL", "postgres://app@db/app"),
+            ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
         ],
     )
     .unwrap();
@@ -155,7 +157,12 @@ fn production_refuses_sqlite_in_the_temporary_directory() {
     let url = format!("sqlite://{}", std::env::temp_dir().join("app.db").display());
     let err = load(
         dir.path(),
-        &[("APP_ENV", "production"), ("APP__SERVER__BIND", "0.0.0.0:8080"), ("DATABASE_URL", &url)],
+        &[
+            ("APP_ENV", "production"),
+            ("APP__SERVER__BIND", "127.0.0.1:8080"),
+            ("DATABASE_URL", &url),
+            ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
+        ],
     )
     .unwrap_err();
     assert_eq!(keys(&err), ["database.url"], "{err}");
