@@ -21,20 +21,26 @@ trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 run_backend() {
   local name="$1" url="$2"
-  (cd "$work" && APP__SERVER__BIND="127.0.0.1:$port" APP__LOG__LEVEL=warn DATABASE_URL="$url" \
-    "$bin" >"$work/$name.log" 2>&1) &
+  if curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; then
+    echo "port $port is already serving; set BENCH_PORT" >&2
+    exit 1
+  fi
+  # exec: $! must be the server itself, so that the TERM below reaches it.
+  (cd "$work" && exec env APP__SERVER__BIND="127.0.0.1:$port" APP__LOG__LEVEL=warn \
+    DATABASE_URL="$url" "$bin" >"$work/$name.log" 2>&1) &
   pid=$!
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
+  kill -0 "$pid" # the server we started is the one answering
   for path in /healthz /readyz; do
     echo "== $name $path ($duration, $connections connections, 1 wrk thread)"
     wrk -t1 -c"$connections" -d"$duration" --latency "http://127.0.0.1:$port$path" |
       grep -E 'Requests/sec|Latency|50%|99%|Non-2xx'
   done
   kill -TERM "$pid"
-  wait "$pid" || true
+  wait "$pid"
 }
 
 run_backend sqlite "sqlite://$work/bench.db"
