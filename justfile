@@ -33,6 +33,10 @@ fmt:
 bench:
     cargo bench --workspace
 
+# HTTP load on loopback with wrk: probes on SQLite, and PostgreSQL at pg_url
+bench-http:
+    BENCH_DATABASE_URL={{pg_url}} scripts/bench-http.sh
+
 # Offline advisory audit and license/ban/source checks
 audit:
     cargo audit --no-fetch --stale --db ../shared/advisory-db
