@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 /// Secure-by-default reference server.
 ///
 /// Settings are read, lowest precedence first, from built-in defaults, CONFIG_DIR/default.toml,
-/// CONFIG_DIR/{APP_ENV}.toml and APP__SECTION__KEY environment variables (DATABASE_URL is
-/// accepted for database.url). See docs/configuration.md.
+/// CONFIG_DIR/{APP_ENV}.toml, the encrypted CONFIG_DIR/secrets.{APP_ENV}.enc (master key from
+/// APP_MASTER_KEY or APP_MASTER_KEY_FILE) and APP__SECTION__KEY environment variables
+/// (DATABASE_URL is accepted for database.url). See docs/configuration.md and docs/secrets.md.
 #[derive(Debug, Parser)]
 #[command(name = "server", version, about, long_about)]
 pub struct Cli {
@@ -31,6 +32,14 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit. Safe to run from several replicas at once.
     Migrate,
+    /// The encrypted secrets file (CONFIG_DIR/secrets.{APP_ENV}.enc) and its master key.
+    Secrets {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli_secrets::SecretsCommand,
+    },
+    /// Check the settings without starting; `--deploy` runs every deploy rule.
+    Check(crate::cli_check::CheckArgs),
 }
 
 #[cfg(test)]

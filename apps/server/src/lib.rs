@@ -5,6 +5,8 @@
 //! same [`startup::Application`] that production runs.
 
 pub mod cli;
+pub mod cli_check;
+pub mod cli_secrets;
 pub mod db;
 pub mod error;
 pub mod request_id;

@@ -14,6 +14,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut sources = Sources::from_process();
     sources.set_config_dir(&cli.config_dir);
+    // These inspect or repair the settings, so they run before (and without) loading them.
+    match &cli.command {
+        Some(Command::Secrets { command }) => return server::cli_secrets::run(command, &sources),
+        Some(Command::Check(args)) => return server::cli_check::run(args, &sources),
+        _ => {}
+    }
     let settings = match Settings::load(&sources) {
         Ok(s) => s,
         Err(e) => {
@@ -40,9 +46,13 @@ fn main() -> ExitCode {
 
 fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     let _guard = server::telemetry::init(settings).context("cannot set up logging")?;
+    for note in settings.inspection().notes() {
+        tracing::info!("{note}");
+    }
     match command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::Migrate => migrate(settings),
+        Command::Secrets { .. } | Command::Check(_) => Ok(()),
     }
 }
 

@@ -18,6 +18,7 @@ mod database;
 mod errors;
 mod health;
 mod helpers;
+mod secrets;
 mod shutdown;
 
 use std::process::ExitCode;
@@ -36,10 +37,11 @@ fn main() -> ExitCode {
         );
     }
 
-    let cases: Vec<Case> = [health::cases(), errors::cases(), database::cases(), shutdown::cases()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let cases: Vec<Case> =
+        [health::cases(), errors::cases(), database::cases(), shutdown::cases(), secrets::cases()]
+            .into_iter()
+            .flatten()
+            .collect();
     let mut trials = Vec::new();
     for case in cases {
         for backend in [Backend::Sqlite, Backend::Postgres] {
