@@ -37,6 +37,10 @@ bench:
 bench-http:
     BENCH_DATABASE_URL={{pg_url}} scripts/bench-http.sh
 
+# Run the deploy rules (SEC-C…) against the current environment without starting the server
+deploy-check:
+    cargo run -- check --deploy
+
 # Offline advisory audit and license/ban/source checks
 audit:
     cargo audit --no-fetch --stale --db ../shared/advisory-db
