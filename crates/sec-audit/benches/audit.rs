@@ -52,21 +52,13 @@ fn one_request() {
     tracing::info!(status = 200u16, elapsed_ms = 3u64, "request completed");
 }
 
-/// The JSON layer as `telemetry::json_layer` builds it.
+/// The file log's JSON format over `writer`.
 fn json_dispatch<W>(writer: W) -> Dispatch
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    Dispatch::new(
-        tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
-            .with_ansi(false)
-            .with_writer(writer)
-            .finish(),
-    )
+    use tracing_subscriber::layer::SubscriberExt;
+    Dispatch::new(tracing_subscriber::registry().with(sec_audit::json_layer(writer)))
 }
 
 fn request_log(c: &mut Criterion) {

@@ -315,6 +315,27 @@ impl Label {
         if ok { Ok(Self(text.to_owned())) } else { Err(LabelError) }
     }
 
+    /// A label made from any text: characters outside the set become `_`, the text is cut to
+    /// 64 characters, and empty text becomes `_`. For values that are labels in spirit but not
+    /// guaranteed in form (a version with `+build` metadata).
+    pub fn lossy(text: &str) -> Self {
+        let mut out: String = text
+            .chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if out.is_empty() {
+            out.push('_');
+        }
+        Self(out)
+    }
+
     /// The label.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -417,7 +438,9 @@ mod tests {
         }
         for bad in ["", "a b", "a\nb", "\"x\"", "é", &"x".repeat(65)] {
             assert!(Label::new(bad).is_err(), "{bad:?}");
+            assert!(Label::new(Label::lossy(bad).as_str()).is_ok(), "{bad:?}");
         }
+        assert_eq!(Label::lossy("1.0.0+build.5").as_str(), "1.0.0_build.5");
     }
 
     #[test]

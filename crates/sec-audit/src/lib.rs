@@ -27,6 +27,8 @@ pub use event::{
 };
 pub use panic::install_panic_hook;
 pub use rolling::Rotation;
-pub use telemetry::{ConsoleFormat, TelemetryConfig, TelemetryError, TelemetryGuard, init};
+pub use telemetry::{
+    ConsoleFormat, TelemetryConfig, TelemetryError, TelemetryGuard, init, json_layer, text_layer,
+};
 pub use trail::{AuditConfig, AuditError, AuditTrail};
 pub use verify::{BreakKind, ChainBreak, ChainSummary, VerifyError, verify};

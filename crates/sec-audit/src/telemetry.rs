@@ -141,8 +141,10 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     Ok(TelemetryGuard { _file: guard })
 }
 
-/// Human-readable lines with every field value escaped ([`crate::escape_control`]).
-pub(crate) fn text_layer<S, W>(writer: W, ansi: bool) -> impl Layer<S>
+/// The console's human-readable format, writing to `writer`: one line per event, every field
+/// value escaped ([`crate::escape_control`]), colours when `ansi`. For tests and custom set-ups;
+/// [`init`] uses it for the console.
+pub fn text_layer<S, W>(writer: W, ansi: bool) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -150,9 +152,10 @@ where
     fmt::layer().fmt_fields(EscapedFields).with_ansi(ansi).with_target(true).with_writer(writer)
 }
 
-/// One JSON object per line, with the fields of the current span (the request id among them)
-/// and the list of enclosing spans.
-pub(crate) fn json_layer<S, W>(writer: W) -> impl Layer<S>
+/// The JSON-lines format of the file log (and of the console in production), writing to
+/// `writer`: one object per event, with the fields of the current span (the request id among
+/// them) and the list of enclosing spans. For tests and custom set-ups.
+pub fn json_layer<S, W>(writer: W) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
