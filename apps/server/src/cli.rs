@@ -1,6 +1,7 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
-//! migrations. Settings come from config files and environment variables, never from flags,
-//! so that nothing secret ever needs to appear in a process list.
+//! migrations, `server audit verify|keygen` checks the audit chain or makes its key. Settings
+//! come from config files and environment variables, never from flags, so that nothing secret
+//! ever needs to appear in a process list.
 
 use std::path::PathBuf;
 
@@ -32,6 +33,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit. Safe to run from several replicas at once.
     Migrate,
+    /// Audit trail tools.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The encrypted secrets file (CONFIG_DIR/secrets.{APP_ENV}.enc) and its master key.
     Secrets {
         /// What to do.
@@ -40,6 +47,31 @@ pub enum Command {
     },
     /// Check the settings without starting; `--deploy` runs every deploy rule.
     Check(crate::cli_check::CheckArgs),
+}
+
+/// `server audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of an audit file, or of a folder of rotated audit files (the
+    /// configured {log.dir}/audit when omitted). Prints a summary and exits 0 when intact;
+    /// names the first broken line and exits 1 on any edit, deletion, insertion, reordering,
+    /// truncation or missing file; exits 2 when the files cannot be read.
+    Verify {
+        /// An audit-*.jsonl file or a folder of them.
+        #[arg(value_name = "FILE_OR_DIR")]
+        path: Option<PathBuf>,
+        /// The chain key file, instead of the configured one (log.audit_key_file, or the
+        /// development key {log.dir}/audit.key).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
+    /// Create a new random audit chain key in FILE (mode 0600; never overwrites). Point
+    /// log.audit_key_file at it; keep it outside the log folder.
+    Keygen {
+        /// Where to write the key.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[cfg(test)]
@@ -51,6 +83,24 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn audit_verify_takes_an_optional_path_and_key_file() {
+        let cli =
+            Cli::try_parse_from(["server", "audit", "verify", "var/log/audit", "--key-file", "k"])
+                .ok();
+        assert!(matches!(
+            cli,
+            Some(Cli {
+                command: Some(Command::Audit {
+                    command: AuditCommand::Verify { path: Some(ref p), key_file: Some(ref k) }
+                }),
+                ..
+            }) if p.as_path() == std::path::Path::new("var/log/audit") && k.as_path() == std::path::Path::new("k")
+        ));
+        assert!(Cli::try_parse_from(["server", "audit", "verify"]).is_ok());
+        assert!(Cli::try_parse_from(["server", "audit", "keygen"]).is_err(), "needs a file");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! `main.rs` only parses the command line and calls into this library, so tests build the
 //! same [`startup::Application`] that production runs.
 
+pub mod audit;
+pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;
 pub mod cli_secrets;

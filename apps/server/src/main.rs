@@ -1,12 +1,14 @@
 //! Entry point of the `server` binary: parse the command line, load settings, hand over to
 //! the library. Errors end the process with a non-zero status and a readable message.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use sec_audit::{ChainKey, VerifyError};
 use sec_config::{Settings, Sources};
-use server::cli::{Cli, Command};
+use server::cli::{AuditCommand, Cli, Command};
 use server::db::Db;
 use server::startup::Application;
 
@@ -31,28 +33,44 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(cli.command.unwrap_or(Command::Serve), &settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "server failed");
-            #[allow(clippy::print_stderr, reason = "the failure must reach a terminal too")]
-            {
-                eprintln!("server: {e:#}");
-            }
-            ExitCode::FAILURE
-        }
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Audit { command } = command {
+        // A report for the terminal, not log lines: no subscriber, nothing written to the logs.
+        return audit(command, &settings);
     }
-}
 
-fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
-    let _guard = server::telemetry::init(settings).context("cannot set up logging")?;
+    let guard = match server::telemetry::init(&settings).context("cannot set up logging") {
+        Ok(guard) => guard,
+        Err(e) => return fail(&e),
+    };
     for note in settings.inspection().notes() {
         tracing::info!("{note}");
     }
+    let code = match run(command, &settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "server failed");
+            fail(&e)
+        }
+    };
+    // Flushes the file log, the lines above included.
+    drop(guard);
+    code
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    #[allow(clippy::print_stderr, reason = "the failure must reach a terminal too")]
+    {
+        eprintln!("server: {e:#}");
+    }
+    ExitCode::FAILURE
+}
+
+fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::Migrate => migrate(settings),
-        Command::Secrets { .. } | Command::Check(_) => Ok(()),
+        Command::Audit { .. } | Command::Secrets { .. } | Command::Check(_) => Ok(()),
     }
 }
 
@@ -79,4 +97,53 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
         tracing::info!(database = %db.describe(), applied = ?report.applied, "migrations applied");
     }
     Ok(())
+}
+
+/// `server audit verify|keygen`: exit 0 when intact (or created), 1 when the chain is broken,
+/// 2 when it could not be checked.
+#[allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
+fn audit(command: AuditCommand, settings: &Settings) -> ExitCode {
+    match command {
+        AuditCommand::Keygen { file } => match ChainKey::create_file(&file) {
+            Ok(_) => {
+                println!("created audit chain key {} (mode 0600)", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("server: {e}");
+                ExitCode::from(2)
+            }
+        },
+        AuditCommand::Verify { path, key_file } => {
+            let path = path.unwrap_or_else(|| server::audit::dir(settings));
+            let key_path: PathBuf = key_file.unwrap_or_else(|| server::audit::key_path(settings));
+            // A missing key file is not an error here: an unkeyed chain needs none, and a
+            // keyed one is then reported as needing its key.
+            let key = if key_path.exists() {
+                match ChainKey::load_file(&key_path) {
+                    Ok(key) => Some(key),
+                    Err(e) => {
+                        eprintln!("server: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                None
+            };
+            match sec_audit::verify(&path, key.as_ref()) {
+                Ok(summary) => {
+                    println!("{}: {summary}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e @ VerifyError::Broken(_)) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("server: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! Assembles the application: database pool, migrations, middleware, routes and listener.
+//! Assembles the application: database pool, migrations, audit trail, middleware, routes and
+//! listener.
 
 use std::net::TcpListener;
 
@@ -6,11 +7,13 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::error::JsonPayloadError;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use sec_audit::AuditTrail;
 use sec_config::Settings;
 
+use crate::audit::AuditSetupError;
 use crate::db::{Db, DbError};
 use crate::error::{AppError, ErrorCode};
-use crate::{request_id, routes};
+use crate::{audit, catch_panic, request_id, routes};
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
 /// uploads) raise it for themselves.
@@ -34,6 +37,9 @@ pub enum StartupError {
     /// Start-up work on the blocking pool failed.
     #[error("start-up task failed")]
     Task,
+    /// The audit trail could not be opened or written.
+    #[error("audit trail: {0}")]
+    Audit(#[from] AuditSetupError),
 }
 
 /// A built, bound, not yet running server.
@@ -42,12 +48,14 @@ pub struct Application {
     host: String,
     server: Server,
     db: Db,
+    audit: AuditTrail,
 }
 
 impl Application {
     /// Builds the server from validated settings: opens the pool, applies migrations when
-    /// `database.migrate_on_start` is set, and binds `server.bind` (port 0 picks a free port,
-    /// which tests use; [`Application::port`] tells which).
+    /// `database.migrate_on_start` is set, opens the audit trail, binds `server.bind` (port 0
+    /// picks a free port, which tests use; [`Application::port`] tells which) and records
+    /// `ServerStarted`.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         Self::build_with(settings, |_| {}).await
     }
@@ -58,6 +66,7 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
+        let audit = audit::open(settings)?;
         let db = Db::new(settings.database())?;
         if settings.database().migrate_on_start() {
             let migrating = db.clone();
@@ -75,10 +84,15 @@ impl Application {
         let local = listener.local_addr().map_err(bind_err)?;
 
         let app_db = db.clone();
+        let app_audit = audit.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                // Inside the request-id middleware (wrapped later = outer), so a caught panic
+                // leaves with the id.
+                .wrap(from_fn(catch_panic::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .app_data(web::Data::new(app_db.clone()))
+                .app_data(web::Data::new(app_audit.clone()))
                 .app_data(json_config())
                 .app_data(web::FormConfig::default().limit(BODY_LIMIT))
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
@@ -102,7 +116,9 @@ impl Application {
             server = server.workers(workers);
         }
 
-        Ok(Self { port: local.port(), host: local.ip().to_string(), server: server.run(), db })
+        let server = server.run();
+        audit.emit(&audit::server_started()).map_err(AuditSetupError::from)?;
+        Ok(Self { port: local.port(), host: local.ip().to_string(), server, db, audit })
     }
 
     /// The port actually bound.
@@ -124,6 +140,11 @@ impl Application {
         &self.db
     }
 
+    /// The audit trail the server writes.
+    pub fn audit(&self) -> &AuditTrail {
+        &self.audit
+    }
+
     /// A handle to stop the server: `stop(true)` finishes in-flight requests first (up to
     /// `server.shutdown_timeout_secs`), `stop(false)` drops them.
     pub fn handle(&self) -> ServerHandle {
@@ -140,9 +161,12 @@ impl Application {
         });
     }
 
-    /// Serves until stopped.
+    /// Serves until stopped, then records `ServerStopped`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        // Emit logs the failure itself; the server has stopped either way.
+        let _ = self.audit.emit(&audit::server_stopped());
+        result
     }
 }
 

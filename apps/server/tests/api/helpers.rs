@@ -208,7 +208,7 @@ fn init_test_logging() {
                 filter: "debug".into(),
                 console: sec_audit::ConsoleFormat::Pretty,
                 file_dir: None,
-                max_files: 1,
+                ..sec_audit::TelemetryConfig::default()
             };
             // Leaked on purpose: logging stays on for the whole test process.
             std::mem::forget(sec_audit::init(&config));

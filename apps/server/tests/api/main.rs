@@ -14,6 +14,7 @@
     reason = "test code: a failed unwrap or panic is a failed test, and stderr is the report"
 )]
 
+mod audit;
 mod database;
 mod errors;
 mod health;
@@ -28,6 +29,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
+    audit::install_log_capture();
     let postgres = helpers::postgres_admin_url();
     if postgres.is_none() {
         eprintln!(
@@ -37,11 +39,17 @@ fn main() -> ExitCode {
         );
     }
 
-    let cases: Vec<Case> =
-        [health::cases(), errors::cases(), database::cases(), shutdown::cases(), secrets::cases()]
-            .into_iter()
-            .flatten()
-            .collect();
+    let cases: Vec<Case> = [
+        health::cases(),
+        errors::cases(),
+        database::cases(),
+        shutdown::cases(),
+        audit::cases(),
+        secrets::cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mut trials = Vec::new();
     for case in cases {
         for backend in [Backend::Sqlite, Backend::Postgres] {
