@@ -268,7 +268,9 @@ impl ChainWriter {
 
         let files = audit_files(&config.dir).map_err(dir_err)?;
         let next_file = files.last().map_or(0, |(n, _)| n + 1);
-        // Continue from the last complete line of the newest file that has one.
+        // Continue from the last complete line of the newest file that has one. A newest file
+        // whose last line is damaged is passed over; the chain then forks there, and `verify`
+        // reports the damaged line, which is the finding that matters.
         let mut prev = ZERO_HASH.to_owned();
         let mut next_seq = 1;
         for (_, path) in files.iter().rev() {
