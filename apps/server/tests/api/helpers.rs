@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::OnceLock;
 
 use actix_web::dev::ServerHandle;
 use actix_web::web::ServiceConfig;
@@ -183,7 +182,6 @@ pub async fn spawn_app_with<F>(backend: Backend, extra_routes: F) -> TestApp
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
-    init_test_logging();
     let database = TestDatabase::create(backend);
     let log_dir = tempfile::tempdir().expect("temp dir");
     let settings = test_settings(&database, log_dir.path().to_path_buf());
@@ -197,23 +195,6 @@ where
         .build()
         .expect("client");
     TestApp { address, db, client, handle, database, _log_dir: log_dir }
-}
-
-/// Logs go to the console only when `TEST_LOG` is set, so a normal run stays quiet.
-fn init_test_logging() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let config = sec_audit::TelemetryConfig {
-                filter: "debug".into(),
-                console: sec_audit::ConsoleFormat::Pretty,
-                file_dir: None,
-                ..sec_audit::TelemetryConfig::default()
-            };
-            // Leaked on purpose: logging stays on for the whole test process.
-            std::mem::forget(sec_audit::init(&config));
-        }
-    });
 }
 
 /// Parses a response body as JSON.
