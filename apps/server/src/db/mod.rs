@@ -77,7 +77,11 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        // The blocking thread does not inherit the caller's span: carry it, so that whatever
+        // the query logs still names the request it belongs to.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let mut conn = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
             work(&mut conn)
         })

@@ -219,11 +219,19 @@ async fn every_log_line_of_a_request_carries_its_request_id(backend: Backend) {
         let marker = in_handler.clone();
         cfg.route(
             "/test/log",
-            web::get().to(move || {
+            web::get().to(move |db: web::Data<server::db::Db>| {
                 let marker = marker.clone();
                 async move {
                     tracing::info!(marker = %marker, "handler at work");
                     tracing::warn!("handler warns about {marker}");
+                    // Work on the blocking pool logs under the request's span too.
+                    let in_db = marker.clone();
+                    db.run(move |_| {
+                        tracing::info!("inside the database call {in_db}");
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
                     HttpResponse::Ok().finish()
                 }
             }),
@@ -249,6 +257,8 @@ async fn every_log_line_of_a_request_carries_its_request_id(backend: Backend) {
     assert!(messages.contains(&"handler at work"), "{messages:?}");
     assert!(messages.contains(&format!("handler warns about {marker}").as_str()), "{messages:?}");
     assert!(messages.contains(&"request completed"), "{messages:?}");
+    let in_db = format!("inside the database call {marker}");
+    assert!(messages.contains(&in_db.as_str()), "{messages:?}");
     let with_marker = lines.iter().filter(|l| l.to_string().contains(&marker)).count();
     assert_eq!(with_marker, of_request.len(), "no line of the request lacks its id");
     app.stop().await;
