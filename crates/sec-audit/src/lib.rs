@@ -7,6 +7,7 @@
 //! requests into [`AuditRecord`]s.
 
 mod canary;
+mod capture;
 mod chain;
 mod clock;
 mod escape;
@@ -18,6 +19,7 @@ mod trail;
 mod verify;
 
 pub use canary::{Leak, find_leaks};
+pub use capture::LogCapture;
 pub use chain::{ChainKey, KeyError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use escape::{escape_control, escaped};

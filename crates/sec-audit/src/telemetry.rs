@@ -185,33 +185,6 @@ mod tests {
         assert!(matches!(init(&config), Err(TelemetryError::Filter { .. })));
     }
 
-    /// Collects everything written, for assertions.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl Capture {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Capture {
-        type Writer = Capture;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
-
     const HOSTILE: &str =
         "mallory\n{\"event\":\"LoginSucceeded\",\"actor\":\"admin\"}\r\x1b[2J\x1b]0;pwned\x07";
 
@@ -243,15 +216,15 @@ mod tests {
 
     #[test]
     fn a_forged_line_in_a_username_stays_one_escaped_line_in_text_json_and_audit_file() {
-        let text = Capture::default();
-        let json = Capture::default();
+        let text = crate::LogCapture::default();
+        let json = crate::LogCapture::default();
         let subscriber = tracing_subscriber::registry()
             .with(text_layer(text.clone(), false))
             .with(json_layer(json.clone()));
         let audit = emit_hostile_login(subscriber);
 
         // Text console: one line, no raw control character, the payload visibly escaped.
-        let text = text.text();
+        let text = text.text().unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.ends_with('\n'));
         let body = &text[..text.len() - 1];
@@ -261,7 +234,7 @@ mod tests {
         assert!(body.contains("request{request_id=r1 path=mallory\\n"), "span fields too: {body}");
 
         // JSON log: one line, and the name comes back exactly as typed.
-        let json = json.text();
+        let json = json.text().unwrap();
         assert_eq!(json.lines().count(), 1, "{json}");
         let line: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
         assert_eq!(line["subject"], format!("username:{HOSTILE}"));
@@ -278,9 +251,9 @@ mod tests {
 
     #[test]
     fn with_colours_on_the_hostile_escape_sequences_still_never_reach_the_terminal() {
-        let text = Capture::default();
+        let text = crate::LogCapture::default();
         emit_hostile_login(tracing_subscriber::registry().with(text_layer(text.clone(), true)));
-        let text = text.text();
+        let text = text.text().unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(!text.contains("\x1b[2J") && !text.contains("\x1b]0;") && !text.contains('\r'));
     }

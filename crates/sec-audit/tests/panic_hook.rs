@@ -6,35 +6,10 @@
     reason = "test code: a failed unwrap is a failed test, and the panic is the subject"
 )]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[test]
 fn a_panic_is_logged_once_with_message_location_backtrace_and_request_id() {
     sec_audit::install_panic_hook(|| Some("req-42".to_owned()));
-    let capture = Capture::default();
+    let capture = sec_audit::LogCapture::default();
     let subscriber = tracing_subscriber::fmt().json().with_writer(capture.clone()).finish();
     let message = format!("boom-{}", uuid::Uuid::new_v4());
     let result = tracing::subscriber::with_default(subscriber, || {
@@ -42,7 +17,7 @@ fn a_panic_is_logged_once_with_message_location_backtrace_and_request_id() {
     });
     assert!(result.is_err());
 
-    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let text = capture.text().unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(&message)).collect();
     assert_eq!(lines.len(), 1, "{text}");
     let event: serde_json::Value = serde_json::from_str(lines[0]).unwrap();

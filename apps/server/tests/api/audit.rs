@@ -7,9 +7,8 @@
 //! [`install_log_capture`] before any case runs; cases find their own lines by a unique marker
 //! or request id, so they may run in parallel.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use actix_web::dev::ServerHandle;
 use actix_web::web::{self, ServiceConfig};
@@ -19,7 +18,6 @@ use sec_config::{Settings, Sources};
 use server::startup::Application;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -49,27 +47,7 @@ pub fn cases() -> Vec<Case> {
 // ---------------------------------------------------------------------------------------------
 // Log capture
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-static CAPTURE: OnceLock<Capture> = OnceLock::new();
+static CAPTURE: OnceLock<sec_audit::LogCapture> = OnceLock::new();
 
 /// Installs the test process's log subscriber and panic hook, as the binary does: JSON lines
 /// (the file log's format) into memory, and everything on stderr when `TEST_LOG` is set.
@@ -78,7 +56,7 @@ static CAPTURE: OnceLock<Capture> = OnceLock::new();
 /// still reports a failed case with its panic message; set `TEST_LOG=1` to see where it
 /// panicked too.
 pub fn install_log_capture() {
-    let capture = CAPTURE.get_or_init(Capture::default).clone();
+    let capture = CAPTURE.get_or_init(sec_audit::LogCapture::default).clone();
     let console = std::env::var_os("TEST_LOG")
         .is_some()
         .then(|| sec_audit::text_layer(std::io::stderr, false).with_filter(LevelFilter::DEBUG));
@@ -92,8 +70,10 @@ pub fn install_log_capture() {
 
 /// Every captured JSON line so far.
 fn captured_lines() -> Vec<serde_json::Value> {
-    let bytes = CAPTURE.get().expect("install_log_capture ran").0.lock().unwrap().clone();
-    String::from_utf8(bytes)
+    CAPTURE
+        .get()
+        .expect("install_log_capture ran")
+        .text()
         .expect("UTF-8 log")
         .lines()
         .map(|l| serde_json::from_str(l).expect("every log line is one JSON object"))
@@ -101,8 +81,7 @@ fn captured_lines() -> Vec<serde_json::Value> {
 }
 
 fn captured_text() -> String {
-    String::from_utf8(CAPTURE.get().expect("install_log_capture ran").0.lock().unwrap().clone())
-        .unwrap()
+    CAPTURE.get().expect("install_log_capture ran").text().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
