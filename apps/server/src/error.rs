@@ -31,6 +31,17 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The write conflicts with existing data.
     Conflict,
+    /// One or more fields failed validation; the body names each field and the reason.
+    ValidationFailed,
+    /// No valid credentials: no session, or an expired or revoked one.
+    Unauthorized,
+    /// Authenticated, but without the permission this route requires.
+    Forbidden,
+    /// A state-changing request with ambient credentials (the session cookie) came from another
+    /// site.
+    CrossSiteRequest,
+    /// Too many requests or failed attempts; `Retry-After` says when to try again.
+    TooManyRequests,
     /// The database cannot be reached.
     DatabaseUnavailable,
     /// Anything else: a bug or an unexpected failure, details in the log.
@@ -48,6 +59,11 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Conflict => "conflict",
+            Self::ValidationFailed => "validation_failed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::CrossSiteRequest => "cross_site_request",
+            Self::TooManyRequests => "too_many_requests",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal => "internal_error",
         }
@@ -62,6 +78,10 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict => StatusCode::CONFLICT,
+            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::CrossSiteRequest => StatusCode::FORBIDDEN,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,18 +95,39 @@ pub struct ErrorBody<'a> {
     pub error: &'a str,
     /// The id of the request, also in the `X-Request-Id` header and in every log line.
     pub request_id: &'a str,
+    /// For `validation_failed`: which fields and why. Absent otherwise.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub fields: &'a [FieldError],
+}
+
+/// One rejected input field: its name in the request body and a reason a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's name as the client sent it, e.g. `password`.
+    pub field: String,
+    /// What is wrong with it, e.g. `must be at least 15 characters`.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
 }
 
 /// An error on its way to becoming a response.
 pub struct AppError {
     code: ErrorCode,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    retry_after: Option<u64>,
+    fields: Vec<FieldError>,
 }
 
 impl AppError {
     /// An error with a code and no underlying cause.
     pub fn new(code: ErrorCode) -> Self {
-        Self { code, cause: None }
+        Self { code, cause: None, retry_after: None, fields: Vec::new() }
     }
 
     /// An error with a code and the cause to log.
@@ -94,7 +135,28 @@ impl AppError {
         code: ErrorCode,
         cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self { code, cause: Some(cause.into()) }
+        Self { cause: Some(cause.into()), ..Self::new(code) }
+    }
+
+    /// 429 with `Retry-After` in whole seconds (rounded up, at least 1).
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self { retry_after: Some(secs.max(1)), ..Self::new(ErrorCode::TooManyRequests) }
+    }
+
+    /// 422 `validation_failed` naming each rejected field.
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        Self { fields, ..Self::new(ErrorCode::ValidationFailed) }
+    }
+
+    /// The `Retry-After` seconds, for 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// The rejected fields, for `validation_failed`.
+    pub fn fields(&self) -> &[FieldError] {
+        &self.fields
     }
 
     /// An unexpected failure: 500, cause logged.
@@ -110,7 +172,12 @@ impl AppError {
 
 impl fmt::Debug for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppError").field("code", &self.code).field("cause", &self.cause).finish()
+        f.debug_struct("AppError")
+            .field("code", &self.code)
+            .field("cause", &self.cause)
+            .field("retry_after", &self.retry_after)
+            .field("fields", &self.fields)
+            .finish()
     }
 }
 
@@ -150,7 +217,18 @@ impl ResponseError for AppError {
                 tracing::info!(code = self.code.as_str(), cause = ?chain, "request rejected");
             }
         }
-        json_error(self.code)
+        let mut response = build_error(
+            self.code,
+            &request_id::current().unwrap_or_default(),
+            &self.fields,
+        );
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(secs),
+            );
+        }
+        response
     }
 }
 
@@ -161,11 +239,15 @@ pub fn json_error(code: ErrorCode) -> HttpResponse {
 
 /// Builds the JSON error response for `code` with an explicit request id.
 pub fn error_response_with_id(code: ErrorCode, request_id: &str) -> HttpResponse {
+    build_error(code, request_id, &[])
+}
+
+fn build_error(code: ErrorCode, request_id: &str, fields: &[FieldError]) -> HttpResponse {
     HttpResponse::build(code.status())
         .insert_header(actix_web::http::header::CacheControl(vec![
             actix_web::http::header::CacheDirective::NoStore,
         ]))
-        .json(ErrorBody { error: code.as_str(), request_id })
+        .json(ErrorBody { error: code.as_str(), request_id, fields })
 }
 
 /// `outer: inner: innermost`, for the log.
@@ -184,6 +266,9 @@ fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
 pub fn code_for_status(status: StatusCode) -> ErrorCode {
     match status {
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyRequests,
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
@@ -207,6 +292,11 @@ mod tests {
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::Conflict,
+            ErrorCode::ValidationFailed,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::CrossSiteRequest,
+            ErrorCode::TooManyRequests,
             ErrorCode::DatabaseUnavailable,
             ErrorCode::Internal,
         ];
