@@ -82,7 +82,7 @@ ok "compose-spec schema: deploy/compose/compose.yaml"
 expect_rules() { # checker, bad file, expected ids: the checker must report exactly those ids
   local out
   if out="$("$bin/python" "$1" "$2" 2>/dev/null)"; then fail "$(basename "$1") passed $2"; fi
-  diff <(cut -d' ' -f1 <<<"$out" | sort -u) "${2%.yaml}.expected" >/dev/null \
+  diff <(cut -d' ' -f1 <<<"$out" | LC_ALL=C sort -u) <(LC_ALL=C sort -u "${2%.yaml}.expected") >/dev/null \
     || fail "$(basename "$1") on $2 reported other rule ids than ${2%.yaml}.expected"
 }
 expect_rules "$deploy/check/compose_hardening.py" "$deploy/check/testdata/compose-violations.yaml"
