@@ -93,6 +93,8 @@ pub enum AuditEvent {
         /// Seconds until it unlocks by itself; `None` until an administrator unlocks it.
         for_secs: Option<u64>,
     },
+    /// An administrator unlocked (re-enabled) an account.
+    AccountUnlocked,
     /// The encrypted secrets were re-keyed.
     SecretsRotated,
     /// A setting was refused at start-up.
@@ -129,6 +131,7 @@ impl AuditEvent {
             Self::PermissionDenied { .. } => "PermissionDenied",
             Self::AccountCreated => "AccountCreated",
             Self::AccountLocked { .. } => "AccountLocked",
+            Self::AccountUnlocked => "AccountUnlocked",
             Self::SecretsRotated => "SecretsRotated",
             Self::ConfigRejected { .. } => "ConfigRejected",
             Self::ServerStarted { .. } => "ServerStarted",
