@@ -33,6 +33,13 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.rotation",
     "log.max_file_mb",
     "log.audit_key_file",
+    "auth.session_idle_timeout_secs",
+    "auth.session_absolute_timeout_secs",
+    "auth.password_min_chars",
+    "auth.argon2_memory_kib",
+    "auth.argon2_iterations",
+    "auth.argon2_parallelism",
+    "auth.hash_wait_ms",
 ];
 
 const ENV_PREFIX: &str = "APP__";
@@ -175,7 +182,60 @@ pub struct Settings {
     server: ServerSettings,
     database: DatabaseSettings,
     log: LogSettings,
+    auth: AuthSettings,
     inspection: Inspection,
+}
+
+/// Account, session and password-hashing settings.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    session_idle_timeout_secs: u64,
+    session_absolute_timeout_secs: u64,
+    password_min_chars: usize,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+    argon2_parallelism: u32,
+    hash_wait: Duration,
+}
+
+impl AuthSettings {
+    /// A session unused this long ends (`auth.session_idle_timeout_secs`, default 1800).
+    pub fn session_idle_timeout_secs(&self) -> u64 {
+        self.session_idle_timeout_secs
+    }
+
+    /// A session this old ends however busy it is (`auth.session_absolute_timeout_secs`,
+    /// default 43200 = 12 h).
+    pub fn session_absolute_timeout_secs(&self) -> u64 {
+        self.session_absolute_timeout_secs
+    }
+
+    /// Shortest new password, in characters (`auth.password_min_chars`, default 15, never
+    /// below 8).
+    pub fn password_min_chars(&self) -> usize {
+        self.password_min_chars
+    }
+
+    /// Argon2id memory cost in KiB (`auth.argon2_memory_kib`, default 19456).
+    pub fn argon2_memory_kib(&self) -> u32 {
+        self.argon2_memory_kib
+    }
+
+    /// Argon2id passes (`auth.argon2_iterations`, default 2).
+    pub fn argon2_iterations(&self) -> u32 {
+        self.argon2_iterations
+    }
+
+    /// Argon2id lanes (`auth.argon2_parallelism`, default 1).
+    pub fn argon2_parallelism(&self) -> u32 {
+        self.argon2_parallelism
+    }
+
+    /// How long a login waits for a free hashing slot before answering 503
+    /// (`auth.hash_wait_ms`, default 5000).
+    pub fn hash_wait(&self) -> Duration {
+        self.hash_wait
+    }
 }
 
 /// HTTP listener settings.
@@ -337,6 +397,11 @@ impl Settings {
         &self.log
     }
 
+    /// Account, session and password-hashing settings.
+    pub fn auth(&self) -> &AuthSettings {
+        &self.auth
+    }
+
     pub(crate) fn database_url_explicit(&self) -> bool {
         self.database.url_explicit
     }
@@ -445,6 +510,19 @@ struct Raw {
     server: RawServer,
     database: RawDatabase,
     log: RawLog,
+    auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuth {
+    session_idle_timeout_secs: Option<u64>,
+    session_absolute_timeout_secs: Option<u64>,
+    password_min_chars: Option<usize>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+    argon2_parallelism: Option<u32>,
+    hash_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -660,6 +738,8 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
         other => other.map(PathBuf::from),
     };
 
+    let auth = validate_auth(&raw.auth, problems);
+
     if problems.len() > start {
         return None;
     }
@@ -688,8 +768,88 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             max_file_mb,
             audit_key_file,
         },
+        auth,
         inspection: Inspection::default(),
     })
+}
+
+fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
+    let idle = in_range(
+        "auth.session_idle_timeout_secs",
+        raw.session_idle_timeout_secs,
+        1800,
+        60,
+        86_400,
+        problems,
+    );
+    let absolute = in_range(
+        "auth.session_absolute_timeout_secs",
+        raw.session_absolute_timeout_secs,
+        43_200,
+        300,
+        30 * 86_400,
+        problems,
+    );
+    if idle > absolute {
+        problems.push(Problem::new(
+            "auth.session_idle_timeout_secs",
+            format!("must not exceed auth.session_absolute_timeout_secs ({absolute})"),
+        ));
+    }
+    let memory =
+        in_range("auth.argon2_memory_kib", raw.argon2_memory_kib, 19_456, 8, 4_194_304, problems);
+    let iterations = in_range("auth.argon2_iterations", raw.argon2_iterations, 2, 1, 64, problems);
+    let parallelism =
+        in_range("auth.argon2_parallelism", raw.argon2_parallelism, 1, 1, 16, problems);
+    // sec-core refuses anything weaker than the OWASP table (m=47104/t=1 ... m=7168/t=5) in
+    // every environment: a weak hash is as bad on a laptop whose database gets copied.
+    if let Err(e) = sec_core::HashParams::new(memory, iterations, parallelism) {
+        problems.push(Problem::new("auth.argon2_memory_kib", e.to_string()));
+    }
+    AuthSettings {
+        session_idle_timeout_secs: idle,
+        session_absolute_timeout_secs: absolute,
+        password_min_chars: in_range(
+            "auth.password_min_chars",
+            raw.password_min_chars,
+            15,
+            8,
+            128,
+            problems,
+        ),
+        argon2_memory_kib: in_range(
+            "auth.argon2_memory_kib",
+            raw.argon2_memory_kib,
+            19_456,
+            8,
+            4_194_304,
+            problems,
+        ),
+        argon2_iterations: in_range(
+            "auth.argon2_iterations",
+            raw.argon2_iterations,
+            2,
+            1,
+            64,
+            problems,
+        ),
+        argon2_parallelism: in_range(
+            "auth.argon2_parallelism",
+            raw.argon2_parallelism,
+            1,
+            1,
+            16,
+            problems,
+        ),
+        hash_wait: Duration::from_millis(in_range(
+            "auth.hash_wait_ms",
+            raw.hash_wait_ms,
+            5000,
+            10,
+            60_000,
+            problems,
+        )),
+    }
 }
 
 #[cfg(test)]
