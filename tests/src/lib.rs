@@ -151,3 +151,34 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// A minimal HTTP/1.1 request with a JSON body and optional extra header lines, over a fresh
+/// connection; returns the status, the raw header block and the body.
+pub fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra_headers: &[&str],
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to server");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in extra_headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    write!(stream, "{head}\r\n{body}").expect("send request");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read response");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {raw:?}"));
+    let (headers, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    (status, headers.to_owned(), body.to_owned())
+}

@@ -1,5 +1,6 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
-//! migrations, `server audit verify|keygen` checks the audit chain or makes its key. Settings
+//! migrations, `server audit verify|keygen` checks the audit chain or makes its key, `server
+//! users create-admin` makes the first administrator. Settings
 //! come from config files and environment variables, never from flags, so that nothing secret
 //! ever needs to appear in a process list.
 
@@ -47,6 +48,12 @@ pub enum Command {
     },
     /// Check the settings without starting; `--deploy` runs every deploy rule.
     Check(crate::cli_check::CheckArgs),
+    /// Account administration from the command line.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli_users::UsersCommand,
+    },
 }
 
 /// `server audit ...`.

@@ -42,6 +42,13 @@ pub enum ErrorCode {
     CrossSiteRequest,
     /// Too many requests or failed attempts; `Retry-After` says when to try again.
     TooManyRequests,
+    /// Login refused: unknown account, wrong password or disabled account, deliberately not
+    /// told apart.
+    InvalidCredentials,
+    /// The change would leave no enabled account holding the admin role.
+    LastAdmin,
+    /// Password hashing is saturated; `Retry-After` says when to try again.
+    Busy,
     /// The database cannot be reached.
     DatabaseUnavailable,
     /// Anything else: a bug or an unexpected failure, details in the log.
@@ -64,6 +71,9 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::CrossSiteRequest => "cross_site_request",
             Self::TooManyRequests => "too_many_requests",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::LastAdmin => "last_admin",
+            Self::Busy => "busy",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal => "internal_error",
         }
@@ -82,6 +92,9 @@ impl ErrorCode {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CrossSiteRequest => StatusCode::FORBIDDEN,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::LastAdmin => StatusCode::CONFLICT,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,19 +113,26 @@ pub struct ErrorBody<'a> {
     pub fields: &'a [FieldError],
 }
 
-/// One rejected input field: its name in the request body and a reason a user can act on.
+/// One rejected input field: its name in the request body, a stable code and a reason a user
+/// can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     /// The field's name as the client sent it, e.g. `password`.
     pub field: String,
-    /// What is wrong with it, e.g. `must be at least 15 characters`.
+    /// Stable machine-readable code, e.g. `password_too_short`.
+    pub code: String,
+    /// What is wrong with it, e.g. `the password must have at least 15 characters`.
     pub reason: String,
 }
 
 impl FieldError {
     /// A field error.
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self { field: field.into(), code: code.into(), reason: reason.into() }
     }
 }
 
@@ -142,6 +162,11 @@ impl AppError {
     pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         Self { retry_after: Some(secs.max(1)), ..Self::new(ErrorCode::TooManyRequests) }
+    }
+
+    /// 503 `busy` with `Retry-After`.
+    pub fn busy(retry_after: std::time::Duration) -> Self {
+        Self { code: ErrorCode::Busy, ..Self::too_many_requests(retry_after) }
     }
 
     /// 422 `validation_failed` naming each rejected field.
@@ -217,11 +242,8 @@ impl ResponseError for AppError {
                 tracing::info!(code = self.code.as_str(), cause = ?chain, "request rejected");
             }
         }
-        let mut response = build_error(
-            self.code,
-            &request_id::current().unwrap_or_default(),
-            &self.fields,
-        );
+        let mut response =
+            build_error(self.code, &request_id::current().unwrap_or_default(), &self.fields);
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
@@ -297,6 +319,9 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::CrossSiteRequest,
             ErrorCode::TooManyRequests,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::LastAdmin,
+            ErrorCode::Busy,
             ErrorCode::DatabaseUnavailable,
             ErrorCode::Internal,
         ];

@@ -5,10 +5,12 @@
 //! same [`startup::Application`] that production runs.
 
 pub mod audit;
+pub mod auth;
 pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;
 pub mod cli_secrets;
+pub mod cli_users;
 pub mod db;
 pub mod error;
 pub mod request_id;

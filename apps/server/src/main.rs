@@ -70,6 +70,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::Migrate => migrate(settings),
+        Command::Users { command } => server::cli_users::run(command, settings),
         Command::Audit { .. } | Command::Secrets { .. } | Command::Check(_) => Ok(()),
     }
 }

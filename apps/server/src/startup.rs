@@ -11,9 +11,10 @@ use sec_audit::AuditTrail;
 use sec_config::Settings;
 
 use crate::audit::AuditSetupError;
+use crate::auth::{AuthOverrides, AuthSetupError};
 use crate::db::{Db, DbError};
 use crate::error::{AppError, ErrorCode};
-use crate::{audit, catch_panic, request_id, routes};
+use crate::{audit, auth, catch_panic, request_id, routes};
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
 /// uploads) raise it for themselves.
@@ -40,6 +41,9 @@ pub enum StartupError {
     /// The audit trail could not be opened or written.
     #[error("audit trail: {0}")]
     Audit(#[from] AuditSetupError),
+    /// The account rules could not be set up from the settings.
+    #[error("auth: {0}")]
+    Auth(#[from] AuthSetupError),
 }
 
 /// A built, bound, not yet running server.
@@ -66,6 +70,19 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
+        Self::build_with_overrides(settings, AuthOverrides::default(), extra_routes).await
+    }
+
+    /// Like [`Application::build_with`], with parts of the account rules replaced (a clock
+    /// that tests move by hand, a hasher that counts its calls).
+    pub async fn build_with_overrides<F>(
+        settings: &Settings,
+        overrides: AuthOverrides,
+        extra_routes: F,
+    ) -> Result<Self, StartupError>
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
         let audit = audit::open(settings)?;
         let db = Db::new(settings.database())?;
         if settings.database().migrate_on_start() {
@@ -83,16 +100,19 @@ impl Application {
         let listener = TcpListener::bind(addr).map_err(bind_err)?;
         let local = listener.local_addr().map_err(bind_err)?;
 
+        let auth_service = auth::build(settings, &db, &audit, &overrides)?;
         let app_db = db.clone();
         let app_audit = audit.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(auth::session_cookies))
                 // Inside the request-id middleware (wrapped later = outer), so a caught panic
                 // leaves with the id.
                 .wrap(from_fn(catch_panic::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .app_data(web::Data::new(app_db.clone()))
                 .app_data(web::Data::new(app_audit.clone()))
+                .app_data(web::Data::new(auth_service.clone()))
                 .app_data(json_config())
                 .app_data(web::FormConfig::default().limit(BODY_LIMIT))
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))

@@ -6,6 +6,7 @@
 //! through [`Db::run`], which takes a pooled connection on the blocking thread pool, never on
 //! an async worker.
 
+pub mod auth_store;
 mod connection;
 mod error;
 mod migrations;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use sec_config::{DatabaseSettings, DatabaseTarget};
 
+pub use auth_store::DbAuthStore;
 pub use connection::DbConnection;
 use connection::DbConnectionManager;
 pub use error::DbError;

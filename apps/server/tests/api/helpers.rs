@@ -9,6 +9,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::web::ServiceConfig;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use sec_config::{Settings, Sources};
+use server::auth::AuthOverrides;
 use server::db::Db;
 use server::startup::Application;
 
@@ -157,8 +158,9 @@ pub struct TestApp {
     pub db: Db,
     pub client: reqwest::Client,
     pub handle: ServerHandle,
+    pub log_dir: tempfile::TempDir,
+    // Last: dropped after the server's pool handles above.
     pub database: TestDatabase,
-    _log_dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -182,19 +184,64 @@ pub async fn spawn_app_with<F>(backend: Backend, extra_routes: F) -> TestApp
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
+    spawn_app_custom(backend, AuthOverrides::default(), extra_routes).await
+}
+
+/// Starts the application with parts of the account rules replaced (clock, hasher).
+pub async fn spawn_app_with_overrides(backend: Backend, overrides: AuthOverrides) -> TestApp {
+    spawn_app_custom(backend, overrides, |_| {}).await
+}
+
+async fn spawn_app_custom<F>(backend: Backend, overrides: AuthOverrides, extra_routes: F) -> TestApp
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
     let database = TestDatabase::create(backend);
     let log_dir = tempfile::tempdir().expect("temp dir");
     let settings = test_settings(&database, log_dir.path().to_path_buf());
-    let app = Application::build_with(&settings, extra_routes).await.expect("application builds");
+    let app = Application::build_with_overrides(&settings, overrides, extra_routes)
+        .await
+        .expect("application builds");
     let address = app.url();
     let db = app.db().clone();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    TestApp { address, db, client, handle, database, _log_dir: log_dir }
+    TestApp { address, db, client: client(), handle, log_dir, database }
+}
+
+/// An HTTP client that does not follow redirects and keeps no cookies (tests handle the
+/// session cookie by hand, to see exactly what the server sets).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// A second server process-alike on the same database as `app` (its own pool, workers and
+/// port), as another replica would be.
+pub struct Sibling {
+    pub address: String,
+    pub handle: ServerHandle,
+    _log_dir: tempfile::TempDir,
+}
+
+impl Sibling {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl TestApp {
+    /// Starts another instance on this app's database.
+    pub async fn sibling(&self, overrides: AuthOverrides) -> Sibling {
+        let log_dir = tempfile::tempdir().expect("temp dir");
+        let settings = test_settings(&self.database, log_dir.path().to_path_buf());
+        let app = Application::build_with_overrides(&settings, overrides, |_| {})
+            .await
+            .expect("second instance builds");
+        let address = app.url();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Sibling { address, handle, _log_dir: log_dir }
+    }
 }
 
 /// Parses a response body as JSON.
@@ -205,7 +252,11 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
 /// Asserts that `response` is the standard error body with `code`, and that its request id
 /// matches the `X-Request-Id` header. Returns the request id.
 pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> String {
-    assert_eq!(response.status().as_u16(), status);
+    let got = response.status().as_u16();
+    if got != status {
+        let body = response.text().await.unwrap_or_default();
+        panic!("expected {status} {code}, got {got}: {body}");
+    }
     let header = response
         .headers()
         .get("x-request-id")

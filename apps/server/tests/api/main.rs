@@ -14,13 +14,18 @@
     reason = "test code: a failed unwrap or panic is a failed test, and stderr is the report"
 )]
 
+mod accounts;
 mod audit;
+mod auth;
 mod database;
 mod errors;
 mod health;
 mod helpers;
+mod rbac;
 mod secrets;
+mod sessions;
 mod shutdown;
+mod throttle;
 
 use std::process::ExitCode;
 
@@ -46,6 +51,10 @@ fn main() -> ExitCode {
         shutdown::cases(),
         audit::cases(),
         secrets::cases(),
+        auth::cases(),
+        sessions::cases(),
+        throttle::cases(),
+        rbac::cases(),
     ]
     .into_iter()
     .flatten()
