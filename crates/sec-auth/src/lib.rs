@@ -32,6 +32,8 @@ pub use service::{
     AuditSink, Auth, AuthConfig, Authenticated, LoggedIn, Principal, Registration, RequestMeta,
 };
 pub use session::{Expiry, SessionCheck, SessionId, SessionPolicy, SessionRecord};
-pub use store::{AuthStore, Change, NewAccount, NewSession, StoreError, UniqueField, UserLookup};
+pub use store::{
+    AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
+};
 pub use throttle::{Decision, DenyReason, ThrottleCounter, ThrottlePolicy, ThrottleView};
 pub use token::{SessionToken, TOKEN_CHARS, TokenHash};

@@ -14,8 +14,8 @@
 use diesel::prelude::*;
 use sec_auth::{
     AuthStore, Change, Decision, NewAccount, NewSession, Permission, PermissionSet, ROLE_ADMIN,
-    SessionId, SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash, UniqueField,
-    UserId, UserLookup, UserRecord,
+    SessionId, SessionLookup, SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash,
+    UniqueField, UserId, UserLookup, UserRecord,
 };
 
 use super::schema::{login_throttle, role_permissions, sessions, user_roles, users};
@@ -419,10 +419,7 @@ impl AuthStore for DbAuthStore {
         })
     }
 
-    fn session_by_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+    fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionLookup>, StoreError> {
         let hex = hash.to_hex();
         self.with(|conn| {
             let found: Option<(SessionRow, UserRow)> = sessions::table
@@ -431,7 +428,13 @@ impl AuthStore for DbAuthStore {
                 .select((SessionRow::as_select(), UserRow::as_select()))
                 .first(conn)
                 .optional()?;
-            found.map(|(s, u)| Ok((session_record(s)?, user_record(u)?))).transpose()
+            let Some((session, user)) = found else { return Ok(None) };
+            let roles = roles_of(conn, &user.id)?;
+            Ok(Some(SessionLookup {
+                session: session_record(session)?,
+                user: user_record(user)?,
+                roles,
+            }))
         })
     }
 
