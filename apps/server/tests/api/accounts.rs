@@ -214,3 +214,30 @@ pub async fn assert_field_error(response: Response, field: &str, code: &str) -> 
     );
     body
 }
+
+/// Every audit record the app has written so far (all files of its audit folder), in order.
+pub fn audit_records(app: &TestApp) -> Vec<Value> {
+    let dir = app.log_dir.path().join("audit");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| r.get("event").is_some())
+        .collect()
+}
+
+/// The audit records of one request.
+pub fn audit_of_request(app: &TestApp, request_id: &str) -> Vec<Value> {
+    audit_records(app).into_iter().filter(|r| r["request_id"] == request_id).collect()
+}

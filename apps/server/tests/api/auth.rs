@@ -24,6 +24,7 @@ cases![
     the_sessions_table_holds_no_raw_token,
     no_password_or_token_reaches_a_log,
     anonymous_requests_to_me_are_401_with_no_store,
+    a_login_upgrades_a_hash_made_with_older_parameters,
 ];
 
 async fn login_sets_a_host_only_secure_session_cookie_and_me_answers(backend: Backend) {
@@ -281,4 +282,40 @@ async fn anonymous_requests_to_me_are_401_with_no_store(backend: Backend) {
     let response = get_as(&app, "/api/v1/me", "not-a-token").await;
     assert_eq!(session_token(&response).as_deref(), Some(""));
     assert_error(response, 401, "unauthorized").await;
+}
+
+async fn a_login_upgrades_a_hash_made_with_older_parameters(backend: Backend) {
+    use sec_core::{HashParams, Password, PasswordContext, PasswordHasher, PasswordPolicy};
+    use server::db::schema::users;
+    let app = spawn_app(backend).await;
+    let id = register(&app, "quentin").await;
+    // An older configuration (equally strong, another row of the OWASP table).
+    let old = PasswordHasher::new(HashParams::new(47_104, 1, 1).unwrap(), None);
+    let password = Password::new(
+        PASSWORD.to_owned().into(),
+        &PasswordPolicy::default(),
+        &PasswordContext::new(),
+    )
+    .unwrap();
+    let old_hash = old.hash(&password).unwrap().into_string();
+    let stored = old_hash.clone();
+    let user = id.clone();
+    app.db
+        .run_blocking(move |conn| {
+            diesel::update(users::table.find(&user))
+                .set(users::password_hash.eq(&stored))
+                .execute(conn)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(login_request(&app, "quentin", PASSWORD).await.status().as_u16(), 200);
+    let now: String = app
+        .db
+        .run_blocking(move |conn| {
+            Ok(users::table.find(&id).select(users::password_hash).first(conn)?)
+        })
+        .unwrap();
+    assert_ne!(now, old_hash);
+    assert!(now.contains("m=19456,t=2,p=1"), "re-hashed at the current parameters: {now}");
+    assert_eq!(login_request(&app, "quentin", PASSWORD).await.status().as_u16(), 200);
 }

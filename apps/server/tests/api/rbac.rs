@@ -120,6 +120,12 @@ async fn a_role_change_renews_the_targets_token_and_takes_effect(backend: Backen
     .await
     .unwrap();
     assert_eq!(r.status().as_u16(), 204);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let audited = crate::accounts::audit_of_request(&app, &request_id);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["event"], "RoleGranted");
+    assert_eq!(audited[0]["detail"]["role"], "admin");
+    assert_eq!(audited[0]["subject"]["user"], target_id.as_str());
     // The next request with the old token is served once, with a replacement cookie...
     let r = get_as(&app, "/api/v1/me", &old).await;
     assert_eq!(r.status().as_u16(), 200);

@@ -31,6 +31,12 @@ async fn wrong_passwords_then_the_right_one_get_429_until_the_back_off_ends(back
     }
     let refused = login_from(&app.client, &url, "alice", PASSWORD, None).await;
     assert_eq!(refused.status().as_u16(), 429, "the fifth failure earned a wait");
+    let request_id = refused.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let audited = crate::accounts::audit_of_request(&app, &request_id);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["event"], "LoginThrottled");
+    assert_eq!(audited[0]["outcome"], "denied");
+    assert!(audited[0]["detail"]["retry_after_secs"].as_u64().unwrap() >= 1);
     let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry_after), "{retry_after}");
     assert_eq!(crate::helpers::json(refused).await["error"], "too_many_requests");
