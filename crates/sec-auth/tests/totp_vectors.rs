@@ -1,7 +1,12 @@
 //! Known-answer tests for TOTP: RFC 6238 Appendix B (SHA-1, SHA-256 and SHA-512, each with its
 //! own seed) and RFC 4226 Appendix D, run through [`Totp::matching_steps`], the check the
 //! server makes, with the time read from an injected clock as the rules read it.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failed unwrap is a failed test"
+)]
 
 use sec_auth::clock::{system_time, unix_now};
 use sec_auth::{ManualClock, Totp, TotpAlgorithm, TotpParams, TotpSecret};
