@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use e2e::{RunningServer, http_json, server_command};
+use e2e::{RunningServer, http_json, server_command, session_token};
 
 const PASSWORD: &str = "granite-meadow-lantern-sixty-two-owls";
 
@@ -45,13 +45,7 @@ fn create_admin_reads_the_password_from_stdin_and_the_admin_can_log_in() {
     let body = format!(r#"{{"identifier":"root","password":"{PASSWORD}"}}"#);
     let (status, headers, _) = http_json(&server.addr, "POST", "/api/v1/auth/login", &body, &[]);
     assert_eq!(status, 200);
-    let token = headers
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: __host-session="))
-        .and_then(|l| l.split_once('=').map(|(_, rest)| rest))
-        .and_then(|rest| rest.split(';').next())
-        .expect("session cookie")
-        .to_owned();
+    let token = session_token(&headers).expect("session cookie");
     let cookie = format!("Cookie: __Host-session={token}");
     let (status, _, body) = http_json(&server.addr, "GET", "/api/v1/admin/users", "", &[&cookie]);
     assert_eq!(status, 403, "{body}");

@@ -45,7 +45,9 @@ pub use service::{
     Principal, Reauthentication, Registration, RequestMeta,
 };
 pub use session::{Expiry, SessionCheck, SessionId, SessionPolicy, SessionRecord};
-pub use store::{AuthStore, Change, NewAccount, NewSession, StoreError, UniqueField, UserLookup};
+pub use store::{
+    AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
+};
 pub use throttle::{Decision, DenyReason, ThrottleCounter, ThrottlePolicy, ThrottleView};
 pub use token::{SessionToken, TOKEN_CHARS, TokenHash};
 pub use totp::{

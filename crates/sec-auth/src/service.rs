@@ -26,7 +26,7 @@ use crate::permission::{Permission, PermissionSet, ROLE_ADMIN, ROLE_USER, RoleNa
 use crate::recovery::{self, RecoveryCode};
 use crate::session::{SessionCheck, SessionId, SessionPolicy, SessionRecord};
 use crate::store::{
-    AuthStore, Change, NewAccount, NewSession, StoreError, UniqueField, UserLookup,
+    AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
 };
 use crate::throttle::{Decision, ThrottlePolicy};
 use crate::token::{SessionToken, TokenHash};
@@ -151,6 +151,8 @@ pub struct Principal {
     /// The hash of the token the request presented (or of its replacement), so that a
     /// re-authentication can replace exactly that token.
     token_hash: TokenHash,
+    /// The account's roles when the request was authenticated, sorted.
+    pub roles: Vec<String>,
 }
 
 /// A request's session, checked.
@@ -693,8 +695,8 @@ impl Auth {
     fn end_presented_session(&self, presented: &str) {
         let Some(token) = SessionToken::parse(presented) else { return };
         match self.store.session_by_token(&token.hash()) {
-            Ok(Some((session, user))) => {
-                if let Err(e) = self.store.delete_session(user.id, session.id) {
+            Ok(Some(found)) => {
+                if let Err(e) = self.store.delete_session(found.user.id, found.session.id) {
                     tracing::warn!(error = %e, "could not end the session presented at login");
                 }
             }
@@ -748,7 +750,7 @@ impl Auth {
     pub fn authenticate(&self, presented: &str) -> Result<Authenticated, AuthError> {
         let token = SessionToken::parse(presented).ok_or(AuthError::Unauthenticated)?;
         let hash = token.hash();
-        let (mut session, user) =
+        let SessionLookup { mut session, user, roles } =
             self.store.session_by_token(&hash)?.ok_or(AuthError::Unauthenticated)?;
         let now = self.now();
         if user.disabled {
@@ -790,7 +792,7 @@ impl Auth {
             self.store.touch_session(session.id, now)?;
             session.last_seen_at = now;
         }
-        Ok(Authenticated { principal: Principal { session, user, token_hash }, reissued })
+        Ok(Authenticated { principal: Principal { session, user, roles, token_hash }, reissued })
     }
 
     /// Ends the principal's session.

@@ -50,6 +50,17 @@ pub struct NewAccount<'a> {
     pub now: i64,
 }
 
+/// A session found by its token, with what every request needs about its account.
+#[derive(Debug, Clone)]
+pub struct SessionLookup {
+    /// The session.
+    pub session: SessionRecord,
+    /// Its account.
+    pub user: UserRecord,
+    /// The account's roles, sorted.
+    pub roles: Vec<String>,
+}
+
 /// A new session to store.
 #[derive(Debug)]
 pub struct NewSession<'a> {
@@ -144,11 +155,9 @@ pub trait AuthStore: Send + Sync {
     /// Stores a new session.
     fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError>;
 
-    /// The session with this token hash and its account, in one lookup.
-    fn session_by_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError>;
+    /// The session with this token hash, its account and the account's roles (sorted), on one
+    /// connection: this runs on every authenticated request.
+    fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionLookup>, StoreError>;
 
     /// Writes `last_seen_at`.
     fn touch_session(&self, id: SessionId, now: i64) -> Result<(), StoreError>;

@@ -440,7 +440,11 @@ fn master_key_file_mode(s: &Settings) -> Vec<Issue> {
             "the master key file {} has mode {mode:04o}: the group or others can use it",
             path.display()
         ),
-        format!("chmod 600 {} (Kubernetes: defaultMode 0400 on the secret volume)", path.display()),
+        format!(
+            "chmod 600 {} (Kubernetes: copy the key from the Secret volume into an emptyDir with \
+             mode 0400 in an init container, as deploy/k8s does; see docs/deploy.md)",
+            path.display()
+        ),
     )]
 }
 

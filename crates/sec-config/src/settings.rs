@@ -41,6 +41,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.argon2_iterations",
     "auth.argon2_parallelism",
     "auth.hash_wait_ms",
+    "auth.hash_concurrency",
     "auth.reauth_window_secs",
     "auth.admin_requires_mfa",
     "auth.totp_issuer",
@@ -205,6 +206,7 @@ pub struct AuthSettings {
     argon2_iterations: u32,
     argon2_parallelism: u32,
     hash_wait: Duration,
+    hash_concurrency: Option<usize>,
     reauth_window_secs: u64,
     admin_requires_mfa: bool,
     totp_issuer: String,
@@ -248,6 +250,12 @@ impl AuthSettings {
     /// (`auth.hash_wait_ms`, default 5000).
     pub fn hash_wait(&self) -> Duration {
         self.hash_wait
+    }
+
+    /// Most password hashes computed at once (`auth.hash_concurrency`); `None` (the default)
+    /// lets the app choose from the number of cores.
+    pub fn hash_concurrency(&self) -> Option<usize> {
+        self.hash_concurrency
     }
 
     /// Sensitive actions need an authentication at most this old, in seconds
@@ -585,6 +593,7 @@ struct RawAuth {
     argon2_iterations: Option<u32>,
     argon2_parallelism: Option<u32>,
     hash_wait_ms: Option<u64>,
+    hash_concurrency: Option<usize>,
     reauth_window_secs: Option<u64>,
     admin_requires_mfa: Option<bool>,
     totp_issuer: Option<String>,
@@ -883,30 +892,9 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
             128,
             problems,
         ),
-        argon2_memory_kib: in_range(
-            "auth.argon2_memory_kib",
-            raw.argon2_memory_kib,
-            19_456,
-            8,
-            4_194_304,
-            problems,
-        ),
-        argon2_iterations: in_range(
-            "auth.argon2_iterations",
-            raw.argon2_iterations,
-            2,
-            1,
-            64,
-            problems,
-        ),
-        argon2_parallelism: in_range(
-            "auth.argon2_parallelism",
-            raw.argon2_parallelism,
-            1,
-            1,
-            16,
-            problems,
-        ),
+        argon2_memory_kib: memory,
+        argon2_iterations: iterations,
+        argon2_parallelism: parallelism,
         hash_wait: Duration::from_millis(in_range(
             "auth.hash_wait_ms",
             raw.hash_wait_ms,
@@ -915,6 +903,9 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
             60_000,
             problems,
         )),
+        hash_concurrency: raw
+            .hash_concurrency
+            .map(|n| in_range("auth.hash_concurrency", Some(n), n, 1, 256, problems)),
         reauth_window_secs: in_range(
             "auth.reauth_window_secs",
             raw.reauth_window_secs,

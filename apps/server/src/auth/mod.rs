@@ -89,7 +89,9 @@ pub fn build(
                 a.argon2_iterations(),
                 a.argon2_parallelism(),
             )?;
-            let pool = HashingPool::new(PasswordHasher::new(params, None), hashing_slots());
+            let slots =
+                a.hash_concurrency().and_then(NonZeroUsize::new).unwrap_or_else(hashing_slots);
+            let pool = HashingPool::new(PasswordHasher::new(params, None), slots);
             Arc::new(PooledHasher::new(pool, a.hash_wait())) as Arc<dyn CredentialHasher>
         }
     };

@@ -15,9 +15,9 @@
 use diesel::prelude::*;
 use sec_auth::{
     Aal, AuthStore, Change, Decision, MfaChallenge, NewAccount, NewSession, PendingTotp,
-    Permission, PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId, SessionRecord,
-    StoreError, ThrottleCounter, ThrottleView, TokenHash, TotpRecord, UniqueField, UserId,
-    UserLookup, UserRecord,
+    Permission, PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId, SessionLookup,
+    SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash, TotpRecord, UniqueField,
+    UserId, UserLookup, UserRecord,
 };
 
 use super::schema::{
@@ -446,10 +446,7 @@ impl AuthStore for DbAuthStore {
         })
     }
 
-    fn session_by_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+    fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionLookup>, StoreError> {
         let hex = hash.to_hex();
         self.with(|conn| {
             let found: Option<(SessionRow, UserRow)> = sessions::table
@@ -458,7 +455,13 @@ impl AuthStore for DbAuthStore {
                 .select((SessionRow::as_select(), UserRow::as_select()))
                 .first(conn)
                 .optional()?;
-            found.map(|(s, u)| Ok((session_record(s)?, user_record(u)?))).transpose()
+            let Some((session, user)) = found else { return Ok(None) };
+            let roles = roles_of(conn, &user.id)?;
+            Ok(Some(SessionLookup {
+                session: session_record(session)?,
+                user: user_record(user)?,
+                roles,
+            }))
         })
     }
 
