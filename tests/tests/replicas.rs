@@ -61,8 +61,45 @@ impl Drop for Database {
     }
 }
 
-fn vars(url: &str) -> [(&str, &str); 2] {
-    [("APP__SERVER__BIND", "127.0.0.1:0"), ("DATABASE_URL", url)]
+/// One MFA key for every replica and command of a test run, as the shared secrets file gives
+/// a deployment (each development folder would otherwise generate its own).
+fn mfa_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_server(dir.path(), &[], &["mfa", "keygen"]);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    })
+}
+
+fn vars(url: &str) -> [(&str, &str); 3] {
+    [
+        ("APP__SERVER__BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", url),
+        ("APP__AUTH__MFA_KEYS", mfa_key()),
+    ]
+}
+
+/// Enrolls TOTP for the session `token` on `addr` (administration requires a second factor);
+/// returns the renewed token, established with two factors.
+fn enroll_totp(addr: &str, token: &str) -> String {
+    let (status, _, body) = as_user(addr, "POST", "/api/v1/me/mfa/totp", token);
+    assert_eq!(status, 201, "{body}");
+    let enrollment: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let uri = enrollment["otpauth_uri"].as_str().unwrap();
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let body = format!(r#"{{"code":"{}"}}"#, totp.generate(now.as_secs()));
+    let cookie = format!("Cookie: __Host-session={token}");
+    let (status, headers, body) =
+        http_json(addr, "POST", "/api/v1/me/mfa/totp/confirm", &body, &[&cookie]);
+    assert_eq!(status, 200, "{body}");
+    session_token(&headers).expect("a renewed token")
 }
 
 /// Two replicas, each in its own folder (own logs and audit files), on one database.
@@ -161,17 +198,23 @@ fn replicas_share_sessions_logouts_throttling_and_roles() {
     let cleo = login(&b.addr, "cleo", PASSWORD).1.unwrap();
     assert_eq!(as_user(&b.addr, "GET", "/api/v1/admin/users", &cleo).0, 403);
     let chief = login(&a.addr, "chief", PASSWORD).1.unwrap();
+    let chief = enroll_totp(&a.addr, &chief);
     let cleo_id = user_id(&b.addr, &cleo);
     let grant = format!("/api/v1/admin/users/{cleo_id}/roles/admin");
     assert_eq!(as_user(&a.addr, "PUT", &grant, &chief).0, 204);
-    let (status, headers, _) = as_user(&b.addr, "GET", "/api/v1/admin/users", &cleo);
-    assert_eq!(status, 200, "the role granted on A applies on B");
+    let (status, headers, body) = as_user(&b.addr, "GET", "/api/v1/admin/users", &cleo);
+    // The role granted on A applies on B: no longer `forbidden`, but administration needs a
+    // second factor first.
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("mfa_required"), "{body}");
     let renewed = session_token(&headers).expect("a renewed token after the role change");
     assert_eq!(
         as_user(&a.addr, "GET", "/api/v1/me", &cleo).0,
         401,
         "the old token is dead on A too"
     );
+    // Enrolled on B, sealed with the shared MFA key, in force on A.
+    let renewed = enroll_totp(&b.addr, &renewed);
     assert_eq!(as_user(&a.addr, "GET", "/api/v1/admin/users", &renewed).0, 200);
 
     // Both replicas wrote their own audit chain, and each verifies.

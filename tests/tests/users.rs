@@ -1,5 +1,6 @@
 //! `server users create-admin` as a user runs it: the password from standard input (never an
-//! argument), then the new administrator logs in and reaches the admin API.
+//! argument), then the new administrator logs in, enrolls TOTP (administration requires a
+//! second factor) and reaches the admin API.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -45,6 +46,39 @@ fn create_admin_reads_the_password_from_stdin_and_the_admin_can_log_in() {
     let (status, headers, _) = http_json(&server.addr, "POST", "/api/v1/auth/login", &body, &[]);
     assert_eq!(status, 200);
     let token = session_token(&headers).expect("session cookie");
+    let cookie = format!("Cookie: __Host-session={token}");
+    let (status, _, body) = http_json(&server.addr, "GET", "/api/v1/admin/users", "", &[&cookie]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("mfa_required"), "{body}");
+
+    // Enroll TOTP with the development MFA key the server generated, as an app would.
+    let (status, _, body) = http_json(&server.addr, "POST", "/api/v1/me/mfa/totp", "", &[&cookie]);
+    assert_eq!(status, 201, "{body}");
+    let enrollment: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let uri = enrollment["otpauth_uri"].as_str().unwrap();
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let code = totp.generate(now.as_secs()).to_string();
+    let (status, headers, body) = http_json(
+        &server.addr,
+        "POST",
+        "/api/v1/me/mfa/totp/confirm",
+        &format!(r#"{{"code":"{code}"}}"#),
+        &[&cookie],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(dir.path().join("var/mfa.keys").is_file(), "development generated its MFA key");
+    let token = headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: __host-session="))
+        .and_then(|l| l.split_once('=').map(|(_, rest)| rest))
+        .and_then(|rest| rest.split(';').next())
+        .expect("a renewed session cookie")
+        .to_owned();
     let cookie = format!("Cookie: __Host-session={token}");
     let (status, _, body) = http_json(&server.addr, "GET", "/api/v1/admin/users", "", &[&cookie]);
     assert_eq!(status, 200, "{body}");

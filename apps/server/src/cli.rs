@@ -1,6 +1,7 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
 //! migrations, `server audit verify|keygen` checks the audit chain or makes its key, `server
-//! users create-admin` makes the first administrator. Settings
+//! users create-admin` makes the first administrator, `server mfa keygen|reseal` handles the
+//! key of TOTP secrets at rest. Settings
 //! come from config files and environment variables, never from flags, so that nothing secret
 //! ever needs to appear in a process list.
 
@@ -53,6 +54,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: crate::cli_users::UsersCommand,
+    },
+    /// The key that seals TOTP secrets at rest (auth.mfa_keys): make one, or reseal every
+    /// stored secret with the newest key after a rotation.
+    Mfa {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli_mfa::MfaCommand,
     },
 }
 

@@ -49,6 +49,16 @@ pub enum ErrorCode {
     LastAdmin,
     /// Password hashing is saturated; `Retry-After` says when to try again.
     Busy,
+    /// The action needs a recent authentication: re-authenticate with
+    /// `POST /api/v1/auth/reauth`, then retry.
+    ReauthRequired,
+    /// The action needs a second factor: the account has none enrolled, or this session was
+    /// not established (or re-authenticated) with it.
+    MfaRequired,
+    /// The action needs TOTP to be enabled on the account.
+    MfaNotEnabled,
+    /// Multi-factor authentication cannot be used: the server has no MFA key configured.
+    MfaUnavailable,
     /// The database cannot be reached.
     DatabaseUnavailable,
     /// Anything else: a bug or an unexpected failure, details in the log.
@@ -74,6 +84,10 @@ impl ErrorCode {
             Self::InvalidCredentials => "invalid_credentials",
             Self::LastAdmin => "last_admin",
             Self::Busy => "busy",
+            Self::ReauthRequired => "reauth_required",
+            Self::MfaRequired => "mfa_required",
+            Self::MfaNotEnabled => "mfa_not_enabled",
+            Self::MfaUnavailable => "mfa_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal => "internal_error",
         }
@@ -95,6 +109,10 @@ impl ErrorCode {
             Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::LastAdmin => StatusCode::CONFLICT,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReauthRequired => StatusCode::UNAUTHORIZED,
+            Self::MfaRequired => StatusCode::FORBIDDEN,
+            Self::MfaNotEnabled => StatusCode::CONFLICT,
+            Self::MfaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -322,6 +340,10 @@ mod tests {
             ErrorCode::InvalidCredentials,
             ErrorCode::LastAdmin,
             ErrorCode::Busy,
+            ErrorCode::ReauthRequired,
+            ErrorCode::MfaRequired,
+            ErrorCode::MfaNotEnabled,
+            ErrorCode::MfaUnavailable,
             ErrorCode::DatabaseUnavailable,
             ErrorCode::Internal,
         ];

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;
+pub mod cli_mfa;
 pub mod cli_secrets;
 pub mod cli_users;
 pub mod db;

@@ -20,6 +20,12 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Secrets { command }) => return server::cli_secrets::run(command, &sources),
         Some(Command::Check(args)) => return server::cli_check::run(args, &sources),
+        Some(Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }) => {
+            return match server::cli_mfa::keygen() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            };
+        }
         _ => {}
     }
     let settings = match Settings::load(&sources) {
@@ -71,7 +77,13 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::Migrate => migrate(settings),
         Command::Users { command } => server::cli_users::run(command, settings),
-        Command::Audit { .. } | Command::Secrets { .. } | Command::Check(_) => Ok(()),
+        Command::Mfa { command: server::cli_mfa::MfaCommand::Reseal } => {
+            server::cli_mfa::run_reseal(settings)
+        }
+        Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }
+        | Command::Audit { .. }
+        | Command::Secrets { .. }
+        | Command::Check(_) => Ok(()),
     }
 }
 

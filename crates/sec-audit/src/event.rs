@@ -71,6 +71,10 @@ pub enum AuditEvent {
     },
     /// A TOTP code was presented a second time within its window.
     TotpReplayRejected,
+    /// A user's recovery codes were replaced by a new set.
+    RecoveryCodesRegenerated,
+    /// A signed-in user proved their identity again (step-up before a sensitive action).
+    Reauthenticated,
     /// A role was granted.
     RoleGranted {
         /// The role.
@@ -126,6 +130,8 @@ impl AuditEvent {
             Self::MfaFailed => "MfaFailed",
             Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
             Self::TotpReplayRejected => "TotpReplayRejected",
+            Self::RecoveryCodesRegenerated => "RecoveryCodesRegenerated",
+            Self::Reauthenticated => "Reauthenticated",
             Self::RoleGranted { .. } => "RoleGranted",
             Self::RoleRevoked { .. } => "RoleRevoked",
             Self::PermissionDenied { .. } => "PermissionDenied",

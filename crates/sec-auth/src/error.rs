@@ -44,6 +44,20 @@ pub enum AuthError {
     /// Password hashing is saturated; retry shortly.
     #[error("busy")]
     Busy,
+    /// The action needs a recent authentication (password or second factor within the
+    /// re-authentication window); `POST /api/v1/auth/reauth` gives one.
+    #[error("re-authentication required")]
+    ReauthRequired,
+    /// The action needs an active second factor on the account, and a session established
+    /// with it.
+    #[error("multi-factor authentication required")]
+    MfaRequired,
+    /// The action needs an active second factor and the account has none.
+    #[error("multi-factor authentication is not enabled")]
+    MfaNotEnabled,
+    /// No key for secrets at rest is configured, so MFA cannot be used.
+    #[error("multi-factor authentication is unavailable: no key configured")]
+    MfaUnavailable,
     /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -64,5 +78,29 @@ impl From<crate::hasher::HashFailure> for AuthError {
 impl From<sec_core::RandomnessError> for AuthError {
     fn from(_: sec_core::RandomnessError) -> Self {
         Self::Internal("the OS random number generator failed")
+    }
+}
+
+impl From<crate::mfa::SealError> for AuthError {
+    fn from(e: crate::mfa::SealError) -> Self {
+        match e {
+            crate::mfa::SealError::NoKey => Self::MfaUnavailable,
+            crate::mfa::SealError::NotAuthentic => {
+                Self::Internal("no configured MFA key opens a stored TOTP secret")
+            }
+            crate::mfa::SealError::Malformed => Self::Internal("a stored TOTP secret is malformed"),
+        }
+    }
+}
+
+impl From<crate::totp::TotpError> for AuthError {
+    fn from(e: crate::totp::TotpError) -> Self {
+        match e {
+            crate::totp::TotpError::Params => Self::Internal("TOTP parameters out of range"),
+            crate::totp::TotpError::SecretTooShort => Self::Internal("a TOTP secret is too short"),
+            crate::totp::TotpError::Qr => {
+                Self::Internal("the enrollment QR code could not be drawn")
+            }
+        }
     }
 }

@@ -11,25 +11,38 @@
 //! - [`Permission`] and roles: permissions are a closed enum; roles are named sets stored in
 //!   the database.
 //! - [`SessionToken`]: 256 random bits; only their SHA-256 is stored.
+//! - [`Totp`], [`RecoveryCode`]: the second factor (RFC 6238 codes, each time step accepted at
+//!   most once per account; one-time recovery codes stored as SHA-256), with TOTP secrets
+//!   sealed at rest by a [`SecretSealer`] the app provides; step-up re-authentication for
+//!   sensitive actions.
 
 mod account;
 pub mod clock;
 mod error;
 mod hasher;
+mod mfa;
 mod permission;
+mod recovery;
 mod service;
 mod session;
 mod store;
 mod throttle;
 mod token;
+mod totp;
 
 pub use account::{UserId, UserRecord, email_canonical};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, FieldProblem};
 pub use hasher::{CredentialHasher, HashFailure, PooledHasher};
+pub use mfa::{
+    Aal, MfaChallenge, MfaStatus, NoSealer, Opened, PendingTotp, Proof, SealError, SecondFactor,
+    SecretSealer, TotpEnrollment, TotpRecord,
+};
 pub use permission::{InvalidRoleName, Permission, PermissionSet, ROLE_ADMIN, ROLE_USER, RoleName};
+pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode, RecoveryCodeHash};
 pub use service::{
-    AuditSink, Auth, AuthConfig, Authenticated, LoggedIn, Principal, Registration, RequestMeta,
+    AuditSink, Auth, AuthConfig, Authenticated, LoggedIn, LoginOutcome, MfaPending, MfaPolicy,
+    Principal, Reauthentication, Registration, RequestMeta,
 };
 pub use session::{Expiry, SessionCheck, SessionId, SessionPolicy, SessionRecord};
 pub use store::{
@@ -37,3 +50,7 @@ pub use store::{
 };
 pub use throttle::{Decision, DenyReason, ThrottleCounter, ThrottlePolicy, ThrottleView};
 pub use token::{SessionToken, TOKEN_CHARS, TokenHash};
+pub use totp::{
+    TOTP_SECRET_BYTES, Totp, TotpAlgorithm, TotpError, TotpParams, TotpSecret, qr_png_data_uri,
+    qr_svg_data_uri,
+};

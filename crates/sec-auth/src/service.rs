@@ -11,17 +11,26 @@ use sec_audit::{
 };
 use sec_core::{Email, Password, PasswordContext, PasswordPolicy, SecretString, Username};
 
+use secrecy::ExposeSecret;
+use secrecy::zeroize::Zeroizing;
+
 use crate::account::{UserId, UserRecord, email_canonical};
 use crate::clock::{Clock, unix_now};
 use crate::error::{AuthError, FieldProblem};
 use crate::hasher::CredentialHasher;
+use crate::mfa::{
+    Aal, MfaChallenge, MfaStatus, NoSealer, PendingTotp, Proof, SecondFactor, SecretSealer,
+    TotpEnrollment, TotpRecord,
+};
 use crate::permission::{Permission, PermissionSet, ROLE_ADMIN, ROLE_USER, RoleName};
+use crate::recovery::{self, RecoveryCode};
 use crate::session::{SessionCheck, SessionId, SessionPolicy, SessionRecord};
 use crate::store::{
     AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
 };
 use crate::throttle::{Decision, ThrottlePolicy};
-use crate::token::SessionToken;
+use crate::token::{SessionToken, TokenHash};
+use crate::totp::{Totp, TotpParams, TotpSecret, qr_png_data_uri, qr_svg_data_uri};
 
 /// Longest `User-Agent` kept with a session, in characters.
 const USER_AGENT_MAX_CHARS: usize = 256;
@@ -68,12 +77,19 @@ impl RequestMeta {
 pub struct AuthConfig {
     /// Session lifetimes.
     pub sessions: SessionPolicy,
-    /// Login throttling.
+    /// Login throttling (passwords and second factors alike, on separate counters).
     pub throttle: ThrottlePolicy,
     /// New-password rules.
     pub password_policy: Arc<PasswordPolicy>,
     /// Words a password must not contain (the service's name, say).
     pub context_words: Vec<String>,
+    /// Sensitive actions need an authentication at most this many seconds old (default 600).
+    pub reauth_window_secs: i64,
+    /// Permission routes (administration) need an active second factor and a session
+    /// established with it (default true).
+    pub admin_requires_mfa: bool,
+    /// TOTP and the pending second-factor step.
+    pub mfa: MfaPolicy,
 }
 
 impl Default for AuthConfig {
@@ -83,6 +99,33 @@ impl Default for AuthConfig {
             throttle: ThrottlePolicy::default(),
             password_policy: Arc::new(PasswordPolicy::default()),
             context_words: Vec::new(),
+            reauth_window_secs: 600,
+            admin_requires_mfa: true,
+            mfa: MfaPolicy::default(),
+        }
+    }
+}
+
+/// TOTP parameters and the lifetimes of the MFA intermediate states.
+#[derive(Debug, Clone)]
+pub struct MfaPolicy {
+    /// Code parameters (SHA-1, 6 digits, 30 s, ±1 step).
+    pub totp: TotpParams,
+    /// The issuer named in the enrollment URI (what the authenticator app shows).
+    pub issuer: String,
+    /// How long a password-verified login waits for its second factor (default 300 s).
+    pub challenge_ttl_secs: i64,
+    /// How long a new TOTP secret may wait for its confirming code (default 600 s).
+    pub enrollment_ttl_secs: i64,
+}
+
+impl Default for MfaPolicy {
+    fn default() -> Self {
+        Self {
+            totp: TotpParams::default(),
+            issuer: "server".to_owned(),
+            challenge_ttl_secs: 300,
+            enrollment_ttl_secs: 600,
         }
     }
 }
@@ -98,13 +141,16 @@ pub struct Registration<'a> {
     pub password: &'a SecretString,
 }
 
-/// A signed-in user: the session and its account.
+/// A signed-in user: the session and its account. Only [`Auth::authenticate`] makes one.
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The session.
     pub session: SessionRecord,
     /// Its account.
     pub user: UserRecord,
+    /// The hash of the token the request presented (or of its replacement), so that a
+    /// re-authentication can replace exactly that token.
+    token_hash: TokenHash,
     /// The account's roles when the request was authenticated, sorted.
     pub roles: Vec<String>,
 }
@@ -130,12 +176,62 @@ pub struct LoggedIn {
     pub token: SessionToken,
 }
 
+/// The outcome of a correct password.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in: a new session.
+    Session(LoggedIn),
+    /// The account has a second factor: no session yet, only a pending step that
+    /// [`Auth::complete_mfa_login`] finishes.
+    MfaRequired(MfaPending),
+}
+
+/// A login waiting for its second factor.
+#[derive(Debug)]
+pub struct MfaPending {
+    /// The account.
+    pub user: UserRecord,
+    /// The pending step's token, for its own cookie. It is not a session token.
+    pub token: SessionToken,
+    /// Unix second from which it no longer works.
+    pub expires_at: i64,
+}
+
+/// What a signed-in user presents to re-authenticate.
+pub enum Reauthentication {
+    /// The account password.
+    Password(SecretString),
+    /// A TOTP code.
+    Totp(SecretString),
+}
+
+impl std::fmt::Debug for Reauthentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Password(_) => "Reauthentication::Password([REDACTED])",
+            Self::Totp(_) => "Reauthentication::Totp([REDACTED])",
+        })
+    }
+}
+
+/// How a second factor fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FactorOutcome {
+    Accepted,
+    Wrong,
+    /// A correct TOTP code for a step already accepted (or older than one).
+    Replayed,
+    /// The account has no active TOTP factor.
+    NotEnrolled,
+}
+
 /// The rules.
 pub struct Auth {
     store: Arc<dyn AuthStore>,
     hasher: Arc<dyn CredentialHasher>,
     clock: Arc<dyn Clock>,
     audit: Arc<dyn AuditSink>,
+    sealer: Arc<dyn SecretSealer>,
     config: AuthConfig,
 }
 
@@ -154,7 +250,15 @@ impl Auth {
         audit: Arc<dyn AuditSink>,
         config: AuthConfig,
     ) -> Self {
-        Self { store, hasher, clock, audit, config }
+        Self { store, hasher, clock, audit, sealer: Arc::new(NoSealer), config }
+    }
+
+    /// Seals TOTP secrets at rest with `sealer`. Without one, MFA is unavailable
+    /// ([`AuthError::MfaUnavailable`]) rather than stored in the clear.
+    #[must_use]
+    pub fn with_sealer(mut self, sealer: Arc<dyn SecretSealer>) -> Self {
+        self.sealer = sealer;
+        self
     }
 
     /// The configuration.
@@ -303,6 +407,10 @@ impl Auth {
     /// dummy one for an unknown account). `previous` is the session token the client already
     /// held, if any: that session is ended, so no token from before the login survives it.
     ///
+    /// When the account has an active second factor, a correct password yields
+    /// [`LoginOutcome::MfaRequired`]: a short-lived pending step with its own token, not a
+    /// session.
+    ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`], [`AuthError::Throttled`], [`AuthError::Busy`].
     pub fn login(
@@ -311,7 +419,7 @@ impl Auth {
         password: &SecretString,
         previous: Option<&str>,
         meta: &RequestMeta,
-    ) -> Result<LoggedIn, AuthError> {
+    ) -> Result<LoginOutcome, AuthError> {
         let (lookup_key, by_email) = canonical_identifier(identifier);
         let user = match (&lookup_key, by_email) {
             (Some(key), true) => self.store.find_user(UserLookup::Email(key))?,
@@ -359,9 +467,186 @@ impl Auth {
         if let Some(previous) = previous {
             self.end_presented_session(previous);
         }
-        let (session, token) = self.issue_session(&user, now, meta)?;
+        if self.store.totp_of(user.id)?.is_some() {
+            let token = SessionToken::generate()?;
+            let challenge = MfaChallenge {
+                id: uuid::Uuid::new_v4(),
+                user_id: user.id,
+                created_at: now,
+                expires_at: now.saturating_add(self.config.mfa.challenge_ttl_secs),
+            };
+            self.store.create_mfa_challenge(&challenge, &token.hash())?;
+            tracing::info!(user = %user.id, "password accepted; waiting for the second factor");
+            return Ok(LoginOutcome::MfaRequired(MfaPending {
+                user,
+                token,
+                expires_at: challenge.expires_at,
+            }));
+        }
+        let (session, token) = self.issue_session(&user, now, Aal::One, meta)?;
         self.audit.record(meta.audit(AuditEvent::LoginSucceeded, Actor::User(user.id.into())));
-        Ok(LoggedIn { user, session, token })
+        Ok(LoginOutcome::Session(LoggedIn { user, session, token }))
+    }
+
+    /// Finishes a login that waits for its second factor: `presented` is the pending step's
+    /// token, `factor` a TOTP code (each time step accepted once per account) or an unused
+    /// recovery code. On success the step is consumed and a new session, established with two
+    /// factors, is issued; the session token `previous` held by the browser, if any, is
+    /// ended. Attempts are throttled like passwords, on their own counters.
+    ///
+    /// # Errors
+    /// [`AuthError::Unauthenticated`] for a missing, expired or consumed step;
+    /// [`AuthError::InvalidCredentials`] for a wrong or replayed code; [`AuthError::Throttled`];
+    /// [`AuthError::MfaUnavailable`] without a key for secrets at rest.
+    pub fn complete_mfa_login(
+        &self,
+        presented: &str,
+        factor: &SecondFactor,
+        previous: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<LoggedIn, AuthError> {
+        let token = SessionToken::parse(presented).ok_or(AuthError::Unauthenticated)?;
+        let (challenge, user) =
+            self.store.mfa_challenge_by_token(&token.hash())?.ok_or(AuthError::Unauthenticated)?;
+        if self.now() >= challenge.expires_at || user.disabled || challenge.user_id != user.id {
+            self.store.delete_mfa_challenge(challenge.id)?;
+            return Err(AuthError::Unauthenticated);
+        }
+        match self.verify_second_factor(&user, factor, meta)? {
+            FactorOutcome::Accepted => {}
+            FactorOutcome::Wrong | FactorOutcome::Replayed | FactorOutcome::NotEnrolled => {
+                let event = AuditEvent::LoginFailed { reason: LoginFailure::MfaRequired };
+                self.audit.record(
+                    meta.audit(event, Actor::Anonymous).subject(Subject::User(user.id.into())),
+                );
+                return Err(AuthError::InvalidCredentials);
+            }
+        }
+        if let Some(previous) = previous {
+            self.end_presented_session(previous);
+        }
+        let now = self.now();
+        let (record, token) = self.new_session(&user, now, Aal::Two, meta)?;
+        let stored = self.store.complete_mfa_challenge(
+            challenge.id,
+            &NewSession { record: &record, token_hash: &token.hash() },
+        )?;
+        if !stored {
+            // Another request completed this step first: it got the session.
+            return Err(AuthError::Unauthenticated);
+        }
+        self.audit.record(meta.audit(AuditEvent::LoginSucceeded, Actor::User(user.id.into())));
+        Ok(LoggedIn { user, session: record, token })
+    }
+
+    /// Checks a second factor for `user`, throttled on the counters of subject
+    /// `mfa:user:<id>`: a TOTP code whose step is later than the last one accepted (the step is
+    /// then recorded, atomically), or a recovery code (then deleted). Failures and replays are
+    /// audited.
+    fn verify_second_factor(
+        &self,
+        user: &UserRecord,
+        factor: &SecondFactor,
+        meta: &RequestMeta,
+    ) -> Result<FactorOutcome, AuthError> {
+        let key = format!("mfa:user:{}", user.id);
+        let subject = Subject::User(user.id.into());
+        self.reserve_attempt(&key, subject.clone(), meta)?;
+        let outcome = match factor {
+            SecondFactor::Totp(code) => self.verify_totp(user.id, code.expose_secret())?,
+            SecondFactor::RecoveryCode(code) => self.spend_recovery_code(user.id, code, meta)?,
+        };
+        let actor = Actor::User(user.id.into());
+        match outcome {
+            FactorOutcome::Accepted => {
+                self.store.throttle_success(&key, &meta.throttle_ip(), self.now())?;
+            }
+            FactorOutcome::Replayed => {
+                self.audit.record(meta.audit(AuditEvent::TotpReplayRejected, actor));
+            }
+            FactorOutcome::Wrong | FactorOutcome::NotEnrolled => {
+                self.audit.record(meta.audit(AuditEvent::MfaFailed, actor));
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn verify_totp(&self, user: UserId, code: &str) -> Result<FactorOutcome, AuthError> {
+        let Some(record) = self.store.totp_of(user)? else {
+            return Ok(FactorOutcome::NotEnrolled);
+        };
+        let secret = self.open_totp(user, &record.sealed_secret)?;
+        let steps = self.totp()?.matching_steps(&secret, code, self.now())?;
+        // The latest matching step that is later than the last accepted one; a code whose
+        // steps are all at or before it is a replay (or a code older than one already used).
+        let Some(&step) = steps.iter().rev().find(|s| **s > record.last_step) else {
+            return Ok(if steps.is_empty() {
+                FactorOutcome::Wrong
+            } else {
+                FactorOutcome::Replayed
+            });
+        };
+        if !self.store.accept_totp_step(user, step)? {
+            // Another request accepted this step (or a later one) between the read and now.
+            return Ok(FactorOutcome::Replayed);
+        }
+        Ok(FactorOutcome::Accepted)
+    }
+
+    fn spend_recovery_code(
+        &self,
+        user: UserId,
+        typed: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<FactorOutcome, AuthError> {
+        let Some(code) = RecoveryCode::parse(typed.expose_secret()) else {
+            return Ok(FactorOutcome::Wrong);
+        };
+        if self.store.totp_of(user)?.is_none() {
+            return Ok(FactorOutcome::NotEnrolled);
+        }
+        if !self.store.use_recovery_code(user, &code.hash())? {
+            return Ok(FactorOutcome::Wrong);
+        }
+        let remaining = self.store.recovery_codes_left(user)?;
+        let event = AuditEvent::RecoveryCodeUsed { remaining };
+        self.audit.record(meta.audit(event, Actor::User(user.into())));
+        Ok(FactorOutcome::Accepted)
+    }
+
+    fn totp(&self) -> Result<Totp, AuthError> {
+        Ok(Totp::new(self.config.mfa.totp)?)
+    }
+
+    /// The sealed plaintext binds the secret to its account (`totp1:<user id>:<secret>`), so
+    /// a sealed value copied into another account's row does not open there.
+    fn seal_totp(&self, user: UserId, secret: &TotpSecret) -> Result<String, AuthError> {
+        let mut plaintext = Zeroizing::new(format!("totp1:{user}:").into_bytes());
+        plaintext.extend_from_slice(secret.expose());
+        Ok(self.sealer.seal(&plaintext)?)
+    }
+
+    /// Opens a sealed secret of `user`; one sealed with an older key is sealed again with the
+    /// newest (a failure there is only logged: the old value still opens).
+    fn open_totp(&self, user: UserId, sealed: &str) -> Result<TotpSecret, AuthError> {
+        let opened = self.sealer.open(sealed)?;
+        let prefix = format!("totp1:{user}:");
+        let secret = opened
+            .plaintext
+            .expose_secret()
+            .strip_prefix(prefix.as_bytes())
+            .map(|raw| TotpSecret::from_bytes(raw.to_vec()))
+            .ok_or(AuthError::Internal("a stored TOTP secret belongs to another account"))?;
+        if opened.stale {
+            let resealed = self
+                .seal_totp(user, &secret)
+                .and_then(|new| Ok(self.store.reseal_totp(user, sealed, &new)?));
+            match resealed {
+                Ok(_) => tracing::info!(%user, "TOTP secret sealed again with the newest MFA key"),
+                Err(e) => tracing::warn!(%user, error = %e, "could not reseal a TOTP secret"),
+            }
+        }
+        Ok(secret)
     }
 
     fn reserve_attempt(
@@ -422,10 +707,11 @@ impl Auth {
         }
     }
 
-    fn issue_session(
+    fn new_session(
         &self,
         user: &UserRecord,
         now: i64,
+        aal: Aal,
         meta: &RequestMeta,
     ) -> Result<(SessionRecord, SessionToken), AuthError> {
         let token = SessionToken::generate()?;
@@ -435,10 +721,22 @@ impl Auth {
             created_at: now,
             last_seen_at: now,
             authenticated_at: now,
+            aal,
             privilege_epoch: user.privilege_epoch,
             ip: meta.ip.map(|ip| ip.to_string()),
             user_agent: meta.user_agent.as_deref().map(|ua| cut(ua, USER_AGENT_MAX_CHARS)),
         };
+        Ok((record, token))
+    }
+
+    fn issue_session(
+        &self,
+        user: &UserRecord,
+        now: i64,
+        aal: Aal,
+        meta: &RequestMeta,
+    ) -> Result<(SessionRecord, SessionToken), AuthError> {
+        let (record, token) = self.new_session(user, now, aal, meta)?;
         self.store.create_session(&NewSession { record: &record, token_hash: &token.hash() })?;
         Ok((record, token))
     }
@@ -471,6 +769,7 @@ impl Auth {
             SessionCheck::Valid { touch } => touch,
         };
         let mut reissued = None;
+        let mut token_hash = hash.clone();
         if session.privilege_epoch != user.privilege_epoch {
             let fresh = SessionToken::generate()?;
             let swapped = self.store.reissue_session(
@@ -487,12 +786,13 @@ impl Auth {
             }
             session.privilege_epoch = user.privilege_epoch;
             session.last_seen_at = now;
+            token_hash = fresh.hash();
             reissued = Some(fresh);
         } else if touch {
             self.store.touch_session(session.id, now)?;
             session.last_seen_at = now;
         }
-        Ok(Authenticated { principal: Principal { session, user, roles }, reissued })
+        Ok(Authenticated { principal: Principal { session, user, roles, token_hash }, reissued })
     }
 
     /// Ends the principal's session.
@@ -747,6 +1047,271 @@ impl Auth {
             Change::NotFound => Err(AuthError::NotFound),
         }
     }
+
+    /// Refuses a principal whose last authentication (login, re-authentication) is older
+    /// than the re-authentication window: sensitive actions need a fresh proof.
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthRequired`].
+    pub fn require_recent_auth(&self, principal: &Principal) -> Result<(), AuthError> {
+        let age = self.now().saturating_sub(principal.session.authenticated_at);
+        if age <= self.config.reauth_window_secs { Ok(()) } else { Err(AuthError::ReauthRequired) }
+    }
+
+    /// With `admin_requires_mfa` on, refuses a principal whose account has no active second
+    /// factor or whose session was not established (or re-authenticated) with it.
+    ///
+    /// # Errors
+    /// [`AuthError::MfaRequired`].
+    pub fn require_admin_mfa(&self, principal: &Principal) -> Result<(), AuthError> {
+        if !self.config.admin_requires_mfa {
+            return Ok(());
+        }
+        let enrolled = self.store.totp_of(principal.user.id)?.is_some();
+        if enrolled && principal.session.aal == Aal::Two {
+            return Ok(());
+        }
+        tracing::info!(
+            user = %principal.user.id,
+            enrolled,
+            "administration refused: the session lacks a second factor"
+        );
+        Err(AuthError::MfaRequired)
+    }
+
+    /// Proves the principal's identity again (step-up): with the password, or with a TOTP
+    /// code (which also raises the session to two factors). Throttled on the same counters as
+    /// the password and second factor elsewhere. The session gets a new token and a new
+    /// authentication time, returned with its new state.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] naming `password` or `code` (`incorrect`, or
+    /// `mfa_not_enabled` for a code without TOTP); [`AuthError::Throttled`];
+    /// [`AuthError::Unauthenticated`] when the session ended meanwhile.
+    pub fn reauthenticate(
+        &self,
+        principal: &Principal,
+        proof: &Reauthentication,
+        meta: &RequestMeta,
+    ) -> Result<(SessionToken, Proof), AuthError> {
+        let user = &principal.user;
+        let aal = match proof {
+            Reauthentication::Password(password) => {
+                let key = format!("user:{}", user.id);
+                self.reserve_attempt(&key, Subject::User(user.id.into()), meta)?;
+                if self.hasher.verify(password, &user.password_hash)?.is_none() {
+                    let event = AuditEvent::LoginFailed { reason: LoginFailure::BadPassword };
+                    self.audit.record(meta.audit(event, Actor::User(user.id.into())));
+                    return Err(incorrect("password", "the password is not correct"));
+                }
+                self.store.throttle_success(&key, &meta.throttle_ip(), self.now())?;
+                principal.session.aal
+            }
+            Reauthentication::Totp(code) => {
+                let factor = SecondFactor::Totp(code.clone());
+                match self.verify_second_factor(user, &factor, meta)? {
+                    FactorOutcome::Accepted => Aal::Two,
+                    FactorOutcome::NotEnrolled => return Err(not_enrolled("code")),
+                    FactorOutcome::Wrong | FactorOutcome::Replayed => {
+                        return Err(incorrect("code", "the code is not correct"));
+                    }
+                }
+            }
+        };
+        let proof = Proof { at: self.now(), aal };
+        let token = self.replace_token(principal, proof)?;
+        self.audit.record(meta.audit(AuditEvent::Reauthenticated, Actor::User(user.id.into())));
+        Ok((token, proof))
+    }
+
+    /// Gives the principal's session a new token carrying `proof`.
+    fn replace_token(
+        &self,
+        principal: &Principal,
+        proof: Proof,
+    ) -> Result<SessionToken, AuthError> {
+        let token = SessionToken::generate()?;
+        let swapped = self.store.reissue_session(
+            principal.session.id,
+            &principal.token_hash,
+            &token.hash(),
+            principal.session.privilege_epoch,
+            Some(proof),
+            proof.at,
+        )?;
+        if !swapped {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(token)
+    }
+
+    /// The principal's MFA state.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn mfa_status(&self, principal: &Principal) -> Result<MfaStatus, AuthError> {
+        let id = principal.user.id;
+        let totp = self.store.totp_of(id)?;
+        let pending = self.store.pending_totp_of(id)?;
+        let now = self.now();
+        Ok(MfaStatus {
+            totp_enabled: totp.is_some(),
+            enabled_at: totp.as_ref().map(|t| t.enabled_at),
+            recovery_codes_left: if totp.is_some() {
+                self.store.recovery_codes_left(id)?
+            } else {
+                0
+            },
+            enrollment_pending: pending.is_some_and(|p| now < p.expires_at),
+        })
+    }
+
+    /// Starts a TOTP enrollment: a new 160-bit secret, sealed and stored as pending (an
+    /// active factor stays in force until the new one is confirmed), handed out once as an
+    /// `otpauth://` URI and QR codes.
+    ///
+    /// # Errors
+    /// [`AuthError::MfaUnavailable`] without a key for secrets at rest.
+    pub fn begin_totp_enrollment(
+        &self,
+        principal: &Principal,
+    ) -> Result<TotpEnrollment, AuthError> {
+        let totp = self.totp()?;
+        let user = &principal.user;
+        let secret = TotpSecret::generate()?;
+        let sealed_secret = self.seal_totp(user.id, &secret)?;
+        let now = self.now();
+        let expires_at = now.saturating_add(self.config.mfa.enrollment_ttl_secs);
+        self.store.put_pending_totp(
+            user.id,
+            &PendingTotp { sealed_secret, created_at: now, expires_at },
+        )?;
+        let uri = totp.otpauth_uri(&secret, &self.config.mfa.issuer, &user.username);
+        Ok(TotpEnrollment {
+            qr_png: qr_png_data_uri(&uri)?,
+            qr_svg: qr_svg_data_uri(&uri)?,
+            otpauth_uri: uri,
+            expires_at,
+        })
+    }
+
+    /// Confirms a pending enrollment with a code from the new secret: it becomes the
+    /// account's TOTP factor (replacing an earlier one), ten new recovery codes replace any
+    /// earlier set, and this session gets a new token established with two factors. Returns
+    /// the recovery codes (shown once) and the token.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] on `code`: `incorrect`, or `no_enrollment` when nothing is
+    /// pending (or it expired); [`AuthError::MfaUnavailable`].
+    pub fn confirm_totp_enrollment(
+        &self,
+        principal: &Principal,
+        code: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<(Vec<RecoveryCode>, SessionToken), AuthError> {
+        let user = &principal.user;
+        let no_enrollment = || {
+            AuthError::Invalid(vec![problem(
+                "code",
+                "no_enrollment",
+                "no enrollment is waiting for confirmation; start a new one".to_owned(),
+            )])
+        };
+        let now = self.now();
+        let pending = self.store.pending_totp_of(user.id)?.ok_or_else(no_enrollment)?;
+        if now >= pending.expires_at {
+            return Err(no_enrollment());
+        }
+        let secret = self.open_totp(user.id, &pending.sealed_secret)?;
+        let steps = self.totp()?.matching_steps(&secret, code.expose_secret(), now)?;
+        let Some(&step) = steps.last() else {
+            self.audit.record(meta.audit(AuditEvent::MfaFailed, Actor::User(user.id.into())));
+            return Err(incorrect("code", "the code is not correct"));
+        };
+        // The confirming code's step counts as used, so it cannot also sign in; a replaced
+        // factor's last step is kept when later, so the account's steps only move forward.
+        let last_step = self.store.totp_of(user.id)?.map_or(step, |old| old.last_step.max(step));
+        let codes = recovery::generate_set()?;
+        let hashes: Vec<_> = codes.iter().map(RecoveryCode::hash).collect();
+        let active =
+            TotpRecord { sealed_secret: pending.sealed_secret.clone(), last_step, enabled_at: now };
+        if !self.store.activate_totp(user.id, &pending.sealed_secret, &active, &hashes, now)? {
+            return Err(no_enrollment());
+        }
+        self.audit.record(meta.audit(AuditEvent::MfaEnrolled, Actor::User(user.id.into())));
+        let token = self.replace_token(principal, Proof { at: now, aal: Aal::Two })?;
+        Ok((codes, token))
+    }
+
+    /// Replaces the principal's recovery codes with ten new ones (the old set stops working
+    /// at once). Returns the codes, shown once.
+    ///
+    /// # Errors
+    /// [`AuthError::MfaNotEnabled`].
+    pub fn regenerate_recovery_codes(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+    ) -> Result<Vec<RecoveryCode>, AuthError> {
+        let codes = recovery::generate_set()?;
+        let hashes: Vec<_> = codes.iter().map(RecoveryCode::hash).collect();
+        if !self.store.replace_recovery_codes(principal.user.id, &hashes, self.now())? {
+            return Err(AuthError::MfaNotEnabled);
+        }
+        let actor = Actor::User(principal.user.id.into());
+        self.audit.record(meta.audit(AuditEvent::RecoveryCodesRegenerated, actor));
+        Ok(codes)
+    }
+
+    /// Turns TOTP off after checking a TOTP or recovery code: the factor, pending enrollment
+    /// and recovery codes are deleted and every other session of the account ends, in one
+    /// transaction. Returns how many sessions ended.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] naming `code` or `recovery_code`; [`AuthError::MfaNotEnabled`];
+    /// [`AuthError::Throttled`].
+    pub fn disable_totp(
+        &self,
+        principal: &Principal,
+        factor: &SecondFactor,
+        meta: &RequestMeta,
+    ) -> Result<u64, AuthError> {
+        let field = match factor {
+            SecondFactor::Totp(_) => "code",
+            SecondFactor::RecoveryCode(_) => "recovery_code",
+        };
+        match self.verify_second_factor(&principal.user, factor, meta)? {
+            FactorOutcome::Accepted => {}
+            FactorOutcome::NotEnrolled => return Err(AuthError::MfaNotEnabled),
+            FactorOutcome::Wrong | FactorOutcome::Replayed => {
+                return Err(incorrect(field, "the code is not correct"));
+            }
+        }
+        let ended = self
+            .store
+            .disable_totp(principal.user.id, principal.session.id)?
+            .ok_or(AuthError::MfaNotEnabled)?;
+        let actor = Actor::User(principal.user.id.into());
+        self.audit.record(meta.audit(AuditEvent::MfaDisabled, actor.clone()));
+        if ended > 0 {
+            let event = AuditEvent::SessionRevoked { reason: RevocationReason::ByOwner };
+            self.audit
+                .record(meta.audit(event, actor).subject(Subject::User(principal.user.id.into())));
+        }
+        Ok(ended)
+    }
+}
+
+fn incorrect(field: &'static str, message: &str) -> AuthError {
+    AuthError::Invalid(vec![problem(field, "incorrect", message.to_owned())])
+}
+
+fn not_enrolled(field: &'static str) -> AuthError {
+    AuthError::Invalid(vec![problem(
+        field,
+        "mfa_not_enabled",
+        "this account has no authenticator app enrolled".to_owned(),
+    )])
 }
 
 fn problem(field: &'static str, code: &'static str, message: String) -> FieldProblem {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::account::UserId;
+use crate::mfa::Aal;
 
 /// A session's id: a random UUID, safe to show the user (it names the session in "my
 /// sessions" and in revoke requests) because it cannot be used to act as the session.
@@ -41,6 +42,8 @@ pub struct SessionRecord {
     pub last_seen_at: i64,
     /// When its owner last proved who they are (login, re-authentication), Unix seconds.
     pub authenticated_at: i64,
+    /// With how many factors the session was established (or last re-authenticated).
+    pub aal: Aal,
     /// The user's privilege epoch when the token was last issued; a different epoch on the
     /// account means a role changed since, and the token is replaced on the next request.
     pub privilege_epoch: i64,
@@ -118,6 +121,7 @@ mod tests {
             created_at,
             last_seen_at,
             authenticated_at: created_at,
+            aal: Aal::One,
             privilege_epoch: 0,
             ip: None,
             user_agent: None,

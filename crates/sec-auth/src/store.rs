@@ -2,7 +2,9 @@
 //! method is one atomic step (one transaction where it writes more than one row).
 
 use crate::account::{UserId, UserRecord};
+use crate::mfa::{MfaChallenge, PendingTotp, Proof, TotpRecord};
 use crate::permission::PermissionSet;
+use crate::recovery::RecoveryCodeHash;
 use crate::session::{SessionId, SessionRecord};
 use crate::throttle::{Decision, ThrottleView};
 use crate::token::TokenHash;
@@ -161,16 +163,16 @@ pub trait AuthStore: Send + Sync {
     fn touch_session(&self, id: SessionId, now: i64) -> Result<(), StoreError>;
 
     /// Gives a session a new token hash (destroying the old token), records the privilege
-    /// epoch and, when given, a new authentication time, and sets `last_seen_at`. Only if the
-    /// session still has the token hash `old`: false when it is gone or another request
-    /// replaced the token first.
+    /// epoch and, when given, a new proof of identity (authentication time and assurance
+    /// level), and sets `last_seen_at`. Only if the session still has the token hash `old`:
+    /// false when it is gone or another request replaced the token first.
     fn reissue_session(
         &self,
         id: SessionId,
         old: &TokenHash,
         new: &TokenHash,
         privilege_epoch: i64,
-        authenticated_at: Option<i64>,
+        proof: Option<Proof>,
         now: i64,
     ) -> Result<bool, StoreError>;
 
@@ -202,4 +204,80 @@ pub trait AuthStore: Send + Sync {
     /// Resets both counters of `subject` after a success from `ip`, and marks `ip` as known
     /// for it.
     fn throttle_success(&self, subject: &str, ip: &str, now: i64) -> Result<(), StoreError>;
+
+    /// The account's active TOTP factor.
+    fn totp_of(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError>;
+
+    /// Records `step` as the account's last accepted TOTP step, only if it is later than the
+    /// one stored (one conditional write, so that two requests, on any replicas, cannot both
+    /// accept the same step). False when the step is not later, or no TOTP is active.
+    fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError>;
+
+    /// Replaces the sealed secret `old` with `new` (the same secret sealed with the newest
+    /// key); false when the stored value is no longer `old`.
+    fn reseal_totp(&self, user: UserId, old: &str, new: &str) -> Result<bool, StoreError>;
+
+    /// Stores a pending enrollment, replacing any earlier one of the account.
+    fn put_pending_totp(&self, user: UserId, pending: &PendingTotp) -> Result<(), StoreError>;
+
+    /// The account's pending enrollment.
+    fn pending_totp_of(&self, user: UserId) -> Result<Option<PendingTotp>, StoreError>;
+
+    /// In one transaction: deletes the pending enrollment (only if it is still the one sealed
+    /// as `pending_sealed`), makes `active` the account's TOTP factor (replacing any earlier
+    /// one) and replaces its recovery codes with `codes`. False when the pending enrollment
+    /// changed or is gone: nothing is written.
+    fn activate_totp(
+        &self,
+        user: UserId,
+        pending_sealed: &str,
+        active: &TotpRecord,
+        codes: &[RecoveryCodeHash],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces the account's recovery codes, in one transaction; false (nothing written) when
+    /// no TOTP factor is active.
+    fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        codes: &[RecoveryCodeHash],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the account's recovery code with this hash; true if it existed. One statement,
+    /// so a code works once however many requests present it at the same time.
+    fn use_recovery_code(&self, user: UserId, code: &RecoveryCodeHash) -> Result<bool, StoreError>;
+
+    /// How many unused recovery codes the account has.
+    fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError>;
+
+    /// In one transaction: deletes the account's TOTP factor, pending enrollment and recovery
+    /// codes, and every session but `keep`. `None` when no TOTP was active (nothing written);
+    /// otherwise how many sessions ended.
+    fn disable_totp(&self, user: UserId, keep: SessionId) -> Result<Option<u64>, StoreError>;
+
+    /// Stores a pending second-factor step, and deletes the account's expired ones.
+    fn create_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+        token_hash: &TokenHash,
+    ) -> Result<(), StoreError>;
+
+    /// The pending second-factor step with this token hash, and its account.
+    fn mfa_challenge_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(MfaChallenge, UserRecord)>, StoreError>;
+
+    /// Deletes a pending second-factor step; true if it existed.
+    fn delete_mfa_challenge(&self, id: uuid::Uuid) -> Result<bool, StoreError>;
+
+    /// In one transaction: deletes the pending step `id` and stores `session`. False when the
+    /// step was already gone (another request completed it): no session is stored.
+    fn complete_mfa_challenge(
+        &self,
+        id: uuid::Uuid,
+        session: &NewSession<'_>,
+    ) -> Result<bool, StoreError>;
 }

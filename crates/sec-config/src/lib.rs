@@ -48,6 +48,6 @@ pub use secrets_file::{
     EditOutcome, SECRET_KEYS, SECRETS_FILE_MODE, SecretsDoc, SecretsError, SecretsFile,
 };
 pub use settings::{
-    AuthSettings, DatabaseSettings, KNOWN_KEYS, LogFormat, LogRotation, LogSettings,
-    ServerSettings, Settings, Sources,
+    AuthSettings, DEV_MFA_KEY_FILE, DatabaseSettings, KNOWN_KEYS, LogFormat, LogRotation,
+    LogSettings, ServerSettings, Settings, Sources,
 };

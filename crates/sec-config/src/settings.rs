@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::database::DatabaseTarget;
 use crate::env::AppEnv;
 use crate::inspection::{self, Inspection, Layer};
+use crate::keyring::KeyRing;
 use crate::master_key::MasterKeys;
 use crate::problem::{Problem, SettingsError};
 use crate::secrets_file::SecretsDoc;
@@ -41,6 +42,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.argon2_parallelism",
     "auth.hash_wait_ms",
     "auth.hash_concurrency",
+    "auth.reauth_window_secs",
+    "auth.admin_requires_mfa",
+    "auth.totp_issuer",
+    "auth.mfa_keys",
 ];
 
 const ENV_PREFIX: &str = "APP__";
@@ -48,6 +53,10 @@ const ENV_SEPARATOR: &str = "__";
 const DEFAULT_BIND: &str = "127.0.0.1:8080";
 const DEFAULT_DATABASE_URL: &str = "sqlite://./var/server.db";
 const DEFAULT_LOG_DIR: &str = "./var/log";
+/// File name of the generated development MFA key ring, inside the var folder.
+pub const DEV_MFA_KEY_FILE: &str = "mfa.keys";
+/// Longest `auth.totp_issuer`, in characters (authenticator apps show it in a list).
+const TOTP_ISSUER_MAX_CHARS: usize = 64;
 
 /// Where settings come from: the environment variables and the folder of config files.
 ///
@@ -198,6 +207,10 @@ pub struct AuthSettings {
     argon2_parallelism: u32,
     hash_wait: Duration,
     hash_concurrency: Option<usize>,
+    reauth_window_secs: u64,
+    admin_requires_mfa: bool,
+    totp_issuer: String,
+    mfa_keys: Option<KeyRing>,
 }
 
 impl AuthSettings {
@@ -243,6 +256,30 @@ impl AuthSettings {
     /// lets the app choose from the number of cores.
     pub fn hash_concurrency(&self) -> Option<usize> {
         self.hash_concurrency
+    }
+
+    /// Sensitive actions need an authentication at most this old, in seconds
+    /// (`auth.reauth_window_secs`, default 600).
+    pub fn reauth_window_secs(&self) -> u64 {
+        self.reauth_window_secs
+    }
+
+    /// Whether administration needs an active second factor (`auth.admin_requires_mfa`,
+    /// default true).
+    pub fn admin_requires_mfa(&self) -> bool {
+        self.admin_requires_mfa
+    }
+
+    /// The issuer named in TOTP enrollment URIs (`auth.totp_issuer`, default `server`).
+    pub fn totp_issuer(&self) -> &str {
+        &self.totp_issuer
+    }
+
+    /// The key ring that seals TOTP secrets at rest, newest first (`auth.mfa_keys`, a secret:
+    /// from the secrets file or `APP__AUTH__MFA_KEYS`; generated under `./var` in
+    /// development). `None` when none is configured: MFA is then unavailable.
+    pub fn mfa_keys(&self) -> Option<&KeyRing> {
+        self.mfa_keys.as_ref()
     }
 }
 
@@ -356,6 +393,30 @@ impl Settings {
         let Some(mut settings) = settings.filter(|_| problems.is_empty()) else {
             return Err(SettingsError::new(problems));
         };
+        if let (AppEnv::Development, None, Some(var_dir)) =
+            (env, settings.auth.mfa_keys.as_ref(), sources.var_dir())
+        {
+            let path = var_dir.join(DEV_MFA_KEY_FILE);
+            match crate::master_key::development_key_ring(&path) {
+                Ok((ring, generated)) => {
+                    if generated {
+                        inspection.notes.push(format!(
+                            "generated a development MFA key in {} (owner-only); it seals TOTP \
+                             secrets from now on, and production refuses it",
+                            path.display()
+                        ));
+                    }
+                    inspection.record("auth.mfa_keys", Layer::File(path));
+                    settings.auth.mfa_keys = Some(ring);
+                }
+                Err(e) => {
+                    return Err(SettingsError::new(vec![Problem::new(
+                        "auth.mfa_keys",
+                        e.to_string(),
+                    )]));
+                }
+            }
+        }
         let database_url = match settings.database.target() {
             DatabaseTarget::Postgres { url } => {
                 Some(secrecy::ExposeSecret::expose_secret(url).to_owned())
@@ -367,6 +428,7 @@ impl Settings {
             master_keys.as_ref(),
             secrets_doc.as_ref(),
             database_url.as_deref(),
+            settings.auth.mfa_keys.as_ref(),
         );
         inspection.master_keys = master_keys;
         inspection.secrets_file = secrets_state;
@@ -532,6 +594,10 @@ struct RawAuth {
     argon2_parallelism: Option<u32>,
     hash_wait_ms: Option<u64>,
     hash_concurrency: Option<usize>,
+    reauth_window_secs: Option<u64>,
+    admin_requires_mfa: Option<bool>,
+    totp_issuer: Option<String>,
+    mfa_keys: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -840,7 +906,40 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
         hash_concurrency: raw
             .hash_concurrency
             .map(|n| in_range("auth.hash_concurrency", Some(n), n, 1, 256, problems)),
+        reauth_window_secs: in_range(
+            "auth.reauth_window_secs",
+            raw.reauth_window_secs,
+            600,
+            30,
+            86_400,
+            problems,
+        ),
+        admin_requires_mfa: raw.admin_requires_mfa.unwrap_or(true),
+        totp_issuer: validate_issuer(raw.totp_issuer.as_deref(), problems),
+        // The message names the setting, never the value: it is a key list.
+        mfa_keys: raw.mfa_keys.as_deref().filter(|k| !k.trim().is_empty()).and_then(|text| {
+            KeyRing::parse_list(text)
+                .map_err(|e| problems.push(Problem::new("auth.mfa_keys", e.to_string())))
+                .ok()
+        }),
     }
+}
+
+/// The issuer goes into the label of the `otpauth://` URI (`issuer:account`), where a colon
+/// would split it wrongly, and into authenticator apps' lists.
+fn validate_issuer(raw: Option<&str>, problems: &mut Vec<Problem>) -> String {
+    let issuer = raw.unwrap_or("server").trim();
+    let chars = issuer.chars().count();
+    if chars == 0 || chars > TOTP_ISSUER_MAX_CHARS {
+        problems.push(Problem::new(
+            "auth.totp_issuer",
+            format!("must have 1 to {TOTP_ISSUER_MAX_CHARS} characters"),
+        ));
+    } else if issuer.chars().any(|c| c == ':' || c.is_control()) {
+        problems
+            .push(Problem::new("auth.totp_issuer", "must not contain ':' or control characters"));
+    }
+    issuer.to_owned()
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Extractors that put a route's access rule in its handler's signature:
-//! [`CurrentSession`] (any signed-in user) and [`Require<P>`] (a permission). Put them first
-//! in the argument list, so an anonymous request is refused before its body is even read.
+//! [`CurrentSession`] (any signed-in user), [`RecentSession`] (a signed-in user who
+//! authenticated within the re-authentication window), [`Require<P>`] (a permission, which
+//! also demands a second factor and a recent authentication) and [`MfaChallengeCookie`] (a
+//! login waiting for its second factor). Put them first in the argument list, so a refused
+//! request is answered before its body is even read.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -13,7 +16,10 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use sec_auth::{Permission, Principal};
 
-use super::{AuthService, SESSION_COOKIE, blocking, clearing_cookie, request_meta, session_cookie};
+use super::{
+    AuthService, MFA_COOKIE, SESSION_COOKIE, blocking, clearing_cookie, request_meta,
+    session_cookie,
+};
 use crate::error::{AppError, ErrorCode};
 
 /// The signed-in user of this request. Extracting it authenticates the session cookie
@@ -110,8 +116,56 @@ pub mod perm {
     }
 }
 
-/// A signed-in user holding permission `P`: 401 without a valid session, 403 (audited)
-/// without the permission.
+/// A signed-in user whose last authentication (login or re-authentication) is within the
+/// re-authentication window (`auth.reauth_window_secs`): for sensitive actions. 401
+/// `unauthorized` without a valid session, 401 `reauth_required` when the authentication is
+/// older.
+#[derive(Debug, Clone)]
+pub struct RecentSession(pub Principal);
+
+impl FromRequest for RecentSession {
+    type Error = AppError;
+    type Future = LocalFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let principal = authenticate(&req).await?;
+            auth_service(&req)?.require_recent_auth(&principal)?;
+            Ok(Self(principal))
+        })
+    }
+}
+
+/// The token of a login waiting for its second factor, from its own cookie. 401 without it.
+/// Only `POST /api/v1/auth/mfa` takes it; it is not a session.
+pub struct MfaChallengeCookie(pub String);
+
+impl std::fmt::Debug for MfaChallengeCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaChallengeCookie([REDACTED])")
+    }
+}
+
+impl FromRequest for MfaChallengeCookie {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            req.cookie(MFA_COOKIE)
+                .map(|c| Self(c.value().to_owned()))
+                .filter(|c| !c.0.is_empty())
+                .ok_or_else(|| AppError::new(ErrorCode::Unauthorized)),
+        )
+    }
+}
+
+/// A signed-in user holding permission `P`, for administration: 401 without a valid
+/// session; 403 `forbidden` (audited) without the permission; 403 `mfa_required` when
+/// `auth.admin_requires_mfa` is on and the account has no second factor or the session was not
+/// established with it; 401 `reauth_required` when the last authentication is older than the
+/// re-authentication window.
 #[derive(Debug, Clone)]
 pub struct Require<P: PermissionMarker> {
     /// Who.
@@ -130,7 +184,15 @@ impl<P: PermissionMarker + 'static> FromRequest for Require<P> {
             let auth = auth_service(&req)?;
             let meta = request_meta(&req);
             let checked = principal.clone();
-            blocking(move || auth.require(&checked, P::PERMISSION, &meta)).await?;
+            blocking(move || {
+                auth.require(&checked, P::PERMISSION, &meta)?;
+                // A second factor would not help someone without the permission, and a
+                // re-authentication would not help someone without a second factor: the
+                // answers come in that order.
+                auth.require_admin_mfa(&checked)?;
+                auth.require_recent_auth(&checked)
+            })
+            .await?;
             Ok(Self { principal, permission: PhantomData })
         })
     }

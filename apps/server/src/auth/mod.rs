@@ -3,6 +3,7 @@
 //! the extractors that authenticate a request and check a permission, error mapping).
 
 mod extract;
+mod sealer;
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -11,13 +12,17 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use sec_audit::{AuditRecord, AuditTrail};
 use sec_auth::{
-    Auth, AuthConfig, AuthError, Clock, CredentialHasher, PooledHasher, RequestMeta, SessionPolicy,
-    StoreError, SystemClock,
+    Auth, AuthConfig, AuthError, Clock, CredentialHasher, MfaPolicy, NoSealer, PooledHasher,
+    RequestMeta, SecretSealer, SessionPolicy, StoreError, SystemClock,
 };
 use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
-pub use extract::{CurrentSession, PermissionMarker, Require, auth_service, perm, session_cookies};
+pub use extract::{
+    CurrentSession, MfaChallengeCookie, PermissionMarker, RecentSession, Require, auth_service,
+    perm, session_cookies,
+};
+pub use sealer::KeyRingSealer;
 
 use crate::db::{Db, DbAuthStore};
 use crate::error::{AppError, ErrorCode, FieldError};
@@ -26,6 +31,11 @@ use crate::request_id;
 /// Name of the session cookie. The `__Host-` prefix makes browsers refuse it unless it is
 /// `Secure`, has `Path=/` and no `Domain`: no subdomain can set or shadow it.
 pub const SESSION_COOKIE: &str = "__Host-session";
+
+/// Name of the cookie of a login waiting for its second factor. A separate cookie, never the
+/// session cookie: no extractor but [`MfaChallengeCookie`] reads it, so it cannot
+/// authenticate any other route.
+pub const MFA_COOKIE: &str = "__Host-mfa";
 
 /// Parts of the rules a test (or a fork) may replace.
 #[derive(Clone, Default)]
@@ -93,15 +103,31 @@ pub fn build(
             ..SessionPolicy::default()
         },
         password_policy: Arc::new(PasswordPolicy::new(a.password_min_chars())?),
+        reauth_window_secs: i64::try_from(a.reauth_window_secs()).unwrap_or(i64::MAX),
+        admin_requires_mfa: a.admin_requires_mfa(),
+        mfa: MfaPolicy { issuer: a.totp_issuer().to_owned(), ..MfaPolicy::default() },
         ..AuthConfig::default()
     };
-    Ok(Arc::new(Auth::new(
+    let sealer: Arc<dyn SecretSealer> = match a.mfa_keys() {
+        Some(ring) => Arc::new(KeyRingSealer::new(ring.clone())),
+        None => {
+            tracing::warn!(
+                "no MFA key is configured (auth.mfa_keys): TOTP enrollment and sign-in with a \
+                 second factor are unavailable, and so is administration while \
+                 auth.admin_requires_mfa is on"
+            );
+            Arc::new(NoSealer)
+        }
+    };
+    let auth = Auth::new(
         Arc::new(DbAuthStore::new(db.clone())),
         hasher,
         clock,
         Arc::new(TrailSink(audit.clone())),
         config,
-    )))
+    )
+    .with_sealer(sealer);
+    Ok(Arc::new(auth))
 }
 
 /// Concurrent password hashes: one per core, but one core is left for everything else when
@@ -174,6 +200,24 @@ pub fn clearing_cookie() -> Cookie<'static> {
     cookie
 }
 
+/// The cookie of a login waiting for its second factor: the same attributes as the session
+/// cookie (`__Host-`, Secure, HttpOnly, Path=/), SameSite=Strict (it is only ever sent by
+/// this site's own sign-in page), and a Max-Age matching the server-side expiry.
+pub fn mfa_cookie(token: &str, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build(MFA_COOKIE, token.to_owned())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::seconds(max_age_secs.max(0)))
+        .finish()
+}
+
+/// A cookie that deletes the pending-MFA cookie in the browser.
+pub fn clearing_mfa_cookie() -> Cookie<'static> {
+    mfa_cookie("", 0)
+}
+
 impl From<AuthError> for AppError {
     fn from(e: AuthError) -> Self {
         match e {
@@ -189,6 +233,10 @@ impl From<AuthError> for AppError {
             AuthError::NotFound => AppError::new(ErrorCode::NotFound),
             AuthError::LastAdmin => AppError::new(ErrorCode::LastAdmin),
             AuthError::Busy => AppError::busy(std::time::Duration::from_secs(1)),
+            AuthError::ReauthRequired => AppError::new(ErrorCode::ReauthRequired),
+            AuthError::MfaRequired => AppError::new(ErrorCode::MfaRequired),
+            AuthError::MfaNotEnabled => AppError::new(ErrorCode::MfaNotEnabled),
+            AuthError::MfaUnavailable => AppError::new(ErrorCode::MfaUnavailable),
             AuthError::Store(StoreError::Unavailable(cause)) => {
                 AppError::with_cause(ErrorCode::DatabaseUnavailable, cause)
             }

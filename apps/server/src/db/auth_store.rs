@@ -1,4 +1,5 @@
-//! [`sec_auth::AuthStore`] on the database: accounts, roles, sessions and throttle counters.
+//! [`sec_auth::AuthStore`] on the database: accounts, roles, sessions, throttle counters and
+//! MFA state (TOTP factors, enrollments, recovery codes, pending second-factor steps).
 //!
 //! Each method takes its own pooled connection, so nothing holds a connection while a password
 //! is hashed. Writes that touch several rows run in one transaction. Two rules keep concurrent
@@ -13,12 +14,16 @@
 
 use diesel::prelude::*;
 use sec_auth::{
-    AuthStore, Change, Decision, NewAccount, NewSession, Permission, PermissionSet, ROLE_ADMIN,
-    SessionId, SessionLookup, SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash,
-    UniqueField, UserId, UserLookup, UserRecord,
+    Aal, AuthStore, Change, Decision, MfaChallenge, NewAccount, NewSession, PendingTotp,
+    Permission, PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId, SessionLookup,
+    SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash, TotpRecord, UniqueField,
+    UserId, UserLookup, UserRecord,
 };
 
-use super::schema::{login_throttle, role_permissions, sessions, user_roles, users};
+use super::schema::{
+    login_throttle, mfa_challenges, mfa_recovery_codes, mfa_totp, mfa_totp_pending,
+    role_permissions, sessions, user_roles, users,
+};
 use super::users::UserRow;
 use super::{Db, DbConnection, DbError};
 
@@ -88,6 +93,18 @@ fn finish(result: Result<Change, Tx>) -> Result<Change, DbError> {
     }
 }
 
+/// `Some` when the transaction committed, `None` when it was refused (and rolled back).
+fn committed<T>(result: Result<T, Tx>) -> Result<Option<T>, DbError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(Tx::Refused(_)) => Ok(None),
+        Err(Tx::Db(e)) => Err(e),
+    }
+}
+
+/// Ends a transaction without writing anything it did.
+const REFUSED: Tx = Tx::Refused(Change::Unchanged);
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sessions)]
 struct SessionRow {
@@ -96,6 +113,7 @@ struct SessionRow {
     created_at: i64,
     last_seen_at: i64,
     authenticated_at: i64,
+    aal: i64,
     privilege_epoch: i64,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -110,9 +128,28 @@ struct NewSessionRow<'a> {
     created_at: i64,
     last_seen_at: i64,
     authenticated_at: i64,
+    aal: i64,
     privilege_epoch: i64,
     ip: Option<&'a str>,
     user_agent: Option<&'a str>,
+}
+
+impl<'a> NewSessionRow<'a> {
+    fn of(session: &'a NewSession<'_>) -> Self {
+        let r = session.record;
+        Self {
+            id: r.id.to_string(),
+            user_id: r.user_id.to_string(),
+            token_hash: session.token_hash.to_hex(),
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            authenticated_at: r.authenticated_at,
+            aal: r.aal.as_i64(),
+            privilege_epoch: r.privilege_epoch,
+            ip: r.ip.as_deref(),
+            user_agent: r.user_agent.as_deref(),
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -155,6 +192,7 @@ fn session_record(row: SessionRow) -> Result<SessionRecord, DbError> {
         created_at: row.created_at,
         last_seen_at: row.last_seen_at,
         authenticated_at: row.authenticated_at,
+        aal: Aal::from_i64(row.aal),
         privilege_epoch: row.privilege_epoch,
         ip: row.ip,
         user_agent: row.user_agent,
@@ -401,18 +439,7 @@ impl AuthStore for DbAuthStore {
     }
 
     fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError> {
-        let r = session.record;
-        let row = NewSessionRow {
-            id: r.id.to_string(),
-            user_id: r.user_id.to_string(),
-            token_hash: session.token_hash.to_hex(),
-            created_at: r.created_at,
-            last_seen_at: r.last_seen_at,
-            authenticated_at: r.authenticated_at,
-            privilege_epoch: r.privilege_epoch,
-            ip: r.ip.as_deref(),
-            user_agent: r.user_agent.as_deref(),
-        };
+        let row = NewSessionRow::of(session);
         self.with(|conn| {
             diesel::insert_into(sessions::table).values(&row).execute(conn)?;
             Ok(())
@@ -453,18 +480,19 @@ impl AuthStore for DbAuthStore {
         old: &TokenHash,
         new: &TokenHash,
         privilege_epoch: i64,
-        authenticated_at: Option<i64>,
+        proof: Option<Proof>,
         now: i64,
     ) -> Result<bool, StoreError> {
         self.with(|conn| {
             let target =
                 sessions::table.find(id.to_string()).filter(sessions::token_hash.eq(old.to_hex()));
-            let n = match authenticated_at {
-                Some(at) => diesel::update(target)
+            let n = match proof {
+                Some(proof) => diesel::update(target)
                     .set((
                         sessions::token_hash.eq(new.to_hex()),
                         sessions::privilege_epoch.eq(privilege_epoch),
-                        sessions::authenticated_at.eq(at),
+                        sessions::authenticated_at.eq(proof.at),
+                        sessions::aal.eq(proof.aal.as_i64()),
                         sessions::last_seen_at.eq(now),
                     ))
                     .execute(conn)?,
@@ -581,6 +609,300 @@ impl AuthStore for DbAuthStore {
             })
         })
     }
+
+    fn totp_of(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError> {
+        self.with(|conn| {
+            let row: Option<(String, i64, i64)> = mfa_totp::table
+                .find(user.to_string())
+                .select((mfa_totp::secret_sealed, mfa_totp::last_step, mfa_totp::enabled_at))
+                .first(conn)
+                .optional()?;
+            Ok(row.map(|(sealed_secret, last_step, enabled_at)| TotpRecord {
+                sealed_secret,
+                last_step,
+                enabled_at,
+            }))
+        })
+    }
+
+    fn accept_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        // One conditional write: of two requests presenting the same step, on any replicas,
+        // the database lets exactly one move `last_step`.
+        self.with(|conn| {
+            let n = diesel::update(
+                mfa_totp::table.find(user.to_string()).filter(mfa_totp::last_step.lt(step)),
+            )
+            .set(mfa_totp::last_step.eq(step))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn reseal_totp(&self, user: UserId, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let n = diesel::update(
+                mfa_totp::table.find(user.to_string()).filter(mfa_totp::secret_sealed.eq(old)),
+            )
+            .set(mfa_totp::secret_sealed.eq(new))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn put_pending_totp(&self, user: UserId, pending: &PendingTotp) -> Result<(), StoreError> {
+        let id = user.to_string();
+        self.with(|conn| {
+            conn.transaction(|conn| {
+                diesel::delete(mfa_totp_pending::table.find(&id)).execute(conn)?;
+                diesel::insert_into(mfa_totp_pending::table)
+                    .values((
+                        mfa_totp_pending::user_id.eq(&id),
+                        mfa_totp_pending::secret_sealed.eq(&pending.sealed_secret),
+                        mfa_totp_pending::created_at.eq(pending.created_at),
+                        mfa_totp_pending::expires_at.eq(pending.expires_at),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+        })
+    }
+
+    fn pending_totp_of(&self, user: UserId) -> Result<Option<PendingTotp>, StoreError> {
+        self.with(|conn| {
+            let row: Option<(String, i64, i64)> = mfa_totp_pending::table
+                .find(user.to_string())
+                .select((
+                    mfa_totp_pending::secret_sealed,
+                    mfa_totp_pending::created_at,
+                    mfa_totp_pending::expires_at,
+                ))
+                .first(conn)
+                .optional()?;
+            Ok(row.map(|(sealed_secret, created_at, expires_at)| PendingTotp {
+                sealed_secret,
+                created_at,
+                expires_at,
+            }))
+        })
+    }
+
+    fn activate_totp(
+        &self,
+        user: UserId,
+        pending_sealed: &str,
+        active: &TotpRecord,
+        codes: &[RecoveryCodeHash],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = user.to_string();
+        self.with(|conn| {
+            let done = conn.transaction(|conn| {
+                // The write first (see the module comment): only the enrollment that was
+                // checked may be activated, once.
+                let taken = diesel::delete(
+                    mfa_totp_pending::table
+                        .find(&id)
+                        .filter(mfa_totp_pending::secret_sealed.eq(pending_sealed)),
+                )
+                .execute(conn)?;
+                if taken != 1 {
+                    return Err(REFUSED);
+                }
+                diesel::delete(mfa_totp::table.find(&id)).execute(conn)?;
+                diesel::insert_into(mfa_totp::table)
+                    .values((
+                        mfa_totp::user_id.eq(&id),
+                        mfa_totp::secret_sealed.eq(&active.sealed_secret),
+                        mfa_totp::last_step.eq(active.last_step),
+                        mfa_totp::enabled_at.eq(active.enabled_at),
+                    ))
+                    .execute(conn)?;
+                store_recovery_codes(conn, &id, codes, now)?;
+                Ok(())
+            });
+            Ok(committed(done)?.is_some())
+        })
+    }
+
+    fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        codes: &[RecoveryCodeHash],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = user.to_string();
+        self.with(|conn| {
+            let done = conn.transaction(|conn| {
+                // A write that changes nothing, first: it takes SQLite's write lock and tells
+                // whether TOTP is active, in one statement.
+                let active = diesel::update(mfa_totp::table.find(&id))
+                    .set(mfa_totp::last_step.eq(mfa_totp::last_step))
+                    .execute(conn)?;
+                if active != 1 {
+                    return Err(REFUSED);
+                }
+                store_recovery_codes(conn, &id, codes, now)?;
+                Ok(())
+            });
+            Ok(committed(done)?.is_some())
+        })
+    }
+
+    fn use_recovery_code(&self, user: UserId, code: &RecoveryCodeHash) -> Result<bool, StoreError> {
+        // One DELETE: two requests presenting the same code cannot both see it.
+        self.with(|conn| {
+            let n =
+                diesel::delete(mfa_recovery_codes::table.find((user.to_string(), code.as_str())))
+                    .execute(conn)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn recovery_codes_left(&self, user: UserId) -> Result<u32, StoreError> {
+        self.with(|conn| {
+            let n: i64 = mfa_recovery_codes::table
+                .filter(mfa_recovery_codes::user_id.eq(user.to_string()))
+                .count()
+                .get_result(conn)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
+
+    fn disable_totp(&self, user: UserId, keep: SessionId) -> Result<Option<u64>, StoreError> {
+        let (id, keep) = (user.to_string(), keep.to_string());
+        self.with(|conn| {
+            committed(conn.transaction(|conn| {
+                let removed = diesel::delete(mfa_totp::table.find(&id)).execute(conn)?;
+                if removed != 1 {
+                    return Err(REFUSED);
+                }
+                diesel::delete(mfa_totp_pending::table.find(&id)).execute(conn)?;
+                diesel::delete(
+                    mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(&id)),
+                )
+                .execute(conn)?;
+                diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(&id)))
+                    .execute(conn)?;
+                let ended = diesel::delete(
+                    sessions::table
+                        .filter(sessions::user_id.eq(&id))
+                        .filter(sessions::id.ne(&keep)),
+                )
+                .execute(conn)?;
+                Ok(u64::try_from(ended).unwrap_or(0))
+            }))
+        })
+    }
+
+    fn create_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+        token_hash: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let user = challenge.user_id.to_string();
+        self.with(|conn| {
+            conn.transaction(|conn| {
+                // Expired steps of this account are dropped here, so they cannot pile up.
+                diesel::delete(
+                    mfa_challenges::table
+                        .filter(mfa_challenges::user_id.eq(&user))
+                        .filter(mfa_challenges::expires_at.le(challenge.created_at)),
+                )
+                .execute(conn)?;
+                diesel::insert_into(mfa_challenges::table)
+                    .values((
+                        mfa_challenges::id.eq(challenge.id.to_string()),
+                        mfa_challenges::user_id.eq(&user),
+                        mfa_challenges::token_hash.eq(token_hash.to_hex()),
+                        mfa_challenges::created_at.eq(challenge.created_at),
+                        mfa_challenges::expires_at.eq(challenge.expires_at),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+        })
+    }
+
+    fn mfa_challenge_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(MfaChallenge, UserRecord)>, StoreError> {
+        let hex = hash.to_hex();
+        self.with(|conn| {
+            let found: Option<((String, String, i64, i64), UserRow)> = mfa_challenges::table
+                .inner_join(users::table)
+                .filter(mfa_challenges::token_hash.eq(&hex))
+                .select((
+                    (
+                        mfa_challenges::id,
+                        mfa_challenges::user_id,
+                        mfa_challenges::created_at,
+                        mfa_challenges::expires_at,
+                    ),
+                    UserRow::as_select(),
+                ))
+                .first(conn)
+                .optional()?;
+            let Some(((id, user_id, created_at, expires_at), user)) = found else {
+                return Ok(None);
+            };
+            let id = uuid::Uuid::try_parse(&id)
+                .map_err(|_| corrupt(format!("malformed challenge id in the database: {id:?}")))?;
+            let challenge =
+                MfaChallenge { id, user_id: parse_user_id(&user_id)?, created_at, expires_at };
+            Ok(Some((challenge, user_record(user)?)))
+        })
+    }
+
+    fn delete_mfa_challenge(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let n = diesel::delete(mfa_challenges::table.find(id.to_string())).execute(conn)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn complete_mfa_challenge(
+        &self,
+        id: uuid::Uuid,
+        session: &NewSession<'_>,
+    ) -> Result<bool, StoreError> {
+        let row = NewSessionRow::of(session);
+        self.with(|conn| {
+            let done = conn.transaction(|conn| {
+                // Consuming the step is the first write: of two completions, one deletes it
+                // and stores its session, the other finds it gone and stores nothing.
+                let taken =
+                    diesel::delete(mfa_challenges::table.find(id.to_string())).execute(conn)?;
+                if taken != 1 {
+                    return Err(REFUSED);
+                }
+                diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+                Ok(())
+            });
+            Ok(committed(done)?.is_some())
+        })
+    }
+}
+
+/// Replaces an account's recovery codes (inside the caller's transaction).
+fn store_recovery_codes(
+    conn: &mut DbConnection,
+    user: &str,
+    codes: &[RecoveryCodeHash],
+    now: i64,
+) -> Result<(), Tx> {
+    diesel::delete(mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(user)))
+        .execute(conn)?;
+    for code in codes {
+        diesel::insert_into(mfa_recovery_codes::table)
+            .values((
+                mfa_recovery_codes::user_id.eq(user),
+                mfa_recovery_codes::code_hash.eq(code.as_str()),
+                mfa_recovery_codes::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Adds one failure to a counter if it still holds what was read (`seen`); inserts it when

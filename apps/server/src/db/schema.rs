@@ -73,6 +73,8 @@ diesel::table! {
         last_seen_at -> BigInt,
         /// Unix seconds of the last password (or second-factor) proof.
         authenticated_at -> BigInt,
+        /// Assurance level: 1 password only, 2 with a second factor.
+        aal -> BigInt,
         /// The account's privilege epoch when the token was issued.
         privilege_epoch -> BigInt,
         /// Client address at login.
@@ -98,7 +100,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Active TOTP factors.
+    mfa_totp (user_id) {
+        /// Account id.
+        user_id -> Text,
+        /// The secret, sealed with the MFA key ring (a Fernet token).
+        secret_sealed -> Text,
+        /// The last accepted time step.
+        last_step -> BigInt,
+        /// Unix seconds.
+        enabled_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// TOTP enrollments waiting for their confirming code.
+    mfa_totp_pending (user_id) {
+        /// Account id.
+        user_id -> Text,
+        /// The secret, sealed.
+        secret_sealed -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Unix seconds.
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Unused recovery codes.
+    mfa_recovery_codes (user_id, code_hash) {
+        /// Account id.
+        user_id -> Text,
+        /// Hex SHA-256 of the code.
+        code_hash -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Logins waiting for their second factor.
+    mfa_challenges (id) {
+        /// Random UUID, as text.
+        id -> Text,
+        /// Account id.
+        user_id -> Text,
+        /// Hex SHA-256 of the pending step's token.
+        token_hash -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Unix seconds.
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(role_permissions -> roles (role));
@@ -108,5 +167,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     role_permissions,
     user_roles,
     sessions,
-    login_throttle
+    login_throttle,
+    mfa_totp,
+    mfa_totp_pending,
+    mfa_recovery_codes,
+    mfa_challenges
 );

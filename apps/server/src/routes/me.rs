@@ -6,9 +6,12 @@ use sec_core::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::JsonBody;
 use super::auth::signed_out;
 use super::views::{SessionView, UserView};
-use crate::auth::{CurrentSession, auth_service, blocking, request_meta, session_cookie};
+use crate::auth::{
+    CurrentSession, RecentSession, auth_service, blocking, request_meta, session_cookie,
+};
 use crate::error::{AppError, ErrorCode};
 
 /// The signed-in account and its roles.
@@ -30,16 +33,17 @@ pub(crate) struct ChangePasswordBody {
     new_password: SecretString,
 }
 
-/// Changes the password: every other session ends, this one gets a new token (sent as a new
-/// cookie). 204; 422 for a wrong current password or a refused new one.
+/// Changes the password (needs a recent authentication): every other session ends, this one
+/// gets a new token (sent as a new cookie). 204; 422 for a wrong current password or a refused
+/// new one.
 pub(crate) async fn change_password(
-    session: CurrentSession,
+    session: RecentSession,
     req: HttpRequest,
-    body: web::Json<ChangePasswordBody>,
-) -> Result<HttpResponse, AppError> {
+    body: JsonBody<ChangePasswordBody>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let ChangePasswordBody { current_password, new_password } = body?.into_inner();
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let ChangePasswordBody { current_password, new_password } = body.into_inner();
     let token =
         blocking(move || auth.change_password(&session.0, &current_password, &new_password, &meta))
             .await?;
@@ -60,9 +64,10 @@ pub(crate) async fn sessions(
     Ok(HttpResponse::Ok().json(json!({ "sessions": views })))
 }
 
-/// Ends every session of the signed-in user except this one. 200 with how many ended.
+/// Ends every session of the signed-in user except this one (needs a recent authentication).
+/// 200 with how many ended.
 pub(crate) async fn revoke_other_sessions(
-    session: CurrentSession,
+    session: RecentSession,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;

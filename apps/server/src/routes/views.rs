@@ -46,6 +46,8 @@ pub(crate) struct SessionView {
     last_seen_at: String,
     ip: Option<String>,
     user_agent: Option<String>,
+    /// 1: established with the password; 2: with a second factor too.
+    aal: i64,
     current: bool,
 }
 
@@ -57,6 +59,7 @@ impl SessionView {
             last_seen_at: rfc3339(s.last_seen_at),
             ip: s.ip.clone(),
             user_agent: s.user_agent.clone(),
+            aal: s.aal.as_i64(),
             current,
         }
     }

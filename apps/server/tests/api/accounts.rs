@@ -1,5 +1,6 @@
 //! Helpers for cases that need accounts and sessions: register, log in, hold the session
-//! cookie by hand, make an administrator, count password verifications, move the clock.
+//! cookie by hand, enroll TOTP and compute codes as an authenticator app would, make an
+//! administrator (with a second factor), count password verifications, move the clock.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use sec_core::{
     HashParams, HashingPool, Password, PasswordHash, PasswordHasher, SecretString, Verified,
 };
 use serde_json::{Value, json};
-use server::auth::{AuthOverrides, SESSION_COOKIE};
+use server::auth::{AuthOverrides, MFA_COOKIE, SESSION_COOKIE};
 
 use crate::helpers::{TestApp, json};
 
@@ -122,11 +123,129 @@ pub fn make_admin(app: &TestApp, user_id: &str) {
         .unwrap();
 }
 
-/// A signed-in administrator: (user id, token).
+/// A signed-in administrator with TOTP enrolled (admin routes require a second factor by
+/// default), whose session was established with it: (user id, token).
 pub async fn admin(app: &TestApp, username: &str) -> (String, String) {
+    let (id, enrolled) = admin_enrolled(app, username).await;
+    (id, enrolled.token)
+}
+
+/// [`admin`], keeping the TOTP secret and recovery codes for later logins.
+pub async fn admin_enrolled(app: &TestApp, username: &str) -> (String, Enrolled) {
     let id = register(app, username).await;
     make_admin(app, &id);
-    (id.clone(), login(app, username).await)
+    let token = login(app, username).await;
+    (id, enroll_totp(app, &token).await)
+}
+
+/// A TOTP factor enrolled through the API.
+pub struct Enrolled {
+    /// The secret, Base32, as the authenticator app got it from the URI.
+    pub secret: String,
+    /// The session token after confirmation (established with two factors).
+    pub token: String,
+    /// The ten recovery codes, as shown once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// The `secret` parameter of an `otpauth://` URI.
+pub fn secret_of(uri: &str) -> String {
+    let url = reqwest::Url::parse(uri).unwrap();
+    url.query_pairs().find(|(k, _)| k == "secret").unwrap().1.into_owned()
+}
+
+/// The code an authenticator app shows at Unix second `unix` (SHA-1, 6 digits, 30 s),
+/// computed by totp-rs directly.
+pub fn totp_code_at(secret: &str, unix: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    totp.generate(u64::try_from(unix).unwrap()).to_string()
+}
+
+/// The code for the server's current time.
+pub fn totp_code(app: &TestApp, secret: &str) -> String {
+    totp_code_at(secret, app.now())
+}
+
+/// A state-changing request with the session cookie (and this site's `Origin`).
+pub fn send_as(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    with_session(app, method, path, token).header("origin", app.address.as_str())
+}
+
+/// Starts an enrollment: the response to `POST /api/v1/me/mfa/totp`.
+pub async fn begin_enrollment(app: &TestApp, token: &str) -> Response {
+    send_as(app, reqwest::Method::POST, "/api/v1/me/mfa/totp", token).send().await.unwrap()
+}
+
+/// Sends `POST /api/v1/me/mfa/totp/confirm {code}`.
+pub async fn confirm_enrollment(app: &TestApp, token: &str, code: &str) -> Response {
+    send_as(app, reqwest::Method::POST, "/api/v1/me/mfa/totp/confirm", token)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Enrolls TOTP for the signed-in user of `token`, with a code for the server's current time.
+pub async fn enroll_totp(app: &TestApp, token: &str) -> Enrolled {
+    let response = begin_enrollment(app, token).await;
+    assert_eq!(response.status().as_u16(), 201, "enrollment starts");
+    let secret = secret_of(json(response).await["otpauth_uri"].as_str().unwrap());
+    let response = confirm_enrollment(app, token, &totp_code(app, &secret)).await;
+    assert_eq!(response.status().as_u16(), 200, "enrollment is confirmed");
+    let token = session_token(&response).expect("a renewed session cookie");
+    let body = json(response).await;
+    let recovery_codes = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    Enrolled { secret, token, recovery_codes }
+}
+
+/// The value of the pending-MFA cookie a response sets (empty when it deletes it).
+pub fn mfa_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{MFA_COOKIE}=")))
+        .map(|c| c.split(';').next().unwrap().split_once('=').unwrap().1.to_owned())
+}
+
+/// The password step of a login that needs a second factor: the pending cookie.
+pub async fn password_step(app: &TestApp, username: &str) -> String {
+    let response = login_request(app, username, PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 200, "password step of {username}");
+    assert!(session_token(&response).is_none(), "no session before the second factor");
+    mfa_cookie(&response).expect("a pending-MFA cookie")
+}
+
+/// Sends `POST /api/v1/auth/mfa` with the pending cookie and `body`.
+pub async fn mfa_step(app: &TestApp, pending: &str, body: Value) -> Response {
+    app.client
+        .post(app.url("/api/v1/auth/mfa"))
+        .header(COOKIE, format!("{MFA_COOKIE}={pending}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A full login with a TOTP code for the server's current time (the caller moves a manual
+/// clock on between two logins: each time step works once). Returns the session token.
+pub async fn login_with_totp(app: &TestApp, username: &str, secret: &str) -> String {
+    let pending = password_step(app, username).await;
+    let response = mfa_step(app, &pending, json!({ "code": totp_code(app, secret) })).await;
+    assert_eq!(response.status().as_u16(), 200, "second factor of {username}");
+    session_token(&response).expect("a session cookie")
 }
 
 /// A client whose requests come from `ip` (a loopback address such as 127.0.0.2), to act as

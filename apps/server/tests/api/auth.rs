@@ -8,8 +8,8 @@ use serde_json::json;
 use server::auth::AuthOverrides;
 
 use crate::accounts::{
-    CountingHasher, PASSWORD, assert_field_error, get_as, login, login_from, login_request,
-    register, session_token, set_cookie, signed_in, with_session,
+    CountingHasher, PASSWORD, assert_field_error, get_as, login_from, login_request, register,
+    session_token, set_cookie, signed_in, with_session,
 };
 use crate::helpers::{Backend, assert_error, cases, json, spawn_app, spawn_app_with_overrides};
 
@@ -111,10 +111,9 @@ async fn unknown_user_wrong_password_and_disabled_account_look_the_same(backend:
     let hasher = CountingHasher::new();
     let overrides = AuthOverrides { hasher: Some(hasher.clone()), ..AuthOverrides::default() };
     let app = spawn_app_with_overrides(backend, overrides).await;
-    let heidi = register(&app, "heidi").await;
+    // An administrator with a second factor, as administration requires.
+    let (_, admin_token) = crate::accounts::admin(&app, "heidi").await;
     let ivan = register(&app, "ivan").await;
-    crate::accounts::make_admin(&app, &heidi);
-    let admin_token = login(&app, "heidi").await;
     let response = with_session(
         &app,
         Method::POST,

@@ -140,15 +140,43 @@ impl Drop for TestDatabase {
 
 /// Settings for a test server on `database`, loaded through the real loader.
 pub fn test_settings(database: &TestDatabase, log_dir: PathBuf) -> Settings {
+    test_settings_with(database, log_dir, &[])
+}
+
+/// The MFA key of every test server of this process (so that siblings share it, as replicas
+/// do): a fresh Fernet key, never a development one.
+pub fn test_mfa_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = sec_config::MasterKey::generate().expect("a key");
+        secrecy::ExposeSecret::expose_secret(key.encoded()).to_owned()
+    })
+}
+
+/// [`test_settings`] with extra variables (later ones win), e.g. `APP__AUTH__MFA_KEYS=""` to
+/// run without an MFA key.
+pub fn test_settings_with(
+    database: &TestDatabase,
+    log_dir: PathBuf,
+    extra: &[(&str, &str)],
+) -> Settings {
     let missing_config_dir = log_dir.join("no-config");
-    let vars = [
+    let mut vars: Vec<(String, String)> = [
         ("APP_ENV", "test".to_owned()),
         ("APP__SERVER__BIND", "127.0.0.1:0".to_owned()),
         ("APP__SERVER__WORKERS", "1".to_owned()),
         ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "10".to_owned()),
         ("DATABASE_URL", database.url().to_owned()),
         ("APP__LOG__DIR", log_dir.display().to_string()),
-    ];
+        ("APP__AUTH__MFA_KEYS", test_mfa_key().to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push(((*k).to_owned(), (*v).to_owned()));
+    }
     Settings::load(&Sources::new(missing_config_dir, vars)).expect("test settings are valid")
 }
 
@@ -159,6 +187,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub handle: ServerHandle,
     pub log_dir: tempfile::TempDir,
+    /// The clock the server's rules read (the system's unless overridden).
+    pub clock: std::sync::Arc<dyn sec_auth::Clock>,
     // Last: dropped after the server's pool handles above.
     pub database: TestDatabase,
 }
@@ -166,6 +196,11 @@ pub struct TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The server's time, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        sec_auth::clock::unix_now(self.clock.as_ref())
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -184,21 +219,37 @@ pub async fn spawn_app_with<F>(backend: Backend, extra_routes: F) -> TestApp
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
-    spawn_app_custom(backend, AuthOverrides::default(), extra_routes).await
+    spawn_app_custom(backend, AuthOverrides::default(), extra_routes, &[]).await
 }
 
 /// Starts the application with parts of the account rules replaced (clock, hasher).
 pub async fn spawn_app_with_overrides(backend: Backend, overrides: AuthOverrides) -> TestApp {
-    spawn_app_custom(backend, overrides, |_| {}).await
+    spawn_app_custom(backend, overrides, |_| {}, &[]).await
 }
 
-async fn spawn_app_custom<F>(backend: Backend, overrides: AuthOverrides, extra_routes: F) -> TestApp
+/// Starts the application with extra settings variables (e.g. `APP__AUTH__ADMIN_REQUIRES_MFA`).
+pub async fn spawn_app_with_env(
+    backend: Backend,
+    overrides: AuthOverrides,
+    vars: &[(&str, &str)],
+) -> TestApp {
+    spawn_app_custom(backend, overrides, |_| {}, vars).await
+}
+
+async fn spawn_app_custom<F>(
+    backend: Backend,
+    overrides: AuthOverrides,
+    extra_routes: F,
+    vars: &[(&str, &str)],
+) -> TestApp
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
     let database = TestDatabase::create(backend);
     let log_dir = tempfile::tempdir().expect("temp dir");
-    let settings = test_settings(&database, log_dir.path().to_path_buf());
+    let settings = test_settings_with(&database, log_dir.path().to_path_buf(), vars);
+    let clock: std::sync::Arc<dyn sec_auth::Clock> =
+        overrides.clock.clone().unwrap_or_else(|| std::sync::Arc::new(sec_auth::SystemClock));
     let app = Application::build_with_overrides(&settings, overrides, extra_routes)
         .await
         .expect("application builds");
@@ -206,7 +257,7 @@ where
     let db = app.db().clone();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, db, client: client(), handle, log_dir, database }
+    TestApp { address, db, client: client(), handle, log_dir, clock, database }
 }
 
 /// An HTTP client that does not follow redirects and keeps no cookies (tests handle the
@@ -232,8 +283,18 @@ impl Sibling {
 impl TestApp {
     /// Starts another instance on this app's database.
     pub async fn sibling(&self, overrides: AuthOverrides) -> Sibling {
+        self.sibling_with_env(overrides, &[]).await
+    }
+
+    /// Starts another instance on this app's database with extra settings variables (a
+    /// rotated MFA key ring, say).
+    pub async fn sibling_with_env(
+        &self,
+        overrides: AuthOverrides,
+        vars: &[(&str, &str)],
+    ) -> Sibling {
         let log_dir = tempfile::tempdir().expect("temp dir");
-        let settings = test_settings(&self.database, log_dir.path().to_path_buf());
+        let settings = test_settings_with(&self.database, log_dir.path().to_path_buf(), vars);
         let app = Application::build_with_overrides(&settings, overrides, |_| {})
             .await
             .expect("second instance builds");

@@ -21,6 +21,7 @@ mod database;
 mod errors;
 mod health;
 mod helpers;
+mod mfa;
 mod rbac;
 mod secrets;
 mod sessions;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         sessions::cases(),
         throttle::cases(),
         rbac::cases(),
+        mfa::cases(),
     ]
     .into_iter()
     .flatten()
