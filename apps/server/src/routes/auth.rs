@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sec_auth::{LoginOutcome, Reauthentication, Registration, SecondFactor};
 use sec_core::SecretString;
 use serde::Deserialize;
-use utoipa::ToSchema;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::views::UserView;

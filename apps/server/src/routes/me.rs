@@ -4,8 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sec_auth::SessionId;
 use sec_core::SecretString;
 use serde::Deserialize;
-use utoipa::ToSchema;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::auth::signed_out;

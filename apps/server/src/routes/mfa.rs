@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use sec_auth::RecoveryCode;
 use sec_core::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use utoipa::ToSchema;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::auth::SecondFactorBody;
@@ -142,6 +142,7 @@ pub(crate) async fn confirm_totp(
         (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
         (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::openapi::ErrorBody),
         (status = 422, description = "Wrong code, or both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
     ),

@@ -122,7 +122,10 @@ impl Conformance {
         let validator = jsonschema::validator_for(&root)
             .unwrap_or_else(|e| panic!("{what} {status}: the documented schema is invalid: {e}"));
         let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{what} {status}: {body} does not match the document: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "{what} {status}: {body} does not match the document: {errors:?}"
+        );
         body
     }
 }
@@ -165,8 +168,8 @@ async fn openapi_every_operation_answers_as_documented(backend: Backend) {
         }
         let sensitive = e.path.ends_with("/logout") || e.path == "/api/v1/me/sessions";
         if e.path.starts_with("/api/v1/admin/") || (has_body && !sensitive) {
-            let mut as_user = with_session(&app, m.clone(), &path, &user)
-                .header("origin", app.address.as_str());
+            let mut as_user =
+                with_session(&app, m.clone(), &path, &user).header("origin", app.address.as_str());
             if has_body {
                 as_user = as_user.header(CONTENT_TYPE, "application/json").body("[1,");
             }
