@@ -14,6 +14,7 @@ pub mod cli_secrets;
 pub mod cli_users;
 pub mod db;
 pub mod error;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

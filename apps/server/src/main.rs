@@ -20,6 +20,8 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Secrets { command }) => return server::cli_secrets::run(command, &sources),
         Some(Command::Check(args)) => return server::cli_check::run(args, &sources),
+        // The document depends on the code only, so it needs no settings (and no secrets).
+        Some(Command::Openapi) => return print_openapi(),
         Some(Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }) => {
             return match server::cli_mfa::keygen() {
                 Ok(()) => ExitCode::SUCCESS,
@@ -64,6 +66,18 @@ fn main() -> ExitCode {
     code
 }
 
+/// `server openapi`: the document on standard output, for `just openapi` to write.
+#[allow(clippy::print_stdout, reason = "the document is the command's output")]
+fn print_openapi() -> ExitCode {
+    match server::openapi::pretty_json() {
+        Ok(json) => {
+            print!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&anyhow::Error::new(e).context("cannot render the OpenAPI document")),
+    }
+}
+
 fn fail(e: &anyhow::Error) -> ExitCode {
     #[allow(clippy::print_stderr, reason = "the failure must reach a terminal too")]
     {
@@ -83,7 +97,8 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }
         | Command::Audit { .. }
         | Command::Secrets { .. }
-        | Command::Check(_) => Ok(()),
+        | Command::Check(_)
+        | Command::Openapi => Ok(()),
     }
 }
 

@@ -22,6 +22,7 @@ mod errors;
 mod health;
 mod helpers;
 mod mfa;
+mod openapi;
 mod rbac;
 mod secrets;
 mod sessions;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         throttle::cases(),
         rbac::cases(),
         mfa::cases(),
+        openapi::cases(),
     ]
     .into_iter()
     .flatten()
