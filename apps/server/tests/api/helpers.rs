@@ -139,21 +139,37 @@ impl Drop for TestDatabase {
 
 /// Settings for a test server on `database`, loaded through the real loader.
 pub fn test_settings(database: &TestDatabase, log_dir: PathBuf) -> Settings {
+    test_settings_with(database, log_dir, &[])
+}
+
+/// [`test_settings`] with extra `APP__…` variables (later ones win).
+pub fn test_settings_with(
+    database: &TestDatabase,
+    log_dir: PathBuf,
+    extra: &[(&str, String)],
+) -> Settings {
     let missing_config_dir = log_dir.join("no-config");
-    let vars = [
-        ("APP_ENV", "test".to_owned()),
-        ("APP__SERVER__BIND", "127.0.0.1:0".to_owned()),
-        ("APP__SERVER__WORKERS", "1".to_owned()),
-        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "10".to_owned()),
-        ("DATABASE_URL", database.url().to_owned()),
-        ("APP__LOG__DIR", log_dir.display().to_string()),
+    let mut vars = vec![
+        ("APP_ENV".to_owned(), "test".to_owned()),
+        ("APP__SERVER__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ("APP__SERVER__WORKERS".to_owned(), "1".to_owned()),
+        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS".to_owned(), "10".to_owned()),
+        ("DATABASE_URL".to_owned(), database.url().to_owned()),
+        ("APP__LOG__DIR".to_owned(), log_dir.display().to_string()),
     ];
+    for (name, value) in extra {
+        vars.retain(|(n, _)| n != name);
+        vars.push(((*name).to_owned(), value.clone()));
+    }
     Settings::load(&Sources::new(missing_config_dir, vars)).expect("test settings are valid")
 }
 
 /// A running application and what a test needs to talk to it.
 pub struct TestApp {
     pub address: String,
+    pub port: u16,
+    /// The plain-HTTP redirect listener's port, when `tls.redirect_http_bind` is set.
+    pub redirect_port: Option<u16>,
     pub db: Db,
     pub client: reqwest::Client,
     pub handle: ServerHandle,
@@ -182,11 +198,25 @@ pub async fn spawn_app_with<F>(backend: Backend, extra_routes: F) -> TestApp
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
+    spawn_app_configured(backend, &[], extra_routes).await
+}
+
+/// Starts the application with extra settings (`APP__…` variables) and extra routes.
+pub async fn spawn_app_configured<F>(
+    backend: Backend,
+    settings: &[(&str, String)],
+    extra_routes: F,
+) -> TestApp
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
     let database = TestDatabase::create(backend);
     let log_dir = tempfile::tempdir().expect("temp dir");
-    let settings = test_settings(&database, log_dir.path().to_path_buf());
+    let settings = test_settings_with(&database, log_dir.path().to_path_buf(), settings);
     let app = Application::build_with(&settings, extra_routes).await.expect("application builds");
     let address = app.url();
+    let port = app.port();
+    let redirect_port = app.redirect_port();
     let db = app.db().clone();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -194,7 +224,7 @@ where
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    TestApp { address, db, client, handle, database, _log_dir: log_dir }
+    TestApp { address, port, redirect_port, db, client, handle, database, _log_dir: log_dir }
 }
 
 /// Parses a response body as JSON.

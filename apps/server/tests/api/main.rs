@@ -15,12 +15,17 @@
 )]
 
 mod audit;
+mod csrf;
 mod database;
 mod errors;
+mod headers;
 mod health;
 mod helpers;
+mod limits;
+mod rate_limit;
 mod secrets;
 mod shutdown;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -46,6 +51,11 @@ fn main() -> ExitCode {
         shutdown::cases(),
         audit::cases(),
         secrets::cases(),
+        headers::cases(),
+        csrf::cases(),
+        rate_limit::cases(),
+        limits::cases(),
+        tls::cases(),
     ]
     .into_iter()
     .flatten()
