@@ -685,13 +685,13 @@ impl fmt::Display for Settings {
             "server.trusted_proxies",
             format!("{:?}", self.server().trusted_proxies().networks()),
         )?;
-        line(
-            f,
-            "tls",
-            self.tls().files().map_or("off (plain HTTP)".into(), |t| {
-                format!("{} + {}", t.cert_file().display(), t.key_file().display())
-            }),
-        )?;
+        match self.tls().files() {
+            Some(t) => {
+                line(f, "tls.cert_file", t.cert_file().display().to_string())?;
+                line(f, "tls.key_file", t.key_file().display().to_string())?;
+            }
+            None => line(f, "tls.cert_file", "unset (plain HTTP)".into())?,
+        }
         line(f, "rate_limit.enabled", self.rate_limit().enabled().to_string())?;
         line(f, "headers.enabled", self.headers().enabled().to_string())?;
         line(

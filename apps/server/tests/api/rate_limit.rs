@@ -2,7 +2,8 @@
 //! client to another bucket only when the peer is a trusted proxy.
 //!
 //! The same cases run against both implementations: the default build (actix-governor) and
-//! `--no-default-features` (governor directly); CI runs this module both ways.
+//! `--no-default-features` (governor directly); CI runs this module both ways, selecting it
+//! by the `rate_limit_` prefix every case name here carries.
 //!
 //! The authentication bucket (per minute) is used where a test needs an exact count: nothing
 //! refills it during a test. The general bucket refills every second, so its test only asserts
@@ -13,12 +14,12 @@ use actix_web::{HttpResponse, web};
 use crate::helpers::{Backend, TestApp, assert_error, cases, spawn_app_configured};
 
 cases![
-    a_burst_over_the_auth_limit_gets_429_with_retry_after_and_the_error_body,
-    an_encoded_spelling_of_an_auth_path_counts_against_the_auth_bucket,
-    the_general_limit_applies_to_every_route,
-    a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket,
-    behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket,
-    the_limits_can_be_switched_off,
+    rate_limit_a_burst_over_the_auth_bucket_gets_429_with_retry_after_and_the_error_body,
+    rate_limit_an_encoded_spelling_of_an_auth_path_counts_against_the_auth_bucket,
+    rate_limit_the_general_bucket_applies_to_every_route,
+    rate_limit_a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket,
+    rate_limit_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket,
+    rate_limit_can_be_switched_off,
 ];
 
 const PROBE: &str = "/api/v1/auth/probe";
@@ -50,7 +51,7 @@ async fn assert_limited(response: reqwest::Response, max_wait_secs: u64) {
     assert_error(response, 429, "too_many_requests").await;
 }
 
-async fn a_burst_over_the_auth_limit_gets_429_with_retry_after_and_the_error_body(
+async fn rate_limit_a_burst_over_the_auth_bucket_gets_429_with_retry_after_and_the_error_body(
     backend: Backend,
 ) {
     let app = app(backend, 3, &[]).await;
@@ -62,7 +63,9 @@ async fn a_burst_over_the_auth_limit_gets_429_with_retry_after_and_the_error_bod
     assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
 }
 
-async fn an_encoded_spelling_of_an_auth_path_counts_against_the_auth_bucket(backend: Backend) {
+async fn rate_limit_an_encoded_spelling_of_an_auth_path_counts_against_the_auth_bucket(
+    backend: Backend,
+) {
     let app = app(backend, 1, &[]).await;
     assert_eq!(probe(&app, None).await.status().as_u16(), 200);
     // `%61` is `a`: the router serves this as the auth route, so it must count as one.
@@ -70,7 +73,7 @@ async fn an_encoded_spelling_of_an_auth_path_counts_against_the_auth_bucket(back
     assert_limited(response, 60).await;
 }
 
-async fn the_general_limit_applies_to_every_route(backend: Backend) {
+async fn rate_limit_the_general_bucket_applies_to_every_route(backend: Backend) {
     let settings = [
         ("APP__RATE_LIMIT__PER_SECOND", "1".to_owned()),
         ("APP__RATE_LIMIT__BURST", "3".to_owned()),
@@ -93,7 +96,7 @@ async fn the_general_limit_applies_to_every_route(backend: Backend) {
     assert_limited(response, 1).await;
 }
 
-async fn a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket(
+async fn rate_limit_a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket(
     backend: Backend,
 ) {
     // No trusted proxies (the default): the peer, 127.0.0.1, is the client.
@@ -104,7 +107,9 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_buck
     assert_limited(probe(&app, Some("198.51.100.9, 10.0.0.1")).await, 60).await;
 }
 
-async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(backend: Backend) {
+async fn rate_limit_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(
+    backend: Backend,
+) {
     let app = app(backend, 2, &[("APP__SERVER__TRUSTED_PROXIES", "127.0.0.1, ::1")]).await;
     assert_eq!(probe(&app, Some("203.0.113.1")).await.status().as_u16(), 200);
     assert_eq!(probe(&app, Some("203.0.113.1")).await.status().as_u16(), 200);
@@ -118,7 +123,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket(backend
     assert_eq!(probe(&app, None).await.status().as_u16(), 200);
 }
 
-async fn the_limits_can_be_switched_off(backend: Backend) {
+async fn rate_limit_can_be_switched_off(backend: Backend) {
     let app = app(backend, 1, &[("APP__RATE_LIMIT__ENABLED", "false")]).await;
     for _ in 0..4 {
         assert_eq!(probe(&app, None).await.status().as_u16(), 200);
