@@ -38,8 +38,12 @@ bench-http:
     BENCH_DATABASE_URL={{pg_url}} scripts/bench-http.sh
 
 # Run the deploy rules (SEC-C…) against the current environment without starting the server
-deploy-check:
+self-check:
     cargo run -- check --deploy
+
+# Validate the deploy manifests offline: Dockerfile, compose, Kubernetes, systemd (docs/deploy.md)
+deploy-check:
+    scripts/deploy-check.sh
 
 # Offline advisory audit and license/ban/source checks
 audit:

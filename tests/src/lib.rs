@@ -151,3 +151,58 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// A minimal HTTP/1.1 request with a JSON body and optional extra header lines, over a fresh
+/// connection; returns the status, the raw header block and the body.
+pub fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra_headers: &[&str],
+) -> (u16, String, String) {
+    try_http_json(addr, method, path, body, extra_headers)
+        .unwrap_or_else(|e| panic!("{method} {path} to {addr} failed: {e}"))
+}
+
+/// [`http_json`] that reports a failed connection or a cut response instead of panicking (for
+/// tests that kill servers under load).
+pub fn try_http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra_headers: &[&str],
+) -> std::io::Result<(u16, String, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in extra_headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    write!(stream, "{head}\r\n{body}")?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not an HTTP response: {raw:?}"),
+        )
+    })?;
+    let (headers, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    Ok((status, headers.to_owned(), body.to_owned()))
+}
+
+/// The session token a response's `Set-Cookie` header block carries, if any.
+pub fn session_token(headers: &str) -> Option<String> {
+    headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: __host-session="))
+        .and_then(|l| l.split_once('=').map(|(_, rest)| rest))
+        .and_then(|rest| rest.split(';').next())
+        .map(str::to_owned)
+}

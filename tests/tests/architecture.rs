@@ -138,3 +138,68 @@ fn the_check_itself_sees_a_violation() {
         assert!(reach.contains(banned), "server should reach {banned}");
     }
 }
+
+/// Ways actix-web registers a route or service; only `routes/mod.rs` (the access table) and
+/// `startup.rs` (the not-found fallback) may use them, so every route has a declared access.
+const ROUTE_REGISTRATION: &[&str] = &[
+    ".route(",
+    "web::resource(",
+    ".service(",
+    "web::scope(",
+    "#[get(",
+    "#[post(",
+    "#[put(",
+    "#[delete(",
+    "#[patch(",
+    "#[route(",
+];
+
+fn route_registrations_outside_the_table(src: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+            if path.extension().is_none_or(|e| e != "rs") || rel == "routes/mod.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                if ROUTE_REGISTRATION.iter().any(|p| code.contains(p)) {
+                    found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn routes_are_registered_only_in_the_access_table() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps/server/src");
+    let found = route_registrations_outside_the_table(&src);
+    assert!(
+        found.is_empty(),
+        "register routes in apps/server/src/routes/mod.rs `endpoints()` with their access \
+         rule, not here:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_route_scan_sees_a_stray_route() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("routes")).unwrap();
+    std::fs::write(dir.path().join("routes/mod.rs"), "cfg.route(\"/ok\", web::get());").unwrap();
+    std::fs::write(dir.path().join("extra.rs"), "cfg.route(\"/sneaky\", web::get());").unwrap();
+    let found = route_registrations_outside_the_table(dir.path());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("extra.rs:1"));
+}

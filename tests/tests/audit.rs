@@ -128,9 +128,13 @@ fn production_refuses_to_invent_an_audit_key_and_keygen_makes_one() {
     );
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let master = dir.path().join("master.key").display().to_string();
+    let mfa_key = run_server(dir.path(), &[], &["mfa", "keygen"]);
+    assert!(mfa_key.status.success(), "{}", String::from_utf8_lossy(&mfa_key.stderr));
+    let mfa_key = String::from_utf8(mfa_key.stdout).unwrap();
     let production = [
         ("APP_ENV", "production"),
         ("APP_MASTER_KEY_FILE", master.as_str()),
+        ("APP__AUTH__MFA_KEYS", mfa_key.trim()),
         ("APP__SERVER__BIND", "127.0.0.1:0"),
         // Never reached: the audit key is checked first.
         ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),

@@ -54,6 +54,17 @@ fn production_file(dir: &Path) -> String {
         &format!("{DB_URL}\n"),
     );
     assert!(set.status.success(), "{}", text(&set));
+    // The MFA key, made and stored the documented way: `server mfa keygen | server secrets set
+    // auth.mfa_keys`.
+    let mfa_key = run_server(dir, &[], &["mfa", "keygen"]);
+    assert!(mfa_key.status.success(), "{}", text(&mfa_key));
+    let set = with_stdin(
+        dir,
+        &[("APP_ENV", "production"), ("APP_MASTER_KEY_FILE", &key_file)],
+        &["secrets", "set", "auth.mfa_keys"],
+        &String::from_utf8(mfa_key.stdout).unwrap(),
+    );
+    assert!(set.status.success(), "{}", text(&set));
     key_file
 }
 

@@ -1,6 +1,7 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
-//! migrations, `server audit verify|keygen` checks the audit chain or makes its key,
-//! `server dev-cert` writes a certificate for local HTTPS. Settings
+//! migrations, `server audit verify|keygen` checks the audit chain or makes its key, `server
+//! users create-admin` makes the first administrator, `server mfa keygen|reseal` handles the
+//! key of TOTP secrets at rest, `server dev-cert` writes a certificate for local HTTPS. Settings
 //! come from config files and environment variables, never from flags, so that nothing secret
 //! ever needs to appear in a process list.
 
@@ -48,6 +49,19 @@ pub enum Command {
     },
     /// Check the settings without starting; `--deploy` runs every deploy rule.
     Check(crate::cli_check::CheckArgs),
+    /// Account administration from the command line.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli_users::UsersCommand,
+    },
+    /// The key that seals TOTP secrets at rest (auth.mfa_keys): make one, or reseal every
+    /// stored secret with the newest key after a rotation.
+    Mfa {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::cli_mfa::MfaCommand,
+    },
     /// Write a self-signed certificate for localhost, 127.0.0.1 and ::1 (ECDSA P-256, valid 90
     /// days) to DIR/cert.pem and DIR/key.pem (mode 0600), for local HTTPS, and print the
     /// settings that use it. Browsers will warn about it until it is trusted. Never for

@@ -2,8 +2,9 @@
 //!
 //! A browser attaches the session cookie to a request another site makes it send; the server
 //! must refuse such a request when it changes state. This middleware checks every request
-//! whose method is not safe (anything but GET, HEAD, OPTIONS and TRACE) and that carries the
-//! [`SESSION_COOKIE`], in this order:
+//! whose method is not safe (anything but GET, HEAD, OPTIONS and TRACE) and that carries a
+//! cookie that authenticates ([`AMBIENT_COOKIES`]: the session cookie, and the cookie of a
+//! login waiting for its second factor), in this order:
 //!
 //! 1. `Sec-Fetch-Site` (sent by every current browser): `same-origin` and `none` (typed URL,
 //!    bookmark) pass; `cross-site` is refused; `same-site` passes only when `Origin` is in
@@ -40,11 +41,12 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use sec_config::{Origin, Settings};
 
+use crate::auth::{MFA_COOKIE, SESSION_COOKIE};
 use crate::error::{AppError, ErrorCode};
 
-/// Name of the session cookie. The `__Host-` prefix makes browsers accept it only when it is
-/// `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain cannot plant one.
-pub const SESSION_COOKIE: &str = "__Host-session";
+/// The cookies a browser sends on its own that make a request authenticated: a request carrying
+/// any of them is checked.
+pub const AMBIENT_COOKIES: &[&str] = &[SESSION_COOKIE, MFA_COOKIE];
 
 /// Which origins may send cookie-authenticated state changes.
 #[derive(Debug, Clone)]
@@ -67,7 +69,7 @@ impl CsrfPolicy {
     /// `Err(reason)` when the request must be refused. `tls` says whether it arrived over
     /// TLS.
     fn check(&self, method: &Method, headers: &HeaderMap, tls: bool) -> Result<(), &'static str> {
-        if is_safe(method) || !has_session_cookie(headers) {
+        if is_safe(method) || !has_ambient_cookie(headers) {
             return Ok(());
         }
         let origin = single(headers, &header::ORIGIN);
@@ -126,18 +128,18 @@ fn single<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a s
     Some(first.to_str().unwrap_or("").trim())
 }
 
-/// Whether any `Cookie` header has a cookie named [`SESSION_COOKIE`] (whatever its value).
-fn has_session_cookie(headers: &HeaderMap) -> bool {
+/// Whether any `Cookie` header has a cookie named in [`AMBIENT_COOKIES`] (whatever its value).
+fn has_ambient_cookie(headers: &HeaderMap) -> bool {
     headers.get_all(header::COOKIE).any(|value| {
         value.as_bytes().split(|b| *b == b';').any(|pair| {
-            let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
-            name.trim_ascii() == SESSION_COOKIE.as_bytes()
+            let name = pair.split(|b| *b == b'=').next().unwrap_or_default().trim_ascii();
+            AMBIENT_COOKIES.iter().any(|c| name == c.as_bytes())
         })
     })
 }
 
-/// Middleware: 403 `cross_site_request` for a cross-site state change carrying the session
-/// cookie; register the [`CsrfPolicy`] as `web::Data<CsrfPolicy>`.
+/// Middleware: 403 `cross_site_request` for a cross-site state change carrying an
+/// authenticating cookie; register the [`CsrfPolicy`] as `web::Data<CsrfPolicy>`.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -190,6 +192,8 @@ mod tests {
         assert!(p.check(&Method::DELETE, &headers(&[bearer, cross]), false).is_ok());
         let other = ("cookie", "__Host-sessionx=1; x__Host-session=2");
         assert!(p.check(&Method::POST, &headers(&[other, cross]), false).is_ok());
+        let mfa = ("cookie", "__Host-mfa=pending");
+        assert!(p.check(&Method::POST, &headers(&[mfa, cross]), false).is_err());
         for m in [
             Method::POST,
             Method::PUT,

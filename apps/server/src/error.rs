@@ -44,6 +44,23 @@ pub enum ErrorCode {
     CrossSiteRequest,
     /// Too many requests or failed attempts; `Retry-After` says when to try again.
     TooManyRequests,
+    /// Login refused: unknown account, wrong password or disabled account, deliberately not
+    /// told apart.
+    InvalidCredentials,
+    /// The change would leave no enabled account holding the admin role.
+    LastAdmin,
+    /// Password hashing is saturated; `Retry-After` says when to try again.
+    Busy,
+    /// The action needs a recent authentication: re-authenticate with
+    /// `POST /api/v1/auth/reauth`, then retry.
+    ReauthRequired,
+    /// The action needs a second factor: the account has none enrolled, or this session was
+    /// not established (or re-authenticated) with it.
+    MfaRequired,
+    /// The action needs TOTP to be enabled on the account.
+    MfaNotEnabled,
+    /// Multi-factor authentication cannot be used: the server has no MFA key configured.
+    MfaUnavailable,
     /// The database cannot be reached.
     DatabaseUnavailable,
     /// Anything else: a bug or an unexpected failure, details in the log.
@@ -67,6 +84,13 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::CrossSiteRequest => "cross_site_request",
             Self::TooManyRequests => "too_many_requests",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::LastAdmin => "last_admin",
+            Self::Busy => "busy",
+            Self::ReauthRequired => "reauth_required",
+            Self::MfaRequired => "mfa_required",
+            Self::MfaNotEnabled => "mfa_not_enabled",
+            Self::MfaUnavailable => "mfa_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal => "internal_error",
         }
@@ -86,6 +110,13 @@ impl ErrorCode {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CrossSiteRequest => StatusCode::FORBIDDEN,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::LastAdmin => StatusCode::CONFLICT,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReauthRequired => StatusCode::UNAUTHORIZED,
+            Self::MfaRequired => StatusCode::FORBIDDEN,
+            Self::MfaNotEnabled => StatusCode::CONFLICT,
+            Self::MfaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,19 +135,26 @@ pub struct ErrorBody<'a> {
     pub fields: &'a [FieldError],
 }
 
-/// One rejected input field: its name in the request body and a reason a user can act on.
+/// One rejected input field: its name in the request body, a stable code and a reason a user
+/// can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     /// The field's name as the client sent it, e.g. `password`.
     pub field: String,
-    /// What is wrong with it, e.g. `must be at least 15 characters`.
+    /// Stable machine-readable code, e.g. `password_too_short`.
+    pub code: String,
+    /// What is wrong with it, e.g. `the password must have at least 15 characters`.
     pub reason: String,
 }
 
 impl FieldError {
     /// A field error.
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self { field: field.into(), code: code.into(), reason: reason.into() }
     }
 }
 
@@ -146,6 +184,11 @@ impl AppError {
     pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         Self { retry_after: Some(secs.max(1)), ..Self::new(ErrorCode::TooManyRequests) }
+    }
+
+    /// 503 `busy` with `Retry-After`.
+    pub fn busy(retry_after: std::time::Duration) -> Self {
+        Self { code: ErrorCode::Busy, ..Self::too_many_requests(retry_after) }
     }
 
     /// 422 `validation_failed` naming each rejected field.
@@ -300,6 +343,13 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::CrossSiteRequest,
             ErrorCode::TooManyRequests,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::LastAdmin,
+            ErrorCode::Busy,
+            ErrorCode::ReauthRequired,
+            ErrorCode::MfaRequired,
+            ErrorCode::MfaNotEnabled,
+            ErrorCode::MfaUnavailable,
             ErrorCode::DatabaseUnavailable,
             ErrorCode::Internal,
         ];

@@ -5,10 +5,13 @@
 //! same [`startup::Application`] that production runs.
 
 pub mod audit;
+pub mod auth;
 pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;
+pub mod cli_mfa;
 pub mod cli_secrets;
+pub mod cli_users;
 pub mod client_ip;
 pub mod cors;
 pub mod csrf;

@@ -21,6 +21,12 @@ fn main() -> ExitCode {
         Some(Command::Secrets { command }) => return server::cli_secrets::run(command, &sources),
         Some(Command::Check(args)) => return server::cli_check::run(args, &sources),
         Some(Command::DevCert(args)) => return dev_cert(args),
+        Some(Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }) => {
+            return match server::cli_mfa::keygen() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            };
+        }
         _ => {}
     }
     let settings = match Settings::load(&sources) {
@@ -71,7 +77,12 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::Migrate => migrate(settings),
-        Command::Audit { .. }
+        Command::Users { command } => server::cli_users::run(command, settings),
+        Command::Mfa { command: server::cli_mfa::MfaCommand::Reseal } => {
+            server::cli_mfa::run_reseal(settings)
+        }
+        Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }
+        | Command::Audit { .. }
         | Command::Secrets { .. }
         | Command::Check(_)
         | Command::DevCert(_) => Ok(()),

@@ -11,7 +11,9 @@
 //! 5. rate limits, general then `/api/v1/auth/*` (429);
 //! 6. CORS (preflights are answered here);
 //! 7. CSRF (403 for cross-site state changes with the session cookie);
-//! 8. catch-panic (500), then the routes.
+//! 8. catch-panic (500);
+//! 9. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
+//!    routes.
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -23,6 +25,7 @@ use sec_audit::AuditTrail;
 use sec_config::Settings;
 
 use crate::audit::AuditSetupError;
+use crate::auth::{AuthOverrides, AuthSetupError};
 use crate::csrf::CsrfPolicy;
 use crate::db::{Db, DbError};
 use crate::error::{AppError, ErrorCode};
@@ -30,7 +33,9 @@ use crate::limits::MaxUrlBytes;
 use crate::rate_limit::{EmptyQuota, Limiter};
 use crate::security_headers::SecurityHeaders;
 use crate::tls::{HttpsRedirect, TlsError};
-use crate::{audit, catch_panic, cors, csrf, limits, request_id, routes, security_headers, tls};
+use crate::{
+    audit, auth, catch_panic, cors, csrf, limits, request_id, routes, security_headers, tls,
+};
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
 /// uploads) raise it for themselves.
@@ -57,6 +62,9 @@ pub enum StartupError {
     /// The audit trail could not be opened or written.
     #[error("audit trail: {0}")]
     Audit(#[from] AuditSetupError),
+    /// The account rules could not be set up from the settings.
+    #[error("auth: {0}")]
+    Auth(#[from] AuthSetupError),
     /// The TLS certificate or key could not be loaded.
     #[error("{0}")]
     Tls(#[from] TlsError),
@@ -91,6 +99,19 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
+        Self::build_with_overrides(settings, AuthOverrides::default(), extra_routes).await
+    }
+
+    /// Like [`Application::build_with`], with parts of the account rules replaced (a clock
+    /// that tests move by hand, a hasher that counts its calls).
+    pub async fn build_with_overrides<F>(
+        settings: &Settings,
+        overrides: AuthOverrides,
+        extra_routes: F,
+    ) -> Result<Self, StartupError>
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
         let audit = audit::open(settings)?;
         let db = Db::new(settings.database())?;
         if settings.database().migrate_on_start() {
@@ -117,6 +138,7 @@ impl Application {
         });
         let cors_settings = settings.cors().clone();
 
+        let auth_service = auth::build(settings, &db, &audit, &overrides)?;
         let app_db = db.clone();
         let app_audit = audit.clone();
         #[cfg(not(feature = "actix-governor"))]
@@ -124,6 +146,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             // The first `wrap` is the innermost layer; see the module documentation.
             let app = App::new()
+                // Session cookie refresh and `no-store` for authenticated answers, around the
+                // handler only.
+                .wrap(from_fn(auth::session_cookies))
                 // Inside the request-id middleware, so a caught panic leaves with the id.
                 .wrap(from_fn(catch_panic::middleware))
                 .wrap(from_fn(csrf::middleware))
@@ -147,6 +172,7 @@ impl Application {
             };
             app.app_data(web::Data::new(app_db.clone()))
                 .app_data(web::Data::new(app_audit.clone()))
+                .app_data(web::Data::new(auth_service.clone()))
                 .app_data(json_config())
                 .app_data(form_config())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))

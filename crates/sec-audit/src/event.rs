@@ -71,6 +71,10 @@ pub enum AuditEvent {
     },
     /// A TOTP code was presented a second time within its window.
     TotpReplayRejected,
+    /// A user's recovery codes were replaced by a new set.
+    RecoveryCodesRegenerated,
+    /// A signed-in user proved their identity again (step-up before a sensitive action).
+    Reauthenticated,
     /// A role was granted.
     RoleGranted {
         /// The role.
@@ -93,6 +97,8 @@ pub enum AuditEvent {
         /// Seconds until it unlocks by itself; `None` until an administrator unlocks it.
         for_secs: Option<u64>,
     },
+    /// An administrator unlocked (re-enabled) an account.
+    AccountUnlocked,
     /// The encrypted secrets were re-keyed.
     SecretsRotated,
     /// A setting was refused at start-up.
@@ -124,11 +130,14 @@ impl AuditEvent {
             Self::MfaFailed => "MfaFailed",
             Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
             Self::TotpReplayRejected => "TotpReplayRejected",
+            Self::RecoveryCodesRegenerated => "RecoveryCodesRegenerated",
+            Self::Reauthenticated => "Reauthenticated",
             Self::RoleGranted { .. } => "RoleGranted",
             Self::RoleRevoked { .. } => "RoleRevoked",
             Self::PermissionDenied { .. } => "PermissionDenied",
             Self::AccountCreated => "AccountCreated",
             Self::AccountLocked { .. } => "AccountLocked",
+            Self::AccountUnlocked => "AccountUnlocked",
             Self::SecretsRotated => "SecretsRotated",
             Self::ConfigRejected { .. } => "ConfigRejected",
             Self::ServerStarted { .. } => "ServerStarted",

@@ -1,6 +1,56 @@
-//! Authentication and authorization rules: accounts, server-side sessions, TOTP MFA, RBAC and
-//! login throttling, with storage behind traits and no web framework.
+//! Authentication and authorization rules: accounts, server-side sessions, login throttling
+//! and role-based access control, with storage behind the [`AuthStore`] trait and no web
+//! framework. The app (`apps/server`) implements the store on its database and adapts the
+//! rules to HTTP.
 //!
-//! The crate is part of the workspace layout from the start so that its dependency boundary
-//! (no actix-web, diesel, clap or anyhow) is enforced by `tests/architecture` before any code
-//! lands here; its features arrive with the accounts, sessions and MFA work.
+//! - [`Auth`]: the operations (register, login, authenticate a session token, change the
+//!   password, list and revoke sessions, administer accounts and roles), each one atomic and
+//!   audited.
+//! - [`ThrottlePolicy`]: exponential back-off on failure counters stored in the database.
+//! - [`SessionPolicy`]: idle and absolute timeouts, throttled `last_seen` writes.
+//! - [`Permission`] and roles: permissions are a closed enum; roles are named sets stored in
+//!   the database.
+//! - [`SessionToken`]: 256 random bits; only their SHA-256 is stored.
+//! - [`Totp`], [`RecoveryCode`]: the second factor (RFC 6238 codes, each time step accepted at
+//!   most once per account; one-time recovery codes stored as SHA-256), with TOTP secrets
+//!   sealed at rest by a [`SecretSealer`] the app provides; step-up re-authentication for
+//!   sensitive actions.
+
+mod account;
+pub mod clock;
+mod error;
+mod hasher;
+mod mfa;
+mod permission;
+mod recovery;
+mod service;
+mod session;
+mod store;
+mod throttle;
+mod token;
+mod totp;
+
+pub use account::{UserId, UserRecord, email_canonical};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{AuthError, FieldProblem};
+pub use hasher::{CredentialHasher, HashFailure, PooledHasher};
+pub use mfa::{
+    Aal, MfaChallenge, MfaStatus, NoSealer, Opened, PendingTotp, Proof, SealError, SecondFactor,
+    SecretSealer, TotpEnrollment, TotpRecord,
+};
+pub use permission::{InvalidRoleName, Permission, PermissionSet, ROLE_ADMIN, ROLE_USER, RoleName};
+pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode, RecoveryCodeHash};
+pub use service::{
+    AuditSink, Auth, AuthConfig, Authenticated, LoggedIn, LoginOutcome, MfaPending, MfaPolicy,
+    Principal, Reauthentication, Registration, RequestMeta,
+};
+pub use session::{Expiry, SessionCheck, SessionId, SessionPolicy, SessionRecord};
+pub use store::{
+    AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
+};
+pub use throttle::{Decision, DenyReason, ThrottleCounter, ThrottlePolicy, ThrottleView};
+pub use token::{SessionToken, TOKEN_CHARS, TokenHash};
+pub use totp::{
+    TOTP_SECRET_BYTES, Totp, TotpAlgorithm, TotpError, TotpParams, TotpSecret, qr_png_data_uri,
+    qr_svg_data_uri,
+};

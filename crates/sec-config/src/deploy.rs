@@ -271,6 +271,28 @@ pub const RULES: &[Rule] = &[
         scope: Scope::Production,
         check: http::security_headers_off,
     },
+    // SEC-C024 to SEC-C029 are kept for further HTTP-layer rules.
+    Rule {
+        id: "SEC-C030",
+        title: "MFA key configured",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: mfa_key_missing,
+    },
+    Rule {
+        id: "SEC-C031",
+        title: "no development MFA key",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: development_mfa_key,
+    },
+    Rule {
+        id: "SEC-C032",
+        title: "administration requires MFA",
+        severity: Severity::Warning,
+        scope: Scope::Production,
+        check: admin_mfa_off,
+    },
 ];
 
 impl Rule {
@@ -475,7 +497,11 @@ fn master_key_file_mode(s: &Settings) -> Vec<Issue> {
             "the master key file {} has mode {mode:04o}: the group or others can use it",
             path.display()
         ),
-        format!("chmod 600 {} (Kubernetes: defaultMode 0400 on the secret volume)", path.display()),
+        format!(
+            "chmod 600 {} (Kubernetes: copy the key from the Secret volume into an emptyDir with \
+             mode 0400 in an init container, as deploy/k8s does; see docs/deploy.md)",
+            path.display()
+        ),
     )]
 }
 
@@ -660,6 +686,44 @@ fn not_production(s: &Settings) -> Vec<Issue> {
     )]
 }
 
+fn mfa_key_missing(s: &Settings) -> Vec<Issue> {
+    if s.auth().mfa_keys().is_some() {
+        return Vec::new();
+    }
+    vec![issue(
+        "auth.mfa_keys",
+        "no MFA key is configured: TOTP secrets cannot be sealed at rest, so nobody can enroll \
+         a second factor (and administration, which requires one, is closed)",
+        "generate a Fernet key (`server mfa keygen`) and store it with \
+         `server secrets set auth.mfa_keys` (or APP__AUTH__MFA_KEYS)",
+    )]
+}
+
+fn development_mfa_key(s: &Settings) -> Vec<Issue> {
+    match s.auth().mfa_keys() {
+        Some(ring) if ring.has_development_key() => vec![issue(
+            "auth.mfa_keys",
+            "the MFA key is a development key (marked `dev:`, generated under ./var); anyone \
+             with a developer's checkout may hold it",
+            "generate a deployment key (`server mfa keygen`), put it first in auth.mfa_keys, \
+             run `server mfa reseal`, then remove the development key",
+        )],
+        _ => Vec::new(),
+    }
+}
+
+fn admin_mfa_off(s: &Settings) -> Vec<Issue> {
+    if s.auth().admin_requires_mfa() {
+        return Vec::new();
+    }
+    vec![issue(
+        "auth.admin_requires_mfa",
+        "administration does not require a second factor: a stolen administrator password is \
+         enough to manage accounts and roles",
+        "remove auth.admin_requires_mfa = false, and have administrators enroll TOTP",
+    )]
+}
+
 impl fmt::Display for Settings {
     /// Every setting with its value and the layer it came from; secrets are redacted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -722,6 +786,16 @@ impl fmt::Display for Settings {
         line(f, "log.level", self.log().filter().to_owned())?;
         line(f, "log.format", format!("{:?}", self.log().format()).to_lowercase())?;
         line(f, "log.dir", self.log().dir().display().to_string())?;
+        line(f, "auth.reauth_window_secs", self.auth().reauth_window_secs().to_string())?;
+        line(f, "auth.admin_requires_mfa", self.auth().admin_requires_mfa().to_string())?;
+        line(f, "auth.totp_issuer", format!("{:?}", self.auth().totp_issuer()))?;
+        line(
+            f,
+            "auth.mfa_keys",
+            self.auth()
+                .mfa_keys()
+                .map_or("none".into(), |k| format!("{} key(s) (redacted)", k.keys().len())),
+        )?;
         match self.inspection().master_keys() {
             Some(k) => writeln!(
                 f,

@@ -257,6 +257,7 @@ pub(crate) fn find_secrets_in_args(
     keys: Option<&MasterKeys>,
     secrets: Option<&SecretsDoc>,
     database_url: Option<&str>,
+    mfa_keys: Option<&crate::keyring::KeyRing>,
 ) -> Vec<String> {
     if args.is_empty() {
         return Vec::new();
@@ -278,6 +279,11 @@ pub(crate) fn find_secrets_in_args(
     }
     if let Some(part) = database_url.and_then(|url| secret_part("database.url", url)) {
         candidates.push(("database.url".to_owned(), part));
+    }
+    for key in mfa_keys.map(crate::keyring::KeyRing::keys).unwrap_or_default() {
+        let text = key.encoded().expose_secret();
+        let bare = text.strip_prefix(crate::keyring::DEV_KEY_PREFIX).unwrap_or(text);
+        candidates.push(("auth.mfa_keys".to_owned(), bare.trim_end_matches('=').to_owned()));
     }
     let mut found: Vec<String> = candidates
         .into_iter()

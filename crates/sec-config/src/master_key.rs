@@ -197,6 +197,20 @@ fn read_key_file(path: &Path) -> Result<(KeyRing, Option<u32>), MasterKeyError> 
 }
 
 fn development_key(path: &Path) -> Result<MasterKeys, MasterKeyError> {
+    let (ring, mode, generated) = development_key_file(path)?;
+    Ok(MasterKeys {
+        ring,
+        origin: KeyOrigin::DevelopmentFile { path: path.to_path_buf(), mode, generated },
+    })
+}
+
+/// A development key ring kept in `path` (created once, owner-only, marked `dev:`), and
+/// whether this call created it. The MFA key of a developer's machine comes from here.
+pub(crate) fn development_key_ring(path: &Path) -> Result<(KeyRing, bool), MasterKeyError> {
+    development_key_file(path).map(|(ring, _, generated)| (ring, generated))
+}
+
+fn development_key_file(path: &Path) -> Result<(KeyRing, Option<u32>, bool), MasterKeyError> {
     let cannot_create = |source| MasterKeyError::CannotCreate { path: path.to_path_buf(), source };
     let mut generated = false;
     if !path.exists() {
@@ -214,10 +228,7 @@ fn development_key(path: &Path) -> Result<MasterKeys, MasterKeyError> {
         }
     }
     let (ring, mode) = read_key_file(path)?;
-    Ok(MasterKeys {
-        ring,
-        origin: KeyOrigin::DevelopmentFile { path: path.to_path_buf(), mode, generated },
-    })
+    Ok((ring, mode, generated))
 }
 
 #[cfg(test)]

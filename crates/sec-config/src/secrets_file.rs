@@ -22,7 +22,7 @@ use crate::keyring::{KeyRing, TokenError};
 
 /// Settings that may live in the secrets file: those whose value is, or may contain, a
 /// secret. A fork that adds a secret setting adds its key here (and to `KNOWN_KEYS`).
-pub const SECRET_KEYS: &[&str] = &["database.url"];
+pub const SECRET_KEYS: &[&str] = &["database.url", "auth.mfa_keys"];
 
 /// Permission bits of a newly written secrets file. It is ciphertext (and committed to git),
 /// so others may read it; nobody but the owner may replace it.
@@ -199,6 +199,9 @@ fn check_value(key: &str, value: &str) -> Result<(), SecretsError> {
     }
     if key == "database.url" {
         DatabaseTarget::parse(value).map_err(|e| invalid(e.to_string()))?;
+    }
+    if key == "auth.mfa_keys" {
+        crate::keyring::KeyRing::parse_list(value).map_err(|e| invalid(e.to_string()))?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::database::DatabaseTarget;
 use crate::env::AppEnv;
 use crate::inspection::{self, Inspection, Layer};
+use crate::keyring::KeyRing;
 use crate::master_key::MasterKeys;
 use crate::problem::{Problem, SettingsError};
 use crate::secrets_file::SecretsDoc;
@@ -45,6 +46,18 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.rotation",
     "log.max_file_mb",
     "log.audit_key_file",
+    "auth.session_idle_timeout_secs",
+    "auth.session_absolute_timeout_secs",
+    "auth.password_min_chars",
+    "auth.argon2_memory_kib",
+    "auth.argon2_iterations",
+    "auth.argon2_parallelism",
+    "auth.hash_wait_ms",
+    "auth.hash_concurrency",
+    "auth.reauth_window_secs",
+    "auth.admin_requires_mfa",
+    "auth.totp_issuer",
+    "auth.mfa_keys",
     "limits.max_url_bytes",
     "limits.client_request_timeout_ms",
     "limits.client_disconnect_timeout_ms",
@@ -75,6 +88,10 @@ const ENV_SEPARATOR: &str = "__";
 const DEFAULT_BIND: &str = "127.0.0.1:8080";
 const DEFAULT_DATABASE_URL: &str = "sqlite://./var/server.db";
 const DEFAULT_LOG_DIR: &str = "./var/log";
+/// File name of the generated development MFA key ring, inside the var folder.
+pub const DEV_MFA_KEY_FILE: &str = "mfa.keys";
+/// Longest `auth.totp_issuer`, in characters (authenticator apps show it in a list).
+const TOTP_ISSUER_MAX_CHARS: usize = 64;
 
 /// Where settings come from: the environment variables and the folder of config files.
 ///
@@ -210,8 +227,96 @@ pub struct Settings {
     server: ServerSettings,
     database: DatabaseSettings,
     log: LogSettings,
+    auth: AuthSettings,
     http: http::HttpSettings,
     inspection: Inspection,
+}
+
+/// Account, session and password-hashing settings.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    session_idle_timeout_secs: u64,
+    session_absolute_timeout_secs: u64,
+    password_min_chars: usize,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+    argon2_parallelism: u32,
+    hash_wait: Duration,
+    hash_concurrency: Option<usize>,
+    reauth_window_secs: u64,
+    admin_requires_mfa: bool,
+    totp_issuer: String,
+    mfa_keys: Option<KeyRing>,
+}
+
+impl AuthSettings {
+    /// A session unused this long ends (`auth.session_idle_timeout_secs`, default 1800).
+    pub fn session_idle_timeout_secs(&self) -> u64 {
+        self.session_idle_timeout_secs
+    }
+
+    /// A session this old ends however busy it is (`auth.session_absolute_timeout_secs`,
+    /// default 43200 = 12 h).
+    pub fn session_absolute_timeout_secs(&self) -> u64 {
+        self.session_absolute_timeout_secs
+    }
+
+    /// Shortest new password, in characters (`auth.password_min_chars`, default 15, never
+    /// below 8).
+    pub fn password_min_chars(&self) -> usize {
+        self.password_min_chars
+    }
+
+    /// Argon2id memory cost in KiB (`auth.argon2_memory_kib`, default 19456).
+    pub fn argon2_memory_kib(&self) -> u32 {
+        self.argon2_memory_kib
+    }
+
+    /// Argon2id passes (`auth.argon2_iterations`, default 2).
+    pub fn argon2_iterations(&self) -> u32 {
+        self.argon2_iterations
+    }
+
+    /// Argon2id lanes (`auth.argon2_parallelism`, default 1).
+    pub fn argon2_parallelism(&self) -> u32 {
+        self.argon2_parallelism
+    }
+
+    /// How long a login waits for a free hashing slot before answering 503
+    /// (`auth.hash_wait_ms`, default 5000).
+    pub fn hash_wait(&self) -> Duration {
+        self.hash_wait
+    }
+
+    /// Most password hashes computed at once (`auth.hash_concurrency`); `None` (the default)
+    /// lets the app choose from the number of cores.
+    pub fn hash_concurrency(&self) -> Option<usize> {
+        self.hash_concurrency
+    }
+
+    /// Sensitive actions need an authentication at most this old, in seconds
+    /// (`auth.reauth_window_secs`, default 600).
+    pub fn reauth_window_secs(&self) -> u64 {
+        self.reauth_window_secs
+    }
+
+    /// Whether administration needs an active second factor (`auth.admin_requires_mfa`,
+    /// default true).
+    pub fn admin_requires_mfa(&self) -> bool {
+        self.admin_requires_mfa
+    }
+
+    /// The issuer named in TOTP enrollment URIs (`auth.totp_issuer`, default `server`).
+    pub fn totp_issuer(&self) -> &str {
+        &self.totp_issuer
+    }
+
+    /// The key ring that seals TOTP secrets at rest, newest first (`auth.mfa_keys`, a secret:
+    /// from the secrets file or `APP__AUTH__MFA_KEYS`; generated under `./var` in
+    /// development). `None` when none is configured: MFA is then unavailable.
+    pub fn mfa_keys(&self) -> Option<&KeyRing> {
+        self.mfa_keys.as_ref()
+    }
 }
 
 /// HTTP listener settings.
@@ -327,6 +432,30 @@ impl Settings {
         let Some(mut settings) = settings.filter(|_| problems.is_empty()) else {
             return Err(SettingsError::new(problems));
         };
+        if let (AppEnv::Development, None, Some(var_dir)) =
+            (env, settings.auth.mfa_keys.as_ref(), sources.var_dir())
+        {
+            let path = var_dir.join(DEV_MFA_KEY_FILE);
+            match crate::master_key::development_key_ring(&path) {
+                Ok((ring, generated)) => {
+                    if generated {
+                        inspection.notes.push(format!(
+                            "generated a development MFA key in {} (owner-only); it seals TOTP \
+                             secrets from now on, and production refuses it",
+                            path.display()
+                        ));
+                    }
+                    inspection.record("auth.mfa_keys", Layer::File(path));
+                    settings.auth.mfa_keys = Some(ring);
+                }
+                Err(e) => {
+                    return Err(SettingsError::new(vec![Problem::new(
+                        "auth.mfa_keys",
+                        e.to_string(),
+                    )]));
+                }
+            }
+        }
         let database_url = match settings.database.target() {
             DatabaseTarget::Postgres { url } => {
                 Some(secrecy::ExposeSecret::expose_secret(url).to_owned())
@@ -338,6 +467,7 @@ impl Settings {
             master_keys.as_ref(),
             secrets_doc.as_ref(),
             database_url.as_deref(),
+            settings.auth.mfa_keys.as_ref(),
         );
         inspection.master_keys = master_keys;
         inspection.secrets_file = secrets_state;
@@ -374,6 +504,11 @@ impl Settings {
     /// Log settings.
     pub fn log(&self) -> &LogSettings {
         &self.log
+    }
+
+    /// Account, session and password-hashing settings.
+    pub fn auth(&self) -> &AuthSettings {
+        &self.auth
     }
 
     pub(crate) fn database_url_explicit(&self) -> bool {
@@ -509,6 +644,24 @@ struct Raw {
     cors: http::RawCors,
     rate_limit: http::RawRateLimit,
     tls: http::RawTls,
+    auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuth {
+    session_idle_timeout_secs: Option<u64>,
+    session_absolute_timeout_secs: Option<u64>,
+    password_min_chars: Option<usize>,
+    argon2_memory_kib: Option<u32>,
+    argon2_iterations: Option<u32>,
+    argon2_parallelism: Option<u32>,
+    hash_wait_ms: Option<u64>,
+    hash_concurrency: Option<usize>,
+    reauth_window_secs: Option<u64>,
+    admin_requires_mfa: Option<bool>,
+    totp_issuer: Option<String>,
+    mfa_keys: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -739,6 +892,7 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
         tls: raw.tls,
     };
     let http = http::validate(raw_http, bind.ok(), problems);
+    let auth = validate_auth(&raw.auth, problems);
 
     if problems.len() > start {
         return None;
@@ -771,9 +925,104 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             max_file_mb,
             audit_key_file,
         },
+        auth,
         http,
         inspection: Inspection::default(),
     })
+}
+
+fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
+    let idle = in_range(
+        "auth.session_idle_timeout_secs",
+        raw.session_idle_timeout_secs,
+        1800,
+        60,
+        86_400,
+        problems,
+    );
+    let absolute = in_range(
+        "auth.session_absolute_timeout_secs",
+        raw.session_absolute_timeout_secs,
+        43_200,
+        300,
+        30 * 86_400,
+        problems,
+    );
+    if idle > absolute {
+        problems.push(Problem::new(
+            "auth.session_idle_timeout_secs",
+            format!("must not exceed auth.session_absolute_timeout_secs ({absolute})"),
+        ));
+    }
+    let memory =
+        in_range("auth.argon2_memory_kib", raw.argon2_memory_kib, 19_456, 8, 4_194_304, problems);
+    let iterations = in_range("auth.argon2_iterations", raw.argon2_iterations, 2, 1, 64, problems);
+    let parallelism =
+        in_range("auth.argon2_parallelism", raw.argon2_parallelism, 1, 1, 16, problems);
+    // sec-core refuses anything weaker than the OWASP table (m=47104/t=1 ... m=7168/t=5) in
+    // every environment: a weak hash is as bad on a laptop whose database gets copied.
+    if let Err(e) = sec_core::HashParams::new(memory, iterations, parallelism) {
+        problems.push(Problem::new("auth.argon2_memory_kib", e.to_string()));
+    }
+    AuthSettings {
+        session_idle_timeout_secs: idle,
+        session_absolute_timeout_secs: absolute,
+        password_min_chars: in_range(
+            "auth.password_min_chars",
+            raw.password_min_chars,
+            15,
+            8,
+            128,
+            problems,
+        ),
+        argon2_memory_kib: memory,
+        argon2_iterations: iterations,
+        argon2_parallelism: parallelism,
+        hash_wait: Duration::from_millis(in_range(
+            "auth.hash_wait_ms",
+            raw.hash_wait_ms,
+            5000,
+            10,
+            60_000,
+            problems,
+        )),
+        hash_concurrency: raw
+            .hash_concurrency
+            .map(|n| in_range("auth.hash_concurrency", Some(n), n, 1, 256, problems)),
+        reauth_window_secs: in_range(
+            "auth.reauth_window_secs",
+            raw.reauth_window_secs,
+            600,
+            30,
+            86_400,
+            problems,
+        ),
+        admin_requires_mfa: raw.admin_requires_mfa.unwrap_or(true),
+        totp_issuer: validate_issuer(raw.totp_issuer.as_deref(), problems),
+        // The message names the setting, never the value: it is a key list.
+        mfa_keys: raw.mfa_keys.as_deref().filter(|k| !k.trim().is_empty()).and_then(|text| {
+            KeyRing::parse_list(text)
+                .map_err(|e| problems.push(Problem::new("auth.mfa_keys", e.to_string())))
+                .ok()
+        }),
+    }
+}
+
+/// The issuer goes into the label of the `otpauth://` URI (`issuer:account`), where a colon
+/// would split it wrongly, and into authenticator apps' lists.
+fn validate_issuer(raw: Option<&str>, problems: &mut Vec<Problem>) -> String {
+    let issuer = raw.unwrap_or("server").trim();
+    let chars = issuer.chars().count();
+    if chars == 0 || chars > TOTP_ISSUER_MAX_CHARS {
+        problems.push(Problem::new(
+            "auth.totp_issuer",
+            format!("must have 1 to {TOTP_ISSUER_MAX_CHARS} characters"),
+        ));
+    } else if issuer.chars().any(|c| c == ':' || c.is_control()) {
+        problems
+            .push(Problem::new("auth.totp_issuer", "must not contain ':' or control characters"));
+    }
+    issuer.to_owned()
 }
 
 #[cfg(test)]

@@ -358,6 +358,24 @@ impl PasswordHasher {
     /// # Errors
     /// [`HashError::Randomness`] if no salt could be drawn.
     pub fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.hash_normalized(password.normalized_bytes())
+    }
+
+    /// Hashes again, at the current parameters and pepper, a password that has *just verified*
+    /// against its stored hash with [`Verified::needs_rehash`] set. It skips the policy on
+    /// purpose: the password was accepted when it was set, and refusing a login because the
+    /// policy has since tightened would lock the user out rather than protect them. Call it
+    /// only with a candidate that `verify` accepted.
+    ///
+    /// # Errors
+    /// [`HashError::Randomness`] if no salt could be drawn.
+    pub fn rehash_verified(&self, candidate: &SecretString) -> Result<PasswordHash, HashError> {
+        crate::password::with_nfkc(candidate.expose_secret(), |normalized| {
+            self.hash_normalized(normalized.as_bytes())
+        })
+    }
+
+    fn hash_normalized(&self, normalized: &[u8]) -> Result<PasswordHash, HashError> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
         let mut tag = [0u8; HASH_LEN];
@@ -370,7 +388,7 @@ impl PasswordHasher {
             secret: self.pepper.as_ref().map(|p| p.secret.expose_secret()),
             data: None,
         };
-        work.run(password.normalized_bytes(), &salt, &mut tag).map_err(|_| HashError::Internal)?;
+        work.run(normalized, &salt, &mut tag).map_err(|_| HashError::Internal)?;
         Ok(PasswordHash(phc::encode(&phc::PhcHash {
             algorithm: Algorithm::Argon2id,
             version: Version::V0x13,

@@ -1,5 +1,9 @@
 //! The two-backend connection type and how the pool opens, checks and replaces connections.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
@@ -34,11 +38,12 @@ PRAGMA synchronous = NORMAL;";
 #[derive(Debug)]
 pub(crate) struct DbConnectionManager {
     target: DatabaseTarget,
+    losses: Arc<LossClock>,
 }
 
 impl DbConnectionManager {
     pub(crate) fn new(target: DatabaseTarget) -> Self {
-        Self { target }
+        Self { target, losses: Arc::new(LossClock::new()) }
     }
 }
 
@@ -55,33 +60,116 @@ pub(crate) enum ManagerError {
     Path,
 }
 
+/// A connection that proved itself this recently is handed out without a validation query.
+///
+/// Validating on every checkout doubles the round trips of a request on PostgreSQL
+/// (docs/performance.md); never validating hands out connections that died while idle (database
+/// restarted). A busy server checks a connection at most once per window, an idle one on first
+/// use, as HikariCP's alive-bypass window does.
+const VALIDATION_BYPASS: Duration = Duration::from_secs(2);
+
+/// A pooled connection and when it last proved itself (connected, validated, or returned to the
+/// pool unbroken after use).
+pub(crate) struct PooledConnection {
+    /// The connection.
+    pub(crate) conn: DbConnection,
+    last_good: Instant,
+    /// A query on it failed the way a lost connection fails: the pool must not hand it out
+    /// again.
+    lost: bool,
+    losses: Arc<LossClock>,
+}
+
+/// When any connection of the pool was last found lost. After a loss (a database restart
+/// drops every connection at once) no connection proven good before it skips validation.
+#[derive(Debug)]
+pub(crate) struct LossClock {
+    origin: Instant,
+    /// Nanoseconds after `origin` of the last loss; 0 for none.
+    last: AtomicU64,
+}
+
+impl LossClock {
+    fn new() -> Self {
+        Self { origin: Instant::now(), last: AtomicU64::new(0) }
+    }
+
+    fn record(&self) {
+        let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.last.store(nanos, Ordering::SeqCst);
+    }
+
+    /// True if `at` is after the last loss.
+    fn after_last_loss(&self, at: Instant) -> bool {
+        let at =
+            u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX);
+        at > self.last.load(Ordering::SeqCst)
+    }
+}
+
+impl PooledConnection {
+    /// Runs `work` on the connection and remembers when it failed as a lost connection does,
+    /// so the pool discards it instead of handing it out again within the bypass window.
+    pub(crate) fn run<T>(
+        &mut self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let result = work(&mut self.conn);
+        if matches!(result, Err(DbError::Unavailable(_))) {
+            self.lost = true;
+            self.losses.record();
+        }
+        result
+    }
+}
+
 impl r2d2::ManageConnection for DbConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PooledConnection;
     type Error = ManagerError;
 
-    fn connect(&self) -> Result<DbConnection, ManagerError> {
-        match &self.target {
+    fn connect(&self) -> Result<PooledConnection, ManagerError> {
+        let conn = match &self.target {
             DatabaseTarget::Postgres { url } => {
-                Ok(DbConnection::Postgres(PgConnection::establish(url.expose_secret())?))
+                DbConnection::Postgres(PgConnection::establish(url.expose_secret())?)
             }
             DatabaseTarget::Sqlite { path } => {
                 let path = path.to_str().ok_or(ManagerError::Path)?;
                 let mut conn = SqliteConnection::establish(path)?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
-                Ok(DbConnection::Sqlite(conn))
+                DbConnection::Sqlite(conn)
             }
-        }
+        };
+        Ok(PooledConnection {
+            conn,
+            last_good: Instant::now(),
+            lost: false,
+            losses: self.losses.clone(),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ManagerError> {
-        Ok(ping(conn)?)
+    fn is_valid(&self, pooled: &mut PooledConnection) -> Result<(), ManagerError> {
+        if pooled.last_good.elapsed() < VALIDATION_BYPASS
+            && self.losses.after_last_loss(pooled.last_good)
+        {
+            return Ok(());
+        }
+        ping(&mut pooled.conn)?;
+        pooled.last_good = Instant::now();
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        match conn {
-            DbConnection::Postgres(c) => c.is_broken(),
-            DbConnection::Sqlite(c) => c.is_broken(),
+    fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
+        let broken = pooled.lost
+            || match &mut pooled.conn {
+                DbConnection::Postgres(c) => c.is_broken(),
+                DbConnection::Sqlite(c) => c.is_broken(),
+            };
+        // Called when the connection goes back to the pool after use: a query just worked on
+        // it (or it is discarded).
+        if !broken {
+            pooled.last_good = Instant::now();
         }
+        broken
     }
 }
 

@@ -21,7 +21,24 @@ pub struct MigrationReport {
 
 pub(super) fn run_pending(conn: &mut DbConnection) -> Result<MigrationReport, DbError> {
     let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE).map(versions),
+        DbConnection::Sqlite(c) => {
+            // An immediate transaction takes SQLite's write lock before the pending list is
+            // read, so processes migrating at once take turns (waiting up to busy_timeout)
+            // instead of both applying the same migration; diesel nests each migration's own
+            // transaction as a savepoint inside it.
+            let mut outcome = None;
+            let locked = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+                let result = c.run_pending_migrations(SQLITE).map(versions);
+                let failed = result.is_err();
+                outcome = Some(result);
+                if failed { Err(diesel::result::Error::RollbackTransaction) } else { Ok(()) }
+            });
+            match (locked, outcome) {
+                (_, Some(result)) => result,
+                (Err(e), None) => Err(e.into()),
+                (Ok(()), None) => Ok(Vec::new()),
+            }
+        }
         DbConnection::Postgres(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
             let result = c.run_pending_migrations(POSTGRES).map(versions);

@@ -6,6 +6,7 @@
 //! through [`Db::run`], which takes a pooled connection on the blocking thread pool, never on
 //! an async worker.
 
+pub mod auth_store;
 mod connection;
 mod error;
 mod migrations;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use sec_config::{DatabaseSettings, DatabaseTarget};
 
+pub use auth_store::DbAuthStore;
 pub use connection::DbConnection;
 use connection::DbConnectionManager;
 pub use error::DbError;
@@ -53,7 +55,8 @@ impl Db {
             .min_idle(Some(1))
             .connection_timeout(settings.acquire_timeout())
             // A connection that broke while idle (database restarted) is detected and replaced
-            // before a request gets it.
+            // before a request gets it; one used in the last two seconds skips the check
+            // (connection::VALIDATION_BYPASS).
             .test_on_check_out(true)
             .error_handler(Box::new(connection::LogPoolErrors))
             .build_unchecked(DbConnectionManager::new(target.clone()));
@@ -82,8 +85,8 @@ impl Db {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
-            work(&mut conn)
+            let mut pooled = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
+            pooled.run(work)
         })
         .await
         .map_err(|_| DbError::TaskFailed)?
@@ -95,8 +98,8 @@ impl Db {
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut conn = self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
-        work(&mut conn)
+        let mut pooled = self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
+        pooled.run(work)
     }
 
     /// Checks that the database answers a trivial query within a short timeout.
@@ -106,7 +109,7 @@ impl Db {
             let mut conn = pool
                 .get_timeout(READINESS_TIMEOUT)
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            connection::ping(&mut conn)
+            conn.run(connection::ping)
         })
         .await
         .map_err(|_| DbError::TaskFailed)?

@@ -19,5 +19,157 @@ diesel::table! {
         created_at -> BigInt,
         /// Unix seconds.
         updated_at -> BigInt,
+        /// A disabled account cannot log in.
+        disabled -> Bool,
+        /// Bumped on every role change.
+        privilege_epoch -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Named sets of permissions.
+    roles (name) {
+        /// Role name.
+        name -> Text,
+        /// What it is for.
+        description -> Text,
+    }
+}
+
+diesel::table! {
+    /// Which permissions each role holds.
+    role_permissions (role, permission) {
+        /// Role name.
+        role -> Text,
+        /// Permission name, e.g. `users:read`.
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    /// Which roles each account holds.
+    user_roles (user_id, role) {
+        /// Account id.
+        user_id -> Text,
+        /// Role name.
+        role -> Text,
+        /// Unix seconds.
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Server-side sessions.
+    sessions (id) {
+        /// Random UUID, as text.
+        id -> Text,
+        /// Account id.
+        user_id -> Text,
+        /// Hex SHA-256 of the token.
+        token_hash -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Unix seconds, written at most once a minute.
+        last_seen_at -> BigInt,
+        /// Unix seconds of the last password (or second-factor) proof.
+        authenticated_at -> BigInt,
+        /// Assurance level: 1 password only, 2 with a second factor.
+        aal -> BigInt,
+        /// The account's privilege epoch when the token was issued.
+        privilege_epoch -> BigInt,
+        /// Client address at login.
+        ip -> Nullable<Text>,
+        /// `User-Agent` at login.
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Login failure counters.
+    login_throttle (subject, ip) {
+        /// `user:<id>` or `name:<identifier>`.
+        subject -> Text,
+        /// Client address, or empty for the account-wide counter.
+        ip -> Text,
+        /// Consecutive failures.
+        failures -> BigInt,
+        /// Unix seconds.
+        last_failure_at -> BigInt,
+        /// Unix seconds of the last success from this address.
+        last_success_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Active TOTP factors.
+    mfa_totp (user_id) {
+        /// Account id.
+        user_id -> Text,
+        /// The secret, sealed with the MFA key ring (a Fernet token).
+        secret_sealed -> Text,
+        /// The last accepted time step.
+        last_step -> BigInt,
+        /// Unix seconds.
+        enabled_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// TOTP enrollments waiting for their confirming code.
+    mfa_totp_pending (user_id) {
+        /// Account id.
+        user_id -> Text,
+        /// The secret, sealed.
+        secret_sealed -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Unix seconds.
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Unused recovery codes.
+    mfa_recovery_codes (user_id, code_hash) {
+        /// Account id.
+        user_id -> Text,
+        /// Hex SHA-256 of the code.
+        code_hash -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Logins waiting for their second factor.
+    mfa_challenges (id) {
+        /// Random UUID, as text.
+        id -> Text,
+        /// Account id.
+        user_id -> Text,
+        /// Hex SHA-256 of the pending step's token.
+        token_hash -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Unix seconds.
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(user_roles -> roles (role));
+diesel::joinable!(role_permissions -> roles (role));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    roles,
+    role_permissions,
+    user_roles,
+    sessions,
+    login_throttle,
+    mfa_totp,
+    mfa_totp_pending,
+    mfa_recovery_codes,
+    mfa_challenges
+);

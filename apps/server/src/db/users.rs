@@ -28,6 +28,10 @@ pub struct UserRow {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// A disabled account cannot log in.
+    pub disabled: bool,
+    /// Bumped on every role change.
+    pub privilege_epoch: i64,
 }
 
 // Hand-written so that a stray `{:?}` in a log line cannot print a password hash, which is

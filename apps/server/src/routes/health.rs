@@ -6,14 +6,13 @@
 //! green again by itself when it can.
 
 use actix_web::http::header::{CacheControl, CacheDirective};
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::db::Db;
 use crate::error::AppError;
 
 /// Liveness: 200 while the process serves requests.
-#[get("/healthz")]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
@@ -21,7 +20,6 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: 200 when the database answers, 503 with a reason code when it does not.
-#[get("/readyz")]
 pub(crate) async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, AppError> {
     db.ping().await?;
     Ok(HttpResponse::Ok()

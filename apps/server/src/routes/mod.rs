@@ -1,17 +1,162 @@
-//! HTTP routes. Each module registers its own paths; [`configure`] mounts them all.
+//! HTTP routes, all declared in one table ([`endpoints`]) with the access rule each one has.
+//!
+//! Deny by default: a route is either [`Access::Public`], or takes a login's pending second
+//! factor step, or requires a signed-in user (for sensitive actions, one who authenticated
+//! recently), or a permission, and its handler states the same in its signature (a
+//! [`MfaChallengeCookie`], [`CurrentSession`], [`RecentSession`] or [`Require`] argument).
+//! The API tests walk this table and fail when a route's behaviour disagrees with its
+//! declared access; `tests/architecture.rs` fails when code registers a route anywhere but
+//! here.
+//!
+//! [`MfaChallengeCookie`]: crate::auth::MfaChallengeCookie
+//! [`CurrentSession`]: crate::auth::CurrentSession
+//! [`RecentSession`]: crate::auth::RecentSession
+//! [`Require`]: crate::auth::Require
 
+mod admin;
+mod auth;
 mod health;
+mod me;
+mod mfa;
+mod views;
 
-use actix_web::web;
+use actix_web::http::Method;
+use actix_web::{Route, web};
+use sec_auth::Permission;
 
 use crate::error::{AppError, ErrorCode};
 
-/// Registers every route of the application.
+/// A JSON body whose parse error is held until the handler looks at it. actix polls all of a
+/// handler's extractors together, so a malformed body would otherwise be answered (400/415)
+/// while the session check of the first argument is still running on the blocking pool:
+/// for handlers behind an access rule, taking the body this way makes the rule answer first,
+/// whatever the body.
+pub(crate) type JsonBody<T> = Result<web::Json<T>, actix_web::Error>;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Only a login waiting for its second factor (the pending-MFA cookie); a session does not
+    /// count.
+    MfaPending,
+    /// Any signed-in user (their own account and sessions).
+    Authenticated,
+    /// A signed-in user whose last authentication is within the re-authentication window
+    /// (sensitive self-service actions); otherwise 401 `reauth_required`.
+    RecentAuthentication,
+    /// A signed-in user holding the permission, with a second factor (while
+    /// `auth.admin_requires_mfa` is on; otherwise 403 `mfa_required`) and a recent
+    /// authentication (otherwise 401 `reauth_required`).
+    Permission(Permission),
+}
+
+impl Access {
+    /// True when a session whose last authentication is older than the re-authentication
+    /// window is refused with 401 `reauth_required`.
+    pub fn requires_recent_auth(self) -> bool {
+        matches!(self, Self::RecentAuthentication | Self::Permission(_))
+    }
+}
+
+/// One route: method, path (actix syntax, `{id}` for a parameter) and access rule.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    route: fn() -> Route,
+}
+
+const fn ep(method: Method, path: &'static str, access: Access, route: fn() -> Route) -> Endpoint {
+    Endpoint { method, path, access, route }
+}
+
+/// Every route of the application.
+pub fn endpoints() -> Vec<Endpoint> {
+    use Access::{Authenticated, MfaPending, Permission as Perm, Public, RecentAuthentication};
+    use Permission::{RolesManage, UsersManage, UsersRead};
+    vec![
+        ep(Method::GET, "/healthz", Public, || web::get().to(health::healthz)),
+        ep(Method::GET, "/readyz", Public, || web::get().to(health::readyz)),
+        ep(Method::POST, "/api/v1/auth/register", Public, || web::post().to(auth::register)),
+        ep(Method::POST, "/api/v1/auth/login", Public, || web::post().to(auth::login)),
+        ep(Method::POST, "/api/v1/auth/mfa", MfaPending, || web::post().to(auth::complete_mfa)),
+        ep(Method::POST, "/api/v1/auth/reauth", Authenticated, || web::post().to(auth::reauth)),
+        ep(Method::POST, "/api/v1/auth/logout", Authenticated, || web::post().to(auth::logout)),
+        ep(Method::GET, "/api/v1/me", Authenticated, || web::get().to(me::get)),
+        ep(Method::PUT, "/api/v1/me/password", RecentAuthentication, || {
+            web::put().to(me::change_password)
+        }),
+        ep(Method::GET, "/api/v1/me/sessions", Authenticated, || web::get().to(me::sessions)),
+        ep(Method::DELETE, "/api/v1/me/sessions", RecentAuthentication, || {
+            web::delete().to(me::revoke_other_sessions)
+        }),
+        ep(Method::DELETE, "/api/v1/me/sessions/{id}", Authenticated, || {
+            web::delete().to(me::revoke_session)
+        }),
+        ep(Method::GET, "/api/v1/me/mfa", Authenticated, || web::get().to(mfa::status)),
+        ep(Method::POST, "/api/v1/me/mfa/totp", RecentAuthentication, || {
+            web::post().to(mfa::begin_totp)
+        }),
+        ep(Method::DELETE, "/api/v1/me/mfa/totp", RecentAuthentication, || {
+            web::delete().to(mfa::disable_totp)
+        }),
+        ep(Method::POST, "/api/v1/me/mfa/totp/confirm", Authenticated, || {
+            web::post().to(mfa::confirm_totp)
+        }),
+        ep(Method::POST, "/api/v1/me/mfa/recovery-codes", RecentAuthentication, || {
+            web::post().to(mfa::regenerate_recovery_codes)
+        }),
+        ep(Method::GET, "/api/v1/admin/users", Perm(UsersRead), || {
+            web::get().to(admin::list_users)
+        }),
+        ep(Method::GET, "/api/v1/admin/users/{id}", Perm(UsersRead), || {
+            web::get().to(admin::get_user)
+        }),
+        ep(Method::POST, "/api/v1/admin/users/{id}/disable", Perm(UsersManage), || {
+            web::post().to(admin::disable_user)
+        }),
+        ep(Method::POST, "/api/v1/admin/users/{id}/enable", Perm(UsersManage), || {
+            web::post().to(admin::enable_user)
+        }),
+        ep(Method::PUT, "/api/v1/admin/users/{id}/roles/{role}", Perm(RolesManage), || {
+            web::put().to(admin::grant_role)
+        }),
+        ep(Method::DELETE, "/api/v1/admin/users/{id}/roles/{role}", Perm(RolesManage), || {
+            web::delete().to(admin::revoke_role)
+        }),
+    ]
+}
+
+/// Registers every route of [`endpoints`]: one resource per path, so a known path with the
+/// wrong method answers 405 `method_not_allowed` rather than 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz);
+    let mut paths: Vec<&'static str> = Vec::new();
+    let all = endpoints();
+    for e in &all {
+        if !paths.contains(&e.path) {
+            paths.push(e.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path).default_service(web::to(method_not_allowed));
+        for e in all.iter().filter(|e| e.path == path) {
+            resource = resource.route((e.route)());
+        }
+        cfg.service(resource);
+    }
 }
 
 /// Answer for paths no route matches: the standard JSON error body with `not_found`.
 pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::new(ErrorCode::NotFound))
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::new(ErrorCode::MethodNotAllowed))
 }

@@ -80,7 +80,7 @@ fn captured_lines() -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn captured_text() -> String {
+pub fn captured_text() -> String {
     CAPTURE.get().expect("install_log_capture ran").text().unwrap()
 }
 

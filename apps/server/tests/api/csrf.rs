@@ -6,7 +6,13 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::helpers::{Backend, TestApp, assert_error, cases, spawn_app_configured};
+use crate::helpers::{Backend, TestApp, assert_error, bare_client, cases, spawn_app_configured};
+
+/// A client that adds no provenance header of its own: each case sets exactly the headers a
+/// browser (or a script) would.
+fn client() -> reqwest::Client {
+    bare_client()
+}
 
 cases![
     a_cross_site_post_with_the_session_cookie_is_refused_with_403,
@@ -20,7 +26,7 @@ cases![
 
 const SESSION: &str = "__Host-session=2f1c0d9e";
 
-async fn app(backend: Backend, settings: &[(&str, String)]) -> TestApp {
+async fn app(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
     spawn_app_configured(backend, settings, |cfg| {
         cfg.route("/test/change", web::to(|| async { HttpResponse::Ok().body("changed") }));
     })
@@ -30,8 +36,7 @@ async fn app(backend: Backend, settings: &[(&str, String)]) -> TestApp {
 async fn a_cross_site_post_with_the_session_cookie_is_refused_with_403(backend: Backend) {
     let app = app(backend, &[]).await;
     // A modern browser: Fetch Metadata says cross-site.
-    let response = app
-        .client
+    let response = client()
         .post(app.url("/test/change"))
         .header("cookie", SESSION)
         .header("sec-fetch-site", "cross-site")
@@ -41,8 +46,7 @@ async fn a_cross_site_post_with_the_session_cookie_is_refused_with_403(backend: 
         .unwrap();
     assert_error(response, 403, "cross_site_request").await;
     // An older browser: only Origin.
-    let response = app
-        .client
+    let response = client()
         .post(app.url("/test/change"))
         .header("cookie", SESSION)
         .header("origin", "https://evil.example")
@@ -51,8 +55,7 @@ async fn a_cross_site_post_with_the_session_cookie_is_refused_with_403(backend: 
         .unwrap();
     assert_error(response, 403, "cross_site_request").await;
     // Origin stripped by a privacy setting: Referer.
-    let response = app
-        .client
+    let response = client()
         .post(app.url("/test/change"))
         .header("cookie", format!("a=1; {SESSION}"))
         .header("referer", "https://evil.example/attack.html")
@@ -65,8 +68,7 @@ async fn a_cross_site_post_with_the_session_cookie_is_refused_with_403(backend: 
 async fn every_unsafe_method_is_checked(backend: Backend) {
     let app = app(backend, &[]).await;
     for method in ["POST", "PUT", "PATCH", "DELETE"] {
-        let response = app
-            .client
+        let response = client()
             .request(method.parse().unwrap(), app.url("/test/change"))
             .header("cookie", SESSION)
             .header("sec-fetch-site", "cross-site")
@@ -87,7 +89,7 @@ async fn a_same_origin_request_with_the_session_cookie_passes(backend: Backend) 
         &[("referer", &referer)],
     ];
     for headers in cases {
-        let mut request = app.client.post(app.url("/test/change")).header("cookie", SESSION);
+        let mut request = client().post(app.url("/test/change")).header("cookie", SESSION);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -97,10 +99,10 @@ async fn a_same_origin_request_with_the_session_cookie_passes(backend: Backend) 
     }
 
     // With server.public_origin set, that origin is ours, whatever the Host header says.
-    let settings = [("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com".to_owned())];
+    let settings = [("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com")];
     let app = self::app(backend, &settings).await;
     let post = |origin: &str| {
-        app.client
+        client()
             .post(app.url("/test/change"))
             .header("cookie", SESSION)
             .header("origin", origin.to_owned())
@@ -113,14 +115,13 @@ async fn a_same_origin_request_with_the_session_cookie_passes(backend: Backend) 
 async fn a_cookie_request_with_no_provenance_header_is_refused(backend: Backend) {
     let app = app(backend, &[]).await;
     let response =
-        app.client.post(app.url("/test/change")).header("cookie", SESSION).send().await.unwrap();
+        client().post(app.url("/test/change")).header("cookie", SESSION).send().await.unwrap();
     assert_error(response, 403, "cross_site_request").await;
 }
 
 async fn a_bearer_request_without_the_cookie_is_not_checked(backend: Backend) {
     let app = app(backend, &[]).await;
-    let response = app
-        .client
+    let response = client()
         .post(app.url("/test/change"))
         .header("authorization", "Bearer 8c3e0f")
         .header("sec-fetch-site", "cross-site")
@@ -130,8 +131,7 @@ async fn a_bearer_request_without_the_cookie_is_not_checked(backend: Backend) {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     // The cookie makes it a cookie-authenticated request again, bearer or not.
-    let response = app
-        .client
+    let response = client()
         .post(app.url("/test/change"))
         .header("authorization", "Bearer 8c3e0f")
         .header("cookie", SESSION)
@@ -145,8 +145,7 @@ async fn a_bearer_request_without_the_cookie_is_not_checked(backend: Backend) {
 async fn safe_methods_are_not_checked(backend: Backend) {
     let app = app(backend, &[]).await;
     for method in ["GET", "HEAD", "OPTIONS"] {
-        let response = app
-            .client
+        let response = client()
             .request(method.parse().unwrap(), app.url("/test/change"))
             .header("cookie", SESSION)
             .header("sec-fetch-site", "cross-site")
@@ -159,10 +158,10 @@ async fn safe_methods_are_not_checked(backend: Backend) {
 }
 
 async fn a_same_site_origin_passes_only_when_allowed(backend: Backend) {
-    let settings = [("APP__CSRF__ALLOWED_ORIGINS", "https://www.example.com".to_owned())];
+    let settings = [("APP__CSRF__ALLOWED_ORIGINS", "https://www.example.com")];
     let app = app(backend, &settings).await;
     let post = |origin: &'static str| {
-        app.client
+        client()
             .post(app.url("/test/change"))
             .header("cookie", SESSION)
             .header("sec-fetch-site", "same-site")

@@ -37,7 +37,7 @@ async fn an_unknown_path_is_a_json_404_with_the_request_id(backend: Backend) {
 async fn a_wrong_method_is_a_json_error_too(backend: Backend) {
     let app = spawn_app(backend).await;
     let response = app.client.delete(app.url("/healthz")).send().await.unwrap();
-    assert_error(response, 404, "not_found").await;
+    assert_error(response, 405, "method_not_allowed").await;
 }
 
 async fn a_safe_incoming_request_id_is_kept(backend: Backend) {

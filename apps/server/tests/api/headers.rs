@@ -48,10 +48,8 @@ fn assert_security_headers(what: &str, response: &reqwest::Response) {
 
 /// An app with test routes for each kind of failure.
 async fn app_with_failures(backend: Backend) -> TestApp {
-    let settings = [
-        ("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1".to_owned()),
-        ("APP__RATE_LIMIT__AUTH_BURST", "1".to_owned()),
-    ];
+    let settings =
+        [("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1"), ("APP__RATE_LIMIT__AUTH_BURST", "1")];
     spawn_app_configured(backend, &settings, |cfg| {
         cfg.route(
             "/test/echo",
@@ -237,7 +235,7 @@ async fn hsts_is_sent_behind_a_tls_proxy_but_not_over_plain_http_or_for_localhos
         .unwrap();
     assert!(!response.headers().contains_key("strict-transport-security"), "plain HTTP");
 
-    let settings = [("APP__SERVER__BEHIND_TLS_PROXY", "true".to_owned())];
+    let settings = [("APP__SERVER__BEHIND_TLS_PROXY", "true")];
     let proxied = spawn_app_configured(backend, &settings, |_| {}).await;
     let get = |host: &'static str| {
         proxied.client.get(proxied.url("/healthz")).header("host", host).send()

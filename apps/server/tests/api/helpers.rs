@@ -9,6 +9,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::web::ServiceConfig;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use sec_config::{Settings, Sources};
+use server::auth::AuthOverrides;
 use server::db::Db;
 use server::startup::Application;
 
@@ -142,24 +143,44 @@ pub fn test_settings(database: &TestDatabase, log_dir: PathBuf) -> Settings {
     test_settings_with(database, log_dir, &[])
 }
 
-/// [`test_settings`] with extra `APP__…` variables (later ones win).
+/// The MFA key of every test server of this process (so that siblings share it, as replicas
+/// do): a fresh Fernet key, never a development one.
+pub fn test_mfa_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = sec_config::MasterKey::generate().expect("a key");
+        secrecy::ExposeSecret::expose_secret(key.encoded()).to_owned()
+    })
+}
+
+/// [`test_settings`] with extra variables (later ones win), e.g. `APP__AUTH__MFA_KEYS=""` to
+/// run without an MFA key.
 pub fn test_settings_with(
     database: &TestDatabase,
     log_dir: PathBuf,
-    extra: &[(&str, String)],
+    extra: &[(&str, &str)],
 ) -> Settings {
     let missing_config_dir = log_dir.join("no-config");
-    let mut vars = vec![
-        ("APP_ENV".to_owned(), "test".to_owned()),
-        ("APP__SERVER__BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        ("APP__SERVER__WORKERS".to_owned(), "1".to_owned()),
-        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS".to_owned(), "10".to_owned()),
-        ("DATABASE_URL".to_owned(), database.url().to_owned()),
-        ("APP__LOG__DIR".to_owned(), log_dir.display().to_string()),
-    ];
-    for (name, value) in extra {
-        vars.retain(|(n, _)| n != name);
-        vars.push(((*name).to_owned(), value.clone()));
+    let mut vars: Vec<(String, String)> = [
+        ("APP_ENV", "test".to_owned()),
+        ("APP__SERVER__BIND", "127.0.0.1:0".to_owned()),
+        ("APP__SERVER__WORKERS", "1".to_owned()),
+        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "10".to_owned()),
+        ("DATABASE_URL", database.url().to_owned()),
+        ("APP__LOG__DIR", log_dir.display().to_string()),
+        ("APP__AUTH__MFA_KEYS", test_mfa_key().to_owned()),
+        // The in-memory per-IP limits far above what any case sends (every case comes from
+        // 127.0.0.1): the auth cases exercise the per-account throttling in the database, and
+        // the rate-limit cases set their own limits.
+        ("APP__RATE_LIMIT__BURST", "100000".to_owned()),
+        ("APP__RATE_LIMIT__AUTH_BURST", "100000".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push(((*k).to_owned(), (*v).to_owned()));
     }
     Settings::load(&Sources::new(missing_config_dir, vars)).expect("test settings are valid")
 }
@@ -173,13 +194,21 @@ pub struct TestApp {
     pub db: Db,
     pub client: reqwest::Client,
     pub handle: ServerHandle,
+    pub log_dir: tempfile::TempDir,
+    /// The clock the server's rules read (the system's unless overridden).
+    pub clock: std::sync::Arc<dyn sec_auth::Clock>,
+    // Last: dropped after the server's pool handles above.
     pub database: TestDatabase,
-    _log_dir: tempfile::TempDir,
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The server's time, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        sec_auth::clock::unix_now(self.clock.as_ref())
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -198,33 +227,126 @@ pub async fn spawn_app_with<F>(backend: Backend, extra_routes: F) -> TestApp
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
-    spawn_app_configured(backend, &[], extra_routes).await
+    spawn_app_custom(backend, AuthOverrides::default(), extra_routes, &[]).await
 }
 
-/// Starts the application with extra settings (`APP__…` variables) and extra routes.
+/// Starts the application with extra settings variables and extra routes.
 pub async fn spawn_app_configured<F>(
     backend: Backend,
-    settings: &[(&str, String)],
+    vars: &[(&str, &str)],
     extra_routes: F,
+) -> TestApp
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
+    spawn_app_custom(backend, AuthOverrides::default(), extra_routes, vars).await
+}
+
+/// Starts the application with parts of the account rules replaced (clock, hasher).
+pub async fn spawn_app_with_overrides(backend: Backend, overrides: AuthOverrides) -> TestApp {
+    spawn_app_custom(backend, overrides, |_| {}, &[]).await
+}
+
+/// Starts the application with extra settings variables (e.g. `APP__AUTH__ADMIN_REQUIRES_MFA`).
+pub async fn spawn_app_with_env(
+    backend: Backend,
+    overrides: AuthOverrides,
+    vars: &[(&str, &str)],
+) -> TestApp {
+    spawn_app_custom(backend, overrides, |_| {}, vars).await
+}
+
+async fn spawn_app_custom<F>(
+    backend: Backend,
+    overrides: AuthOverrides,
+    extra_routes: F,
+    vars: &[(&str, &str)],
 ) -> TestApp
 where
     F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
 {
     let database = TestDatabase::create(backend);
     let log_dir = tempfile::tempdir().expect("temp dir");
-    let settings = test_settings_with(&database, log_dir.path().to_path_buf(), settings);
-    let app = Application::build_with(&settings, extra_routes).await.expect("application builds");
+    let settings = test_settings_with(&database, log_dir.path().to_path_buf(), vars);
+    let clock: std::sync::Arc<dyn sec_auth::Clock> =
+        overrides.clock.clone().unwrap_or_else(|| std::sync::Arc::new(sec_auth::SystemClock));
+    let app = Application::build_with_overrides(&settings, overrides, extra_routes)
+        .await
+        .expect("application builds");
     let address = app.url();
     let port = app.port();
     let redirect_port = app.redirect_port();
     let db = app.db().clone();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
+    TestApp { address, port, redirect_port, db, client: client(), handle, log_dir, clock, database }
+}
+
+/// An HTTP client that does not follow redirects and keeps no cookies (tests handle the
+/// session cookie by hand, to see exactly what the server sets).
+///
+/// It sends `Sec-Fetch-Site: same-origin` on every request, as a current browser does for a
+/// script of the app's own pages, so that cookie-authenticated requests pass the CSRF check;
+/// a header the test sets itself wins. CSRF cases use [`bare_client`].
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .default_headers(same_origin_headers())
         .build()
-        .expect("client");
-    TestApp { address, port, redirect_port, db, client, handle, database, _log_dir: log_dir }
+        .expect("client")
+}
+
+/// `Sec-Fetch-Site: same-origin`, what a current browser sends with a request from a page of
+/// the app's own origin: the default headers of the test clients.
+pub fn same_origin_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("sec-fetch-site", reqwest::header::HeaderValue::from_static("same-origin"));
+    headers
+}
+
+/// A client that sends no header of its own beyond what HTTP needs: no `Sec-Fetch-Site`,
+/// `Origin` or `Referer`, like a script or an old browser.
+pub fn bare_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// A second server process-alike on the same database as `app` (its own pool, workers and
+/// port), as another replica would be.
+pub struct Sibling {
+    pub address: String,
+    pub handle: ServerHandle,
+    _log_dir: tempfile::TempDir,
+}
+
+impl Sibling {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl TestApp {
+    /// Starts another instance on this app's database.
+    pub async fn sibling(&self, overrides: AuthOverrides) -> Sibling {
+        self.sibling_with_env(overrides, &[]).await
+    }
+
+    /// Starts another instance on this app's database with extra settings variables (a
+    /// rotated MFA key ring, say).
+    pub async fn sibling_with_env(
+        &self,
+        overrides: AuthOverrides,
+        vars: &[(&str, &str)],
+    ) -> Sibling {
+        let log_dir = tempfile::tempdir().expect("temp dir");
+        let settings = test_settings_with(&self.database, log_dir.path().to_path_buf(), vars);
+        let app = Application::build_with_overrides(&settings, overrides, |_| {})
+            .await
+            .expect("second instance builds");
+        let address = app.url();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Sibling { address, handle, _log_dir: log_dir }
+    }
 }
 
 /// Parses a response body as JSON.
@@ -235,7 +357,11 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
 /// Asserts that `response` is the standard error body with `code`, and that its request id
 /// matches the `X-Request-Id` header. Returns the request id.
 pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> String {
-    assert_eq!(response.status().as_u16(), status);
+    let got = response.status().as_u16();
+    if got != status {
+        let body = response.text().await.unwrap_or_default();
+        panic!("expected {status} {code}, got {got}: {body}");
+    }
     let header = response
         .headers()
         .get("x-request-id")

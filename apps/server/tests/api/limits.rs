@@ -24,7 +24,7 @@ struct Form {
     text: String,
 }
 
-async fn app_with_bodies(backend: Backend, settings: &[(&str, String)]) -> TestApp {
+async fn app_with_bodies(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
     spawn_app_configured(backend, settings, |cfg| {
         cfg.route(
             "/test/echo",
@@ -131,7 +131,7 @@ async fn a_request_head_with_too_many_headers_is_refused_by_actix(backend: Backe
 }
 
 async fn a_slow_request_head_is_cut_off_by_the_client_request_timeout(backend: Backend) {
-    let settings = [("APP__LIMITS__CLIENT_REQUEST_TIMEOUT_MS", "500".to_owned())];
+    let settings = [("APP__LIMITS__CLIENT_REQUEST_TIMEOUT_MS", "500")];
     let app = spawn_app_configured(backend, &settings, |_| {}).await;
     let port = app.port;
     let answer = actix_web::rt::task::spawn_blocking(move || slow_loris(port)).await.unwrap();

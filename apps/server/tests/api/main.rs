@@ -14,7 +14,9 @@
     reason = "test code: a failed unwrap or panic is a failed test, and stderr is the report"
 )]
 
+mod accounts;
 mod audit;
+mod auth;
 mod csrf;
 mod database;
 mod errors;
@@ -22,9 +24,13 @@ mod headers;
 mod health;
 mod helpers;
 mod limits;
+mod mfa;
 mod rate_limit;
+mod rbac;
 mod secrets;
+mod sessions;
 mod shutdown;
+mod throttle;
 mod tls;
 
 use std::process::ExitCode;
@@ -51,6 +57,11 @@ fn main() -> ExitCode {
         shutdown::cases(),
         audit::cases(),
         secrets::cases(),
+        auth::cases(),
+        sessions::cases(),
+        throttle::cases(),
+        rbac::cases(),
+        mfa::cases(),
         headers::cases(),
         csrf::cases(),
         rate_limit::cases(),

@@ -26,11 +26,10 @@ const PROBE: &str = "/api/v1/auth/probe";
 
 /// An app with an auth route and an auth bucket of `burst` requests that refills one a minute.
 async fn app(backend: Backend, burst: u32, extra: &[(&str, &str)]) -> TestApp {
-    let mut settings = vec![
-        ("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1".to_owned()),
-        ("APP__RATE_LIMIT__AUTH_BURST", burst.to_string()),
-    ];
-    settings.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let burst = burst.to_string();
+    let mut settings =
+        vec![("APP__RATE_LIMIT__AUTH_PER_MINUTE", "1"), ("APP__RATE_LIMIT__AUTH_BURST", &burst)];
+    settings.extend_from_slice(extra);
     spawn_app_configured(backend, &settings, |cfg| {
         cfg.route(PROBE, web::get().to(|| async { HttpResponse::Ok().body("probe") }));
     })
@@ -74,10 +73,7 @@ async fn rate_limit_an_encoded_spelling_of_an_auth_path_counts_against_the_auth_
 }
 
 async fn rate_limit_the_general_bucket_applies_to_every_route(backend: Backend) {
-    let settings = [
-        ("APP__RATE_LIMIT__PER_SECOND", "1".to_owned()),
-        ("APP__RATE_LIMIT__BURST", "3".to_owned()),
-    ];
+    let settings = [("APP__RATE_LIMIT__PER_SECOND", "1"), ("APP__RATE_LIMIT__BURST", "3")];
     let app = spawn_app_configured(backend, &settings, |_| {}).await;
     let mut statuses = Vec::new();
     let mut limited = None;

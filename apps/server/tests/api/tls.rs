@@ -25,12 +25,12 @@ cases![
 async fn tls_app(backend: Backend, redirect: bool) -> (TestApp, DevCertificate, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let cert = DevCertificate::create(&dir.path().join("tls"), false).unwrap();
-    let mut settings = vec![
-        ("APP__TLS__CERT_FILE", cert.cert_file().display().to_string()),
-        ("APP__TLS__KEY_FILE", cert.key_file().display().to_string()),
-    ];
+    let (cert_file, key_file) =
+        (cert.cert_file().display().to_string(), cert.key_file().display().to_string());
+    let mut settings =
+        vec![("APP__TLS__CERT_FILE", cert_file.as_str()), ("APP__TLS__KEY_FILE", &key_file)];
     if redirect {
-        settings.push(("APP__TLS__REDIRECT_HTTP_BIND", "127.0.0.1:0".to_owned()));
+        settings.push(("APP__TLS__REDIRECT_HTTP_BIND", "127.0.0.1:0"));
     }
     let app = spawn_app_configured(backend, &settings, |_| {}).await;
     (app, cert, dir)

@@ -38,6 +38,7 @@ impl Fixture {
             ("APP__SERVER__BIND", "127.0.0.1:8080".to_owned()),
             ("DATABASE_URL", STRONG_URL.to_owned()),
             (MASTER_KEY_VAR, key()),
+            ("APP__AUTH__MFA_KEYS", key()),
         ];
         let vars = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         Self { dir, vars, args: vec!["server".into(), "serve".into()] }
@@ -291,6 +292,26 @@ const FIXTURES: &[(&str, Build, Build)] = &[
         "SEC-C023",
         || Fixture::production().set("APP__HEADERS__ENABLED", "false"),
         Fixture::production,
+    ),
+    ("SEC-C030", || Fixture::production().unset("APP__AUTH__MFA_KEYS"), Fixture::production),
+    (
+        "SEC-C031",
+        || {
+            let dev = MasterKey::generate_development().unwrap();
+            let list = format!("{},{}", dev.encoded().expose_secret(), key());
+            Fixture::production().set("APP__AUTH__MFA_KEYS", &list)
+        },
+        || {
+            // Rotated: the deployment key first, an older deployment key kept to open old
+            // secrets.
+            let list = format!("{},{}", key(), key());
+            Fixture::production().set("APP__AUTH__MFA_KEYS", &list)
+        },
+    ),
+    (
+        "SEC-C032",
+        || Fixture::production().set("APP__AUTH__ADMIN_REQUIRES_MFA", "false"),
+        || Fixture::production().set("APP__AUTH__ADMIN_REQUIRES_MFA", "true"),
     ),
 ];
 

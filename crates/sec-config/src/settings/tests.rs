@@ -134,7 +134,11 @@ fn an_unknown_app_env_is_refused_rather_than_defaulted() {
 fn production_refuses_development_defaults_and_names_each_one() {
     let dir = tempfile::tempdir().unwrap();
     let err = load(dir.path(), &[("APP_ENV", "production")]).unwrap_err();
-    assert_eq!(keys(&err), ["APP_MASTER_KEY", "database.url", "server.bind"], "{err}");
+    assert_eq!(
+        keys(&err),
+        ["APP_MASTER_KEY", "database.url", "server.bind", "auth.mfa_keys"],
+        "{err}"
+    );
     let text = err.to_string();
     assert!(text.contains("DATABASE_URL") && text.contains("APP__SERVER__BIND"), "{text}");
 }
@@ -150,6 +154,7 @@ fn production_accepts_explicit_settings_and_defaults_to_json_logs_without_auto_m
             ("APP__SERVER__BEHIND_TLS_PROXY", "true"),
             ("DATABASE_URL", "postgres://app@db/app"),
             ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
+            ("APP__AUTH__MFA_KEYS", "Zl8yJz1sX3Z0aW9uX2tleV9mb3JfbWZhX3Rlc3RzISE="),
         ],
     )
     .unwrap();
@@ -168,6 +173,7 @@ fn production_refuses_sqlite_in_the_temporary_directory() {
             ("APP__SERVER__BIND", "127.0.0.1:8080"),
             ("DATABASE_URL", &url),
             ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
+            ("APP__AUTH__MFA_KEYS", "Zl8yJz1sX3Z0aW9uX2tleV9mb3JfbWZhX3Rlc3RzISE="),
         ],
     )
     .unwrap_err();
@@ -384,4 +390,73 @@ fn hsts_preload_needs_subdomains_and_a_year() {
     assert_eq!(keys(&err), ["headers.hsts_preload"]);
     let s = load(dir.path(), &[("APP__HEADERS__HSTS_PRELOAD", "true")]).unwrap();
     assert!(s.headers().hsts_preload());
+}
+
+#[test]
+fn mfa_settings_have_safe_defaults_and_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(dir.path(), &[]).unwrap();
+    assert_eq!(s.auth().reauth_window_secs(), 600);
+    assert!(s.auth().admin_requires_mfa());
+    assert_eq!(s.auth().totp_issuer(), "server");
+    // A hand-built `Sources` has no var folder: no key is generated.
+    assert!(s.auth().mfa_keys().is_none());
+
+    let err = load(
+        dir.path(),
+        &[
+            ("APP__AUTH__TOTP_ISSUER", "Acme:Corp"),
+            ("APP__AUTH__REAUTH_WINDOW_SECS", "5"),
+            ("APP__AUTH__MFA_KEYS", "canary-not-a-key"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&err),
+        ["auth.reauth_window_secs", "auth.totp_issuer", "auth.mfa_keys"],
+        "{err}"
+    );
+    assert!(!err.to_string().contains("canary"), "{err}");
+
+    let key = crate::keyring::MasterKey::generate().unwrap();
+    let s = load(
+        dir.path(),
+        &[
+            ("APP__AUTH__TOTP_ISSUER", "Acme Corp"),
+            ("APP__AUTH__ADMIN_REQUIRES_MFA", "false"),
+            ("APP__AUTH__MFA_KEYS", secrecy::ExposeSecret::expose_secret(key.encoded())),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.auth().totp_issuer(), "Acme Corp");
+    assert!(!s.auth().admin_requires_mfa());
+    assert_eq!(s.auth().mfa_keys().unwrap().keys().len(), 1);
+    assert!(!format!("{s:?}").contains(secrecy::ExposeSecret::expose_secret(key.encoded())));
+}
+
+#[test]
+fn development_generates_an_mfa_key_once_and_test_never_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = |env: &str| {
+        let mut s = Sources::new(dir.path().join("config"), [("APP_ENV", env)]);
+        s.set_var_dir(dir.path().join("var"));
+        s
+    };
+    let first = Settings::load(&sources("development")).unwrap();
+    let ring = first.auth().mfa_keys().unwrap();
+    assert!(ring.has_development_key());
+    assert!(first.inspection().notes().iter().any(|n| n.contains(DEV_MFA_KEY_FILE)));
+    let second = Settings::load(&sources("development")).unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(second.auth().mfa_keys().unwrap().newest().encoded()),
+        secrecy::ExposeSecret::expose_secret(ring.newest().encoded()),
+        "reused, so sealed secrets stay readable across restarts"
+    );
+    #[cfg(unix)]
+    assert_eq!(
+        crate::atomic::mode_of(&dir.path().join("var").join(DEV_MFA_KEY_FILE)).unwrap(),
+        Some(0o600)
+    );
+    let test_env = Settings::load(&sources("test")).unwrap();
+    assert!(test_env.auth().mfa_keys().is_none());
 }

@@ -1,0 +1,230 @@
+//! Extractors that put a route's access rule in its handler's signature:
+//! [`CurrentSession`] (any signed-in user), [`RecentSession`] (a signed-in user who
+//! authenticated within the re-authentication window), [`Require<P>`] (a permission, which
+//! also demands a second factor and a recent authentication) and [`MfaChallengeCookie`] (a
+//! login waiting for its second factor). Put them first in the argument list, so a refused
+//! request is answered before its body is even read.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use sec_auth::{Permission, Principal};
+
+use super::{
+    AuthService, MFA_COOKIE, SESSION_COOKIE, blocking, clearing_cookie, request_meta,
+    session_cookie,
+};
+use crate::error::{AppError, ErrorCode};
+
+/// The signed-in user of this request. Extracting it authenticates the session cookie
+/// (once per request: later extractions reuse the result).
+#[derive(Debug, Clone)]
+pub struct CurrentSession(pub Principal);
+
+/// A replacement token to send back (privileges changed since the token was issued).
+#[derive(Debug, Clone)]
+struct ReissuedToken(String);
+
+/// The request presented a session cookie that is not (or no longer) valid.
+#[derive(Debug, Clone, Copy)]
+struct StaleCookie;
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl FromRequest for CurrentSession {
+    type Error = AppError;
+    type Future = LocalFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await.map(CurrentSession) })
+    }
+}
+
+async fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
+    if let Some(principal) = req.extensions().get::<Principal>() {
+        return Ok(principal.clone());
+    }
+    let token = req
+        .cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+    let auth = auth_service(req)?;
+    let outcome = blocking(move || auth.authenticate(&token)).await;
+    let authenticated = match outcome {
+        Ok(a) => a,
+        Err(e) => {
+            if e.code() == ErrorCode::Unauthorized {
+                req.extensions_mut().insert(StaleCookie);
+            }
+            return Err(e);
+        }
+    };
+    if let Some(token) = authenticated.reissued {
+        req.extensions_mut().insert(ReissuedToken(token.expose().to_owned()));
+    }
+    req.extensions_mut().insert(authenticated.principal.clone());
+    Ok(authenticated.principal)
+}
+
+/// The rules, from the app data.
+///
+/// # Errors
+/// 500 if the app was built without them (a wiring bug).
+pub fn auth_service(req: &HttpRequest) -> Result<AuthService, AppError> {
+    req.app_data::<web::Data<AuthService>>()
+        .map(|d| d.get_ref().clone())
+        .ok_or_else(|| AppError::internal("auth service missing from app data"))
+}
+
+/// Names a [`Permission`] at the type level, for [`Require`].
+pub trait PermissionMarker {
+    /// The permission.
+    const PERMISSION: Permission;
+}
+
+/// Type-level permissions for [`Require`].
+pub mod perm {
+    use super::{Permission, PermissionMarker};
+
+    macro_rules! markers {
+        ($($(#[$doc:meta])* $name:ident => $perm:ident,)*) => {$(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl PermissionMarker for $name {
+                const PERMISSION: Permission = Permission::$perm;
+            }
+        )*};
+    }
+
+    markers! {
+        /// `users:read`.
+        UsersRead => UsersRead,
+        /// `users:manage`.
+        UsersManage => UsersManage,
+        /// `roles:manage`.
+        RolesManage => RolesManage,
+        /// `audit:read`.
+        AuditRead => AuditRead,
+    }
+}
+
+/// A signed-in user whose last authentication (login or re-authentication) is within the
+/// re-authentication window (`auth.reauth_window_secs`): for sensitive actions. 401
+/// `unauthorized` without a valid session, 401 `reauth_required` when the authentication is
+/// older.
+#[derive(Debug, Clone)]
+pub struct RecentSession(pub Principal);
+
+impl FromRequest for RecentSession {
+    type Error = AppError;
+    type Future = LocalFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let principal = authenticate(&req).await?;
+            auth_service(&req)?.require_recent_auth(&principal)?;
+            Ok(Self(principal))
+        })
+    }
+}
+
+/// The token of a login waiting for its second factor, from its own cookie. 401 without it.
+/// Only `POST /api/v1/auth/mfa` takes it; it is not a session.
+pub struct MfaChallengeCookie(pub String);
+
+impl std::fmt::Debug for MfaChallengeCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaChallengeCookie([REDACTED])")
+    }
+}
+
+impl FromRequest for MfaChallengeCookie {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            req.cookie(MFA_COOKIE)
+                .map(|c| Self(c.value().to_owned()))
+                .filter(|c| !c.0.is_empty())
+                .ok_or_else(|| AppError::new(ErrorCode::Unauthorized)),
+        )
+    }
+}
+
+/// A signed-in user holding permission `P`, for administration: 401 without a valid
+/// session; 403 `forbidden` (audited) without the permission; 403 `mfa_required` when
+/// `auth.admin_requires_mfa` is on and the account has no second factor or the session was not
+/// established with it; 401 `reauth_required` when the last authentication is older than the
+/// re-authentication window.
+#[derive(Debug, Clone)]
+pub struct Require<P: PermissionMarker> {
+    /// Who.
+    pub principal: Principal,
+    permission: PhantomData<P>,
+}
+
+impl<P: PermissionMarker + 'static> FromRequest for Require<P> {
+    type Error = AppError;
+    type Future = LocalFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let principal = authenticate(&req).await?;
+            let auth = auth_service(&req)?;
+            let meta = request_meta(&req);
+            let checked = principal.clone();
+            blocking(move || {
+                auth.require(&checked, P::PERMISSION, &meta)?;
+                // A second factor would not help someone without the permission, and a
+                // re-authentication would not help someone without a second factor: the
+                // answers come in that order.
+                auth.require_admin_mfa(&checked)?;
+                auth.require_recent_auth(&checked)
+            })
+            .await?;
+            Ok(Self { principal, permission: PhantomData })
+        })
+    }
+}
+
+/// Middleware: after the handler, sends a replacement session cookie when the token was
+/// reissued, deletes a stale one, and marks every response to an authenticated request
+/// `Cache-Control: no-store`.
+pub async fn session_cookies(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let (reissued, stale, authenticated) = {
+        let ext = res.request().extensions();
+        (
+            ext.get::<ReissuedToken>().map(|t| t.0.clone()),
+            ext.get::<StaleCookie>().is_some(),
+            ext.get::<Principal>().is_some(),
+        )
+    };
+    let already_set = res.headers().contains_key(header::SET_COOKIE);
+    let cookie = match (reissued, stale) {
+        (Some(token), _) if !already_set => Some(session_cookie(&token)),
+        (None, true) if !already_set => Some(clearing_cookie()),
+        _ => None,
+    };
+    if let Some(value) = cookie.as_ref().and_then(|c| HeaderValue::from_str(&c.to_string()).ok()) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
+    if authenticated || cookie.is_some() {
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}

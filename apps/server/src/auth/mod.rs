@@ -1,0 +1,247 @@
+//! The app's side of `sec-auth`: builds the rules from the settings on the database and the
+//! audit trail, runs them off the async workers, and speaks HTTP for them (the session cookie,
+//! the extractors that authenticate a request and check a permission, error mapping).
+
+mod extract;
+mod sealer;
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use sec_audit::{AuditRecord, AuditTrail};
+use sec_auth::{
+    Auth, AuthConfig, AuthError, Clock, CredentialHasher, MfaPolicy, NoSealer, PooledHasher,
+    RequestMeta, SecretSealer, SessionPolicy, StoreError, SystemClock,
+};
+use sec_config::Settings;
+use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
+
+pub use extract::{
+    CurrentSession, MfaChallengeCookie, PermissionMarker, RecentSession, Require, auth_service,
+    perm, session_cookies,
+};
+pub use sealer::KeyRingSealer;
+
+use crate::db::{Db, DbAuthStore};
+use crate::error::{AppError, ErrorCode, FieldError};
+use crate::request_id;
+
+/// Name of the session cookie. The `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, has `Path=/` and no `Domain`: no subdomain can set or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-session";
+
+/// Name of the cookie of a login waiting for its second factor. A separate cookie, never the
+/// session cookie: no extractor but [`MfaChallengeCookie`] reads it, so it cannot
+/// authenticate any other route.
+pub const MFA_COOKIE: &str = "__Host-mfa";
+
+/// Parts of the rules a test (or a fork) may replace.
+#[derive(Clone, Default)]
+pub struct AuthOverrides {
+    /// The clock, instead of the system's.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// The password hasher, instead of Argon2id from the settings.
+    pub hasher: Option<Arc<dyn CredentialHasher>>,
+}
+
+impl std::fmt::Debug for AuthOverrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthOverrides")
+            .field("clock", &self.clock.is_some())
+            .field("hasher", &self.hasher.is_some())
+            .finish()
+    }
+}
+
+/// The auth setup could not be built from the settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthSetupError {
+    /// Argon2 parameters out of range.
+    #[error("password hashing parameters: {0}")]
+    Hashing(#[from] sec_core::HashConfigError),
+    /// Password policy out of range.
+    #[error("password policy: {0}")]
+    Policy(#[from] sec_core::PolicyConfigError),
+}
+
+/// The rules, shared by every worker.
+pub type AuthService = Arc<Auth>;
+
+/// Builds the rules from the settings, over `db`, writing audit events to `audit`.
+///
+/// # Errors
+/// [`AuthSetupError`] for hashing or policy settings out of range.
+pub fn build(
+    settings: &Settings,
+    db: &Db,
+    audit: &AuditTrail,
+    overrides: &AuthOverrides,
+) -> Result<AuthService, AuthSetupError> {
+    let a = settings.auth();
+    let hasher = match &overrides.hasher {
+        Some(h) => h.clone(),
+        None => {
+            let params = HashParams::new(
+                a.argon2_memory_kib(),
+                a.argon2_iterations(),
+                a.argon2_parallelism(),
+            )?;
+            let slots =
+                a.hash_concurrency().and_then(NonZeroUsize::new).unwrap_or_else(hashing_slots);
+            let pool = HashingPool::new(PasswordHasher::new(params, None), slots);
+            Arc::new(PooledHasher::new(pool, a.hash_wait())) as Arc<dyn CredentialHasher>
+        }
+    };
+    let clock = overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+    let config = AuthConfig {
+        sessions: SessionPolicy {
+            idle_secs: i64::try_from(a.session_idle_timeout_secs()).unwrap_or(i64::MAX),
+            absolute_secs: i64::try_from(a.session_absolute_timeout_secs()).unwrap_or(i64::MAX),
+            ..SessionPolicy::default()
+        },
+        password_policy: Arc::new(PasswordPolicy::new(a.password_min_chars())?),
+        reauth_window_secs: i64::try_from(a.reauth_window_secs()).unwrap_or(i64::MAX),
+        admin_requires_mfa: a.admin_requires_mfa(),
+        mfa: MfaPolicy { issuer: a.totp_issuer().to_owned(), ..MfaPolicy::default() },
+        ..AuthConfig::default()
+    };
+    let sealer: Arc<dyn SecretSealer> = match a.mfa_keys() {
+        Some(ring) => Arc::new(KeyRingSealer::new(ring.clone())),
+        None => {
+            tracing::warn!(
+                "no MFA key is configured (auth.mfa_keys): TOTP enrollment and sign-in with a \
+                 second factor are unavailable, and so is administration while \
+                 auth.admin_requires_mfa is on"
+            );
+            Arc::new(NoSealer)
+        }
+    };
+    let auth = Auth::new(
+        Arc::new(DbAuthStore::new(db.clone())),
+        hasher,
+        clock,
+        Arc::new(TrailSink(audit.clone())),
+        config,
+    )
+    .with_sealer(sealer);
+    Ok(Arc::new(auth))
+}
+
+/// Concurrent password hashes: one per core, but one core is left for everything else when
+/// there are several, so that a login flood slows logins down instead of every request.
+fn hashing_slots() -> NonZeroUsize {
+    let cores = sec_core::default_max_concurrent_hashes().get();
+    NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
+}
+
+/// Audit events from the rules go to the hash-chained trail. A failed write is logged (the
+/// trail reports it too) and does not fail the user's request.
+struct TrailSink(AuditTrail);
+
+impl sec_auth::AuditSink for TrailSink {
+    fn record(&self, record: AuditRecord) {
+        if let Err(e) = self.0.emit(&record) {
+            tracing::error!(error = %e, "audit event could not be written");
+        }
+    }
+}
+
+/// What the rules need to know about `req`: client address, `User-Agent`, request id.
+pub fn request_meta(req: &HttpRequest) -> RequestMeta {
+    RequestMeta {
+        ip: req.peer_addr().map(|a| a.ip()),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        request_id: request_id::current(),
+    }
+}
+
+/// Runs blocking rule code on the blocking thread pool, carrying the request's span.
+///
+/// # Errors
+/// The rule's refusal, as an [`AppError`].
+pub async fn blocking<T, F>(work: F) -> Result<T, AppError>
+where
+    F: FnOnce() -> Result<T, AuthError> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        work()
+    })
+    .await
+    .map_err(|_| AppError::internal("auth task failed"))?
+    .map_err(AppError::from)
+}
+
+/// The session cookie carrying `token`: `__Host-`, Secure, HttpOnly, SameSite=Lax, Path=/,
+/// no Domain, and no Max-Age (it ends with the browser session; the server enforces the real
+/// timeouts).
+pub fn session_cookie(token: &str) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_owned())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// A cookie that deletes the session cookie in the browser.
+pub fn clearing_cookie() -> Cookie<'static> {
+    let mut cookie = session_cookie("");
+    cookie.set_max_age(CookieDuration::ZERO);
+    cookie
+}
+
+/// The cookie of a login waiting for its second factor: the same attributes as the session
+/// cookie (`__Host-`, Secure, HttpOnly, Path=/), SameSite=Strict (it is only ever sent by
+/// this site's own sign-in page), and a Max-Age matching the server-side expiry.
+pub fn mfa_cookie(token: &str, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build(MFA_COOKIE, token.to_owned())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::seconds(max_age_secs.max(0)))
+        .finish()
+}
+
+/// A cookie that deletes the pending-MFA cookie in the browser.
+pub fn clearing_mfa_cookie() -> Cookie<'static> {
+    mfa_cookie("", 0)
+}
+
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Invalid(problems) => AppError::validation(
+                problems.into_iter().map(|p| FieldError::new(p.field, p.code, p.message)).collect(),
+            ),
+            AuthError::InvalidCredentials => AppError::new(ErrorCode::InvalidCredentials),
+            AuthError::Throttled { retry_after_secs } => AppError::too_many_requests(
+                std::time::Duration::from_secs(u64::try_from(retry_after_secs).unwrap_or(1)),
+            ),
+            AuthError::Unauthenticated => AppError::new(ErrorCode::Unauthorized),
+            AuthError::Forbidden => AppError::new(ErrorCode::Forbidden),
+            AuthError::NotFound => AppError::new(ErrorCode::NotFound),
+            AuthError::LastAdmin => AppError::new(ErrorCode::LastAdmin),
+            AuthError::Busy => AppError::busy(std::time::Duration::from_secs(1)),
+            AuthError::ReauthRequired => AppError::new(ErrorCode::ReauthRequired),
+            AuthError::MfaRequired => AppError::new(ErrorCode::MfaRequired),
+            AuthError::MfaNotEnabled => AppError::new(ErrorCode::MfaNotEnabled),
+            AuthError::MfaUnavailable => AppError::new(ErrorCode::MfaUnavailable),
+            AuthError::Store(StoreError::Unavailable(cause)) => {
+                AppError::with_cause(ErrorCode::DatabaseUnavailable, cause)
+            }
+            AuthError::Store(other) => AppError::internal(other),
+            other => AppError::internal(other.to_string()),
+        }
+    }
+}

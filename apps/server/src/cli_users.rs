@@ -1,0 +1,101 @@
+//! `server users create-admin`: the first administrator, made from the command line because
+//! no one can grant the admin role over the API before an admin exists.
+//!
+//! The password never comes from an argument (process lists and shell history would keep it):
+//! it is read at a prompt without echo, twice, or as one line from standard input with
+//! `--password-stdin` (for scripts: `printf '%s\n' "$PW" | server users create-admin ...`).
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use sec_auth::{AuthError, Registration};
+use sec_config::Settings;
+use sec_core::{ExposeSecret, SecretString};
+
+use crate::auth::{self, AuthOverrides};
+use crate::db::Db;
+
+/// `server users ...`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account holding the admin role. Applies pending migrations first where
+    /// `serve` would (development and test). The password is prompted for (twice, not echoed),
+    /// or read from standard input with --password-stdin; it must meet the password policy.
+    CreateAdmin {
+        /// User name of the new account.
+        #[arg(long)]
+        username: String,
+        /// E-mail address of the new account.
+        #[arg(long)]
+        email: String,
+        /// Read the password as one line from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Runs a `users` subcommand.
+///
+/// # Errors
+/// Settings, database or validation failures, with a message for the terminal.
+pub fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::CreateAdmin { username, email, password_stdin } => {
+            let password = read_password(password_stdin)?;
+            create_admin(settings, &username, &email, &password)
+        }
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read standard input")?;
+        let password = SecretString::from(line.trim_end_matches(['\n', '\r']).to_owned());
+        line.clear();
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("standard input is not a terminal; pass the password with --password-stdin");
+    }
+    let first = SecretString::from(rpassword::prompt_password("Password: ")?);
+    let second = SecretString::from(rpassword::prompt_password("Password (again): ")?);
+    if !sec_core::constant_time_eq(
+        first.expose_secret().as_bytes(),
+        second.expose_secret().as_bytes(),
+    ) {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+fn create_admin(
+    settings: &Settings,
+    username: &str,
+    email: &str,
+    password: &SecretString,
+) -> anyhow::Result<()> {
+    let db = Db::new(settings.database()).context("cannot open the database")?;
+    if settings.database().migrate_on_start() {
+        db.migrate().context("migrations failed")?;
+    }
+    let trail = crate::audit::open(settings).context("cannot open the audit trail")?;
+    let rules = auth::build(settings, &db, &trail, &AuthOverrides::default())?;
+    match rules.create_admin(&Registration { username, email, password }) {
+        Ok(user) => {
+            tracing::info!(user = %user.id, "administrator account created");
+            #[allow(clippy::print_stdout, reason = "the command's result, for the terminal")]
+            {
+                println!("created administrator {} ({})", user.username, user.id);
+            }
+            Ok(())
+        }
+        Err(AuthError::Invalid(problems)) => {
+            let lines: Vec<String> =
+                problems.iter().map(|p| format!("  {}: {}", p.field, p.message)).collect();
+            bail!("the account was not created:\n{}", lines.join("\n"))
+        }
+        Err(other) => Err(anyhow::Error::new(other).context("the account was not created")),
+    }
+}

@@ -1,0 +1,122 @@
+//! `/api/v1/admin/*`: account and role administration. Each handler's first argument states
+//! the permission it needs.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use sec_auth::{RoleName, UserId};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::AdminUserView;
+use crate::auth::{Require, auth_service, blocking, perm, request_meta};
+use crate::db::auth_store::MAX_PAGE;
+use crate::error::{AppError, ErrorCode};
+
+/// Paging of the account list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Page {
+    #[serde(default)]
+    offset: u32,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    50
+}
+
+fn user_id(raw: &str) -> Result<UserId, AppError> {
+    UserId::parse(raw).ok_or_else(|| AppError::new(ErrorCode::NotFound))
+}
+
+/// A page of accounts, oldest first (`?offset=0&limit=50`, limit at most 100).
+pub(crate) async fn list_users(
+    _: Require<perm::UsersRead>,
+    req: HttpRequest,
+    page: web::Query<Page>,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let Page { offset, limit } = page.into_inner();
+    let limit = limit.clamp(1, MAX_PAGE);
+    let users = blocking(move || auth.list_users(offset, limit)).await?;
+    let views: Vec<AdminUserView> =
+        users.iter().map(|(u, roles)| AdminUserView::new(u, roles.clone())).collect();
+    Ok(HttpResponse::Ok().json(json!({ "users": views, "offset": offset, "limit": limit })))
+}
+
+/// One account with its roles.
+pub(crate) async fn get_user(
+    _: Require<perm::UsersRead>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = user_id(&path.into_inner())?;
+    let auth = auth_service(&req)?;
+    let (user, roles) = blocking(move || auth.user(id)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": AdminUserView::new(&user, roles) })))
+}
+
+async fn set_disabled(
+    admin: sec_auth::Principal,
+    req: HttpRequest,
+    raw_id: String,
+    disabled: bool,
+) -> Result<HttpResponse, AppError> {
+    let id = user_id(&raw_id)?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    blocking(move || auth.set_disabled(&admin, id, disabled, &meta)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Disables an account: it cannot log in and its sessions end at once. 204; 409 `last_admin`
+/// for the last enabled administrator.
+pub(crate) async fn disable_user(
+    admin: Require<perm::UsersManage>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    set_disabled(admin.principal, req, path.into_inner(), true).await
+}
+
+/// Re-enables an account. 204.
+pub(crate) async fn enable_user(
+    admin: Require<perm::UsersManage>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    set_disabled(admin.principal, req, path.into_inner(), false).await
+}
+
+fn role_target(path: (String, String)) -> Result<(UserId, RoleName), AppError> {
+    let (id, role) = path;
+    let role = RoleName::parse(&role).map_err(|_| AppError::new(ErrorCode::NotFound))?;
+    Ok((user_id(&id)?, role))
+}
+
+/// Grants a role. 204 (also when already held); 404 for an unknown account or role.
+pub(crate) async fn grant_role(
+    admin: Require<perm::RolesManage>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, role) = role_target(path.into_inner())?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    blocking(move || auth.grant_role(&admin.principal, id, &role, &meta)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes a role. 204 (also when not held); 409 `last_admin` for the last enabled
+/// administrator's admin role.
+pub(crate) async fn revoke_role(
+    admin: Require<perm::RolesManage>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, role) = role_target(path.into_inner())?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    blocking(move || auth.revoke_role(&admin.principal, id, &role, &meta)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

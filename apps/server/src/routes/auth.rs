@@ -1,0 +1,210 @@
+//! `/api/v1/auth/*`: register, login (with its second-factor step), re-authentication,
+//! logout.
+
+use actix_web::ResponseError;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpRequest, HttpResponse, web};
+use sec_auth::{LoginOutcome, Reauthentication, Registration, SecondFactor};
+use sec_core::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::JsonBody;
+use super::views::UserView;
+use super::views::rfc3339;
+use crate::auth::{
+    CurrentSession, MfaChallengeCookie, SESSION_COOKIE, auth_service, blocking, clearing_cookie,
+    clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie,
+};
+use crate::error::{AppError, ErrorCode, FieldError};
+
+/// `POST /api/v1/auth/register` body. The password is held as a secret from the moment it is
+/// parsed: no `Debug` output, wiped on drop.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterBody {
+    username: String,
+    email: String,
+    password: SecretString,
+}
+
+/// Creates an account with the least-privileged role. 201 with the account; 422 naming each
+/// rejected field (a taken user name or e-mail included).
+pub(crate) async fn register(
+    req: HttpRequest,
+    body: web::Json<RegisterBody>,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let RegisterBody { username, email, password } = body.into_inner();
+    let user = blocking(move || {
+        auth.register(
+            &Registration { username: &username, email: &email, password: &password },
+            &meta,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(json!({ "user": UserView::from(&user) })))
+}
+
+/// `POST /api/v1/auth/login` body: a user name or e-mail address, and the password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginBody {
+    identifier: String,
+    password: SecretString,
+}
+
+/// Logs in: 200 with a fresh session cookie; 401 `invalid_credentials` for an unknown account,
+/// a wrong password or a disabled account alike; 429 with `Retry-After` when throttled. For
+/// an account with a second factor, a correct password gives 200 with `"mfa_required": true`
+/// and no session: only the pending step's own cookie, which `POST /api/v1/auth/mfa` takes.
+pub(crate) async fn login(
+    req: HttpRequest,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let held_session = previous.is_some();
+    let LoginBody { identifier, password } = body.into_inner();
+    let now = auth.now();
+    let outcome =
+        blocking(move || auth.login(&identifier, &password, previous.as_deref(), &meta)).await?;
+    let mut response = HttpResponse::Ok();
+    response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+    match outcome {
+        LoginOutcome::Session(logged_in) => Ok(response
+            .cookie(session_cookie(logged_in.token.expose()))
+            .json(json!({ "user": UserView::from(&logged_in.user), "mfa_required": false }))),
+        LoginOutcome::MfaRequired(pending) => {
+            response.cookie(mfa_cookie(pending.token.expose(), pending.expires_at - now));
+            if held_session {
+                // The session the browser held was ended by the login; drop its cookie too.
+                response.cookie(clearing_cookie());
+            }
+            Ok(response
+                .json(json!({ "user": UserView::from(&pending.user), "mfa_required": true })))
+        }
+    }
+}
+
+/// `POST /api/v1/auth/mfa` and `DELETE /api/v1/me/mfa/totp` body: exactly one of a TOTP
+/// code and a recovery code.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecondFactorBody {
+    code: Option<SecretString>,
+    recovery_code: Option<SecretString>,
+}
+
+impl SecondFactorBody {
+    /// The factor, or 422 naming `code` when both or neither are given.
+    pub(crate) fn factor(self) -> Result<SecondFactor, AppError> {
+        match (self.code, self.recovery_code) {
+            (Some(code), None) => Ok(SecondFactor::Totp(code)),
+            (None, Some(code)) => Ok(SecondFactor::RecoveryCode(code)),
+            _ => Err(AppError::validation(vec![FieldError::new(
+                "code",
+                "one_of",
+                "give either code (from the authenticator app) or recovery_code",
+            )])),
+        }
+    }
+}
+
+/// Completes a login waiting for its second factor: 200 with a new session cookie (the session
+/// is established with two factors) and the pending cookie deleted; 401 `invalid_credentials`
+/// for a wrong or replayed code; 401 `unauthorized` (pending cookie deleted) when the pending
+/// step is missing, expired or already used; 429 when throttled.
+pub(crate) async fn complete_mfa(
+    challenge: MfaChallengeCookie,
+    req: HttpRequest,
+    body: web::Json<SecondFactorBody>,
+) -> Result<HttpResponse, AppError> {
+    let factor = body.into_inner().factor()?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let outcome = blocking(move || {
+        auth.complete_mfa_login(&challenge.0, &factor, previous.as_deref(), &meta)
+    })
+    .await;
+    match outcome {
+        Ok(logged_in) => Ok(HttpResponse::Ok()
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .cookie(session_cookie(logged_in.token.expose()))
+            .cookie(clearing_mfa_cookie())
+            .json(json!({ "user": UserView::from(&logged_in.user), "mfa_required": false }))),
+        Err(e) if e.code() == ErrorCode::Unauthorized => {
+            let mut response = e.error_response();
+            if let Ok(value) = header::HeaderValue::from_str(&clearing_mfa_cookie().to_string()) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /api/v1/auth/reauth` body: exactly one of the password and a TOTP code.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReauthBody {
+    password: Option<SecretString>,
+    code: Option<SecretString>,
+}
+
+/// Re-authenticates the signed-in user (step-up): with the password or a TOTP code (which
+/// also raises the session to two factors). 200 `{authenticated_at, aal}` with a new session
+/// cookie; 422 `password`/`code` `incorrect`; 429 when throttled.
+pub(crate) async fn reauth(
+    session: CurrentSession,
+    req: HttpRequest,
+    body: JsonBody<ReauthBody>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let proof = match body?.into_inner() {
+        ReauthBody { password: Some(p), code: None } => Reauthentication::Password(p),
+        ReauthBody { password: None, code: Some(c) } => Reauthentication::Totp(c),
+        _ => {
+            return Err(AppError::validation(vec![FieldError::new(
+                "password",
+                "one_of",
+                "give either password or code (from the authenticator app)",
+            )])
+            .into());
+        }
+    };
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let (token, proof) = blocking(move || auth.reauthenticate(&session.0, &proof, &meta)).await?;
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(token.expose()))
+        .json(json!({ "authenticated_at": rfc3339(proof.at), "aal": proof.aal.as_i64() })))
+}
+
+/// Logs out: deletes the session on the server, deletes the cookie, and asks the browser to
+/// drop this origin's cookies and storage (`Clear-Site-Data`). 204.
+pub(crate) async fn logout(
+    session: CurrentSession,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    blocking(move || auth.logout(&session.0, &meta)).await?;
+    Ok(signed_out())
+}
+
+/// 204 that deletes the session cookie and clears the site's data in the browser.
+pub(crate) fn signed_out() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((
+            header::HeaderName::from_static("clear-site-data"),
+            "\"cache\", \"cookies\", \"storage\"",
+        ))
+        .cookie(clearing_cookie())
+        .finish()
+}

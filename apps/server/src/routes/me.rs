@@ -1,0 +1,93 @@
+//! `/api/v1/me*`: the signed-in user's own account, password and sessions.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use sec_auth::SessionId;
+use sec_core::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::JsonBody;
+use super::auth::signed_out;
+use super::views::{SessionView, UserView};
+use crate::auth::{
+    CurrentSession, RecentSession, auth_service, blocking, request_meta, session_cookie,
+};
+use crate::error::{AppError, ErrorCode};
+
+/// The signed-in account and its roles.
+pub(crate) async fn get(
+    session: CurrentSession,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let user_id = session.0.user.id;
+    let roles = blocking(move || auth.roles(user_id)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": UserView::from(&session.0.user), "roles": roles })))
+}
+
+/// `PUT /api/v1/me/password` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangePasswordBody {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+/// Changes the password (needs a recent authentication): every other session ends, this one
+/// gets a new token (sent as a new cookie). 204; 422 for a wrong current password or a refused
+/// new one.
+pub(crate) async fn change_password(
+    session: RecentSession,
+    req: HttpRequest,
+    body: JsonBody<ChangePasswordBody>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let ChangePasswordBody { current_password, new_password } = body?.into_inner();
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let token =
+        blocking(move || auth.change_password(&session.0, &current_password, &new_password, &meta))
+            .await?;
+    Ok(HttpResponse::NoContent().cookie(session_cookie(token.expose())).finish())
+}
+
+/// The signed-in user's sessions, newest first; `current` marks this one.
+pub(crate) async fn sessions(
+    session: CurrentSession,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let principal = session.0;
+    let current = principal.session.id;
+    let list = blocking(move || auth.sessions(&principal)).await?;
+    let views: Vec<SessionView> =
+        list.iter().map(|s| SessionView::new(s, s.id == current)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "sessions": views })))
+}
+
+/// Ends every session of the signed-in user except this one (needs a recent authentication).
+/// 200 with how many ended.
+pub(crate) async fn revoke_other_sessions(
+    session: RecentSession,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let revoked = blocking(move || auth.revoke_other_sessions(&session.0, &meta)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+}
+
+/// Ends one of the signed-in user's sessions; ending the current one signs out. 204; 404 if
+/// the id is not one of theirs.
+pub(crate) async fn revoke_session(
+    session: CurrentSession,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id =
+        SessionId::parse(&path.into_inner()).ok_or_else(|| AppError::new(ErrorCode::NotFound))?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let current = session.0.session.id == id;
+    blocking(move || auth.revoke_session(&session.0, id, &meta)).await?;
+    Ok(if current { signed_out() } else { HttpResponse::NoContent().finish() })
+}

@@ -1,0 +1,111 @@
+//! `/api/v1/me/mfa*`: the signed-in user's second factor: status, TOTP enrollment and its
+//! confirmation, turning TOTP off, and new recovery codes. Everything that changes the factor
+//! needs a recent authentication, except the confirmation, which needs a code from the secret
+//! that only a recently authenticated request could have obtained.
+
+use actix_web::{HttpRequest, HttpResponse};
+use sec_auth::RecoveryCode;
+use sec_core::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::JsonBody;
+use super::auth::SecondFactorBody;
+use super::views::rfc3339;
+use crate::auth::{
+    CurrentSession, RecentSession, auth_service, blocking, request_meta, session_cookie,
+};
+use crate::error::AppError;
+
+fn shown(codes: &[RecoveryCode]) -> Vec<String> {
+    codes.iter().map(|c| c.display().expose_secret().to_owned()).collect()
+}
+
+/// The signed-in user's MFA state: `{totp_enabled, enabled_at, recovery_codes_left,
+/// enrollment_pending, session_aal}`.
+pub(crate) async fn status(
+    session: CurrentSession,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let principal = session.0;
+    let aal = principal.session.aal.as_i64();
+    let status = blocking(move || auth.mfa_status(&principal)).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "totp_enabled": status.totp_enabled,
+        "enabled_at": status.enabled_at.map(rfc3339),
+        "recovery_codes_left": status.recovery_codes_left,
+        "enrollment_pending": status.enrollment_pending,
+        "session_aal": aal,
+    })))
+}
+
+/// Starts a TOTP enrollment (needs a recent authentication): 200 with `otpauth_uri`,
+/// `qr_png` and `qr_svg` (data URIs of the same URI as QR codes) and `expires_at`. An active
+/// factor stays in force until the new one is confirmed. 503 `mfa_unavailable` without an MFA
+/// key on the server.
+pub(crate) async fn begin_totp(
+    session: RecentSession,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let enrollment = blocking(move || auth.begin_totp_enrollment(&session.0)).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "otpauth_uri": enrollment.otpauth_uri.expose_secret(),
+        "qr_png": enrollment.qr_png.expose_secret(),
+        "qr_svg": enrollment.qr_svg.expose_secret(),
+        "expires_at": rfc3339(enrollment.expires_at),
+    })))
+}
+
+/// `POST /api/v1/me/mfa/totp/confirm` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfirmBody {
+    code: SecretString,
+}
+
+/// Confirms the pending enrollment with a code from the new secret: TOTP is on, the response
+/// holds the ten recovery codes (shown this once), and this session gets a new cookie,
+/// established with two factors. 422 `code`/`incorrect` or `code`/`no_enrollment`.
+pub(crate) async fn confirm_totp(
+    session: CurrentSession,
+    req: HttpRequest,
+    body: JsonBody<ConfirmBody>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let code = body?.into_inner().code;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let (codes, token) =
+        blocking(move || auth.confirm_totp_enrollment(&session.0, &code, &meta)).await?;
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(token.expose()))
+        .json(json!({ "recovery_codes": shown(&codes) })))
+}
+
+/// Turns TOTP off (needs a recent authentication and, in the body, a TOTP `code` or a
+/// `recovery_code`): the factor and the recovery codes are deleted and every other session
+/// ends. 200 `{"revoked": n}`; 422 for a wrong code; 409 `mfa_not_enabled`.
+pub(crate) async fn disable_totp(
+    session: RecentSession,
+    req: HttpRequest,
+    body: JsonBody<SecondFactorBody>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let factor = body?.into_inner().factor()?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let revoked = blocking(move || auth.disable_totp(&session.0, &factor, &meta)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+}
+
+/// Replaces the recovery codes (needs a recent authentication): 200 with ten new codes, shown
+/// this once; the old ones stop working. 409 `mfa_not_enabled`.
+pub(crate) async fn regenerate_recovery_codes(
+    session: RecentSession,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let codes = blocking(move || auth.regenerate_recovery_codes(&session.0, &meta)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "recovery_codes": shown(&codes) })))
+}

@@ -1,0 +1,98 @@
+//! `server users create-admin` as a user runs it: the password from standard input (never an
+//! argument), then the new administrator logs in, enrolls TOTP (administration requires a
+//! second factor) and reaches the admin API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::io::Write;
+use std::process::Stdio;
+
+use e2e::{RunningServer, http_json, server_command, session_token};
+
+const PASSWORD: &str = "granite-meadow-lantern-sixty-two-owls";
+
+fn create_admin(
+    dir: &std::path::Path,
+    stdin: Option<&str>,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut cmd = server_command(dir, &[]);
+    cmd.args(["users", "create-admin", "--username", "root", "--email", "root@example.test"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("server runs");
+    if let Some(text) = stdin {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn create_admin_reads_the_password_from_stdin_and_the_admin_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_admin(dir.path(), Some(&format!("{PASSWORD}\n")), &["--password-stdin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created administrator root"));
+
+    let server = RunningServer::start(dir.path(), &[]);
+    let body = format!(r#"{{"identifier":"root","password":"{PASSWORD}"}}"#);
+    let (status, headers, _) = http_json(&server.addr, "POST", "/api/v1/auth/login", &body, &[]);
+    assert_eq!(status, 200);
+    let token = session_token(&headers).expect("session cookie");
+    let cookie = format!("Cookie: __Host-session={token}");
+    let (status, _, body) = http_json(&server.addr, "GET", "/api/v1/admin/users", "", &[&cookie]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("mfa_required"), "{body}");
+
+    // Enroll TOTP with the development MFA key the server generated, as an app would.
+    let (status, _, body) = http_json(&server.addr, "POST", "/api/v1/me/mfa/totp", "", &[&cookie]);
+    assert_eq!(status, 201, "{body}");
+    let enrollment: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let uri = enrollment["otpauth_uri"].as_str().unwrap();
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let code = totp.generate(now.as_secs()).to_string();
+    let (status, headers, body) = http_json(
+        &server.addr,
+        "POST",
+        "/api/v1/me/mfa/totp/confirm",
+        &format!(r#"{{"code":"{code}"}}"#),
+        &[&cookie],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(dir.path().join("var/mfa.keys").is_file(), "development generated its MFA key");
+    let token = headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: __host-session="))
+        .and_then(|l| l.split_once('=').map(|(_, rest)| rest))
+        .and_then(|rest| rest.split(';').next())
+        .expect("a renewed session cookie")
+        .to_owned();
+    let cookie = format!("Cookie: __Host-session={token}");
+    let (status, _, body) = http_json(&server.addr, "GET", "/api/v1/admin/users", "", &[&cookie]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"admin\""), "{body}");
+}
+
+#[test]
+fn create_admin_refuses_a_weak_password_and_a_non_terminal_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak = create_admin(dir.path(), Some("password\n"), &["--password-stdin"]);
+    assert!(!weak.status.success());
+    let err = String::from_utf8_lossy(&weak.stderr);
+    assert!(err.contains("password"), "{err}");
+    let no_flag = create_admin(dir.path(), Some(&format!("{PASSWORD}\n")), &[]);
+    assert!(!no_flag.status.success());
+    assert!(String::from_utf8_lossy(&no_flag.stderr).contains("--password-stdin"));
+}
