@@ -45,6 +45,10 @@ self-check:
 deploy-check:
     scripts/deploy-check.sh
 
+# Regenerate docs/openapi.json from the handlers (a test fails while it is stale)
+openapi:
+    cargo run -q -- openapi > docs/openapi.json
+
 # Offline advisory audit and license/ban/source checks
 audit:
     cargo audit --no-fetch --stale --db ../shared/advisory-db

@@ -73,11 +73,14 @@ fn mfa_key() -> &'static str {
     })
 }
 
-fn vars(url: &str) -> [(&str, &str); 5] {
+fn vars(url: &str) -> [(&str, &str); 6] {
     [
         ("APP__SERVER__BIND", "127.0.0.1:0"),
         ("DATABASE_URL", url),
         ("APP__AUTH__MFA_KEYS", mfa_key()),
+        // A long first back-off, so that "the sixth attempt is throttled" holds however slowly
+        // a loaded machine runs the five failures before it (the default is 1 s).
+        ("APP__AUTH__THROTTLE_BASE_DELAY_SECS", "120"),
         // Every client here is 127.0.0.1: the in-memory per-IP limits would stop the load long
         // before the per-account throttling in the database, which is what this test checks.
         ("APP__RATE_LIMIT__BURST", "100000"),

@@ -1,7 +1,8 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
 //! migrations, `server audit verify|keygen` checks the audit chain or makes its key, `server
 //! users create-admin` makes the first administrator, `server mfa keygen|reseal` handles the
-//! key of TOTP secrets at rest, `server dev-cert` writes a certificate for local HTTPS. Settings
+//! key of TOTP secrets at rest, `server openapi` prints the API's OpenAPI document,
+//! `server dev-cert` writes a certificate for local HTTPS. Settings
 //! come from config files and environment variables, never from flags, so that nothing secret
 //! ever needs to appear in a process list.
 
@@ -55,6 +56,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_users::UsersCommand,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (pretty JSON) to standard output, as
+    /// `GET /api/openapi.json` serves it; `just openapi` writes it to docs/openapi.json.
+    Openapi,
     /// The key that seals TOTP secrets at rest (auth.mfa_keys): make one, or reseal every
     /// stored secret with the newest key after a rotation.
     Mfa {

@@ -137,7 +137,7 @@ pub struct ErrorBody<'a> {
 
 /// One rejected input field: its name in the request body, a stable code and a reason a user
 /// can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name as the client sent it, e.g. `password`.
     pub field: String,

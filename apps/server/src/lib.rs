@@ -18,6 +18,7 @@ pub mod csrf;
 pub mod db;
 pub mod error;
 pub mod limits;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
         Some(Command::Secrets { command }) => return server::cli_secrets::run(command, &sources),
         Some(Command::Check(args)) => return server::cli_check::run(args, &sources),
         Some(Command::DevCert(args)) => return dev_cert(args),
+        // The document depends on the code only, so it needs no settings (and no secrets).
+        Some(Command::Openapi) => return print_openapi(),
         Some(Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }) => {
             return match server::cli_mfa::keygen() {
                 Ok(()) => ExitCode::SUCCESS,
@@ -65,6 +67,18 @@ fn main() -> ExitCode {
     code
 }
 
+/// `server openapi`: the document on standard output, for `just openapi` to write.
+#[allow(clippy::print_stdout, reason = "the document is the command's output")]
+fn print_openapi() -> ExitCode {
+    match server::openapi::pretty_json() {
+        Ok(json) => {
+            print!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&anyhow::Error::new(e).context("cannot render the OpenAPI document")),
+    }
+}
+
 fn fail(e: &anyhow::Error) -> ExitCode {
     #[allow(clippy::print_stderr, reason = "the failure must reach a terminal too")]
     {
@@ -85,6 +99,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         | Command::Audit { .. }
         | Command::Secrets { .. }
         | Command::Check(_)
+        | Command::Openapi
         | Command::DevCert(_) => Ok(()),
     }
 }

@@ -58,6 +58,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.admin_requires_mfa",
     "auth.totp_issuer",
     "auth.mfa_keys",
+    "auth.throttle_base_delay_secs",
+    "auth.throttle_max_delay_secs",
     "limits.max_url_bytes",
     "limits.client_request_timeout_ms",
     "limits.client_disconnect_timeout_ms",
@@ -247,6 +249,8 @@ pub struct AuthSettings {
     admin_requires_mfa: bool,
     totp_issuer: String,
     mfa_keys: Option<KeyRing>,
+    throttle_base_delay_secs: u64,
+    throttle_max_delay_secs: u64,
 }
 
 impl AuthSettings {
@@ -298,6 +302,17 @@ impl AuthSettings {
     /// (`auth.reauth_window_secs`, default 600).
     pub fn reauth_window_secs(&self) -> u64 {
         self.reauth_window_secs
+    }
+
+    /// First login back-off delay once the free failures are used up
+    /// (`auth.throttle_base_delay_secs`, default 1); it doubles per further failure.
+    pub fn throttle_base_delay_secs(&self) -> u64 {
+        self.throttle_base_delay_secs
+    }
+
+    /// Longest login back-off delay (`auth.throttle_max_delay_secs`, default 900).
+    pub fn throttle_max_delay_secs(&self) -> u64 {
+        self.throttle_max_delay_secs
     }
 
     /// Whether administration needs an active second factor (`auth.admin_requires_mfa`,
@@ -662,6 +677,8 @@ struct RawAuth {
     admin_requires_mfa: Option<bool>,
     totp_issuer: Option<String>,
     mfa_keys: Option<String>,
+    throttle_base_delay_secs: Option<u64>,
+    throttle_max_delay_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -964,6 +981,28 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
     if let Err(e) = sec_core::HashParams::new(memory, iterations, parallelism) {
         problems.push(Problem::new("auth.argon2_memory_kib", e.to_string()));
     }
+    let base_delay = in_range(
+        "auth.throttle_base_delay_secs",
+        raw.throttle_base_delay_secs,
+        1,
+        1,
+        3600,
+        problems,
+    );
+    let max_delay = in_range(
+        "auth.throttle_max_delay_secs",
+        raw.throttle_max_delay_secs,
+        900,
+        1,
+        86_400,
+        problems,
+    );
+    if base_delay > max_delay {
+        problems.push(Problem::new(
+            "auth.throttle_base_delay_secs",
+            format!("must not exceed auth.throttle_max_delay_secs ({max_delay})"),
+        ));
+    }
     AuthSettings {
         session_idle_timeout_secs: idle,
         session_absolute_timeout_secs: absolute,
@@ -1005,6 +1044,8 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
                 .map_err(|e| problems.push(Problem::new("auth.mfa_keys", e.to_string())))
                 .ok()
         }),
+        throttle_base_delay_secs: base_delay,
+        throttle_max_delay_secs: max_delay,
     }
 }
 

@@ -13,7 +13,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use sec_audit::{AuditRecord, AuditTrail};
 use sec_auth::{
     Auth, AuthConfig, AuthError, Clock, CredentialHasher, MfaPolicy, NoSealer, PooledHasher,
-    RequestMeta, SecretSealer, SessionPolicy, StoreError, SystemClock,
+    RequestMeta, SecretSealer, SessionPolicy, StoreError, SystemClock, ThrottlePolicy,
 };
 use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
@@ -103,6 +103,11 @@ pub fn build(
             ..SessionPolicy::default()
         },
         password_policy: Arc::new(PasswordPolicy::new(a.password_min_chars())?),
+        throttle: ThrottlePolicy {
+            base_delay_secs: i64::try_from(a.throttle_base_delay_secs()).unwrap_or(1),
+            max_delay_secs: i64::try_from(a.throttle_max_delay_secs()).unwrap_or(900),
+            ..ThrottlePolicy::default()
+        },
         reauth_window_secs: i64::try_from(a.reauth_window_secs()).unwrap_or(i64::MAX),
         admin_requires_mfa: a.admin_requires_mfa(),
         mfa: MfaPolicy { issuer: a.totp_issuer().to_owned(), ..MfaPolicy::default() },

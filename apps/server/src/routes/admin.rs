@@ -30,6 +30,21 @@ fn user_id(raw: &str) -> Result<UserId, AppError> {
 }
 
 /// A page of accounts, oldest first (`?offset=0&limit=50`, limit at most 100).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    params(("offset" = Option<u32>, Query, description = "Accounts to skip (default 0)."), ("limit" = Option<u32>, Query, description = "Page size (default 50, clamped to 1..=100).")),
+    responses(
+        (status = 200, description = "A page of accounts, oldest first.", body = crate::openapi::UserPage),
+        (status = 400, description = "A malformed or unknown query parameter (`bad_request`).", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn list_users(
     _: Require<perm::UsersRead>,
     req: HttpRequest,
@@ -45,6 +60,21 @@ pub(crate) async fn list_users(
 }
 
 /// One account with its roles.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
+    responses(
+        (status = 200, description = "The account with its roles.", body = crate::openapi::AdminUserEnvelope),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn get_user(
     _: Require<perm::UsersRead>,
     req: HttpRequest,
@@ -71,6 +101,22 @@ async fn set_disabled(
 
 /// Disables an account: it cannot log in and its sessions end at once. 204; 409 `last_admin`
 /// for the last enabled administrator.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/disable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
+    responses(
+        (status = 204, description = "Disabled: it cannot log in and its sessions ended."),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The last enabled administrator (`last_admin`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn disable_user(
     admin: Require<perm::UsersManage>,
     req: HttpRequest,
@@ -80,6 +126,21 @@ pub(crate) async fn disable_user(
 }
 
 /// Re-enables an account. 204.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/enable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
+    responses(
+        (status = 204, description = "Enabled."),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn enable_user(
     admin: Require<perm::UsersManage>,
     req: HttpRequest,
@@ -95,6 +156,21 @@ fn role_target(path: (String, String)) -> Result<(UserId, RoleName), AppError> {
 }
 
 /// Grants a role. 204 (also when already held); 404 for an unknown account or role.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/users/{id}/roles/{role}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The account id (a UUID); anything else is 404."), ("role" = String, Path, description = "A role name, e.g. `admin` or `user`; an unknown one is 404.")),
+    responses(
+        (status = 204, description = "Granted (also when already held)."),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account or role (`not_found`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn grant_role(
     admin: Require<perm::RolesManage>,
     req: HttpRequest,
@@ -109,6 +185,22 @@ pub(crate) async fn grant_role(
 
 /// Revokes a role. 204 (also when not held); 409 `last_admin` for the last enabled
 /// administrator's admin role.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/roles/{role}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The account id (a UUID); anything else is 404."), ("role" = String, Path, description = "A role name, e.g. `admin` or `user`; an unknown one is 404.")),
+    responses(
+        (status = 204, description = "Revoked (also when not held)."),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account or role (`not_found`).", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The last enabled administrator's admin role (`last_admin`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn revoke_role(
     admin: Require<perm::RolesManage>,
     req: HttpRequest,

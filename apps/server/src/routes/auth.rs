@@ -8,6 +8,7 @@ use sec_auth::{LoginOutcome, Reauthentication, Registration, SecondFactor};
 use sec_core::SecretString;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::views::UserView;
@@ -20,16 +21,32 @@ use crate::error::{AppError, ErrorCode, FieldError};
 
 /// `POST /api/v1/auth/register` body. The password is held as a secret from the moment it is
 /// parsed: no `Debug` output, wiped on drop.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterBody {
     username: String,
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
 /// Creates an account with the least-privileged role. 201 with the account; 422 naming each
 /// rejected field (a taken user name or e-mail included).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "The account, created with the least-privileged role.", body = crate::openapi::UserEnvelope),
+        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
+        (status = 422, description = "A rejected field (`validation_failed`), a taken user name or e-mail included.", body = crate::openapi::ValidationErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    ),
+)]
 pub(crate) async fn register(
     req: HttpRequest,
     body: web::Json<RegisterBody>,
@@ -50,10 +67,11 @@ pub(crate) async fn register(
 }
 
 /// `POST /api/v1/auth/login` body: a user name or e-mail address, and the password.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginBody {
     identifier: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -61,6 +79,22 @@ pub(crate) struct LoginBody {
 /// a wrong password or a disabled account alike; 429 with `Retry-After` when throttled. For
 /// an account with a second factor, a correct password gives 200 with `"mfa_required": true`
 /// and no session: only the pending step's own cookie, which `POST /api/v1/auth/mfa` takes.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in (a new session cookie), or, with `mfa_required: true`, the password was right and the second factor is due (only the pending-MFA cookie).", body = crate::openapi::LoginResponse),
+        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Unknown account, wrong password or disabled account, not told apart (`invalid_credentials`).", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    ),
+)]
 pub(crate) async fn login(
     req: HttpRequest,
     body: web::Json<LoginBody>,
@@ -93,10 +127,12 @@ pub(crate) async fn login(
 
 /// `POST /api/v1/auth/mfa` and `DELETE /api/v1/me/mfa/totp` body: exactly one of a TOTP
 /// code and a recovery code.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SecondFactorBody {
+    #[schema(value_type = Option<String>, format = Password)]
     code: Option<SecretString>,
+    #[schema(value_type = Option<String>, format = Password)]
     recovery_code: Option<SecretString>,
 }
 
@@ -119,6 +155,24 @@ impl SecondFactorBody {
 /// is established with two factors) and the pending cookie deleted; 401 `invalid_credentials`
 /// for a wrong or replayed code; 401 `unauthorized` (pending cookie deleted) when the pending
 /// step is missing, expired or already used; 429 when throttled.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/mfa",
+    tag = "auth",
+    request_body = SecondFactorBody,
+    responses(
+        (status = 200, description = "Logged in with two factors: a new session cookie; the pending cookie is deleted.", body = crate::openapi::LoginResponse),
+        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Wrong or replayed code (`invalid_credentials`), or the pending step is missing, expired or used (`unauthorized`, pending cookie deleted).", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("mfa_pending" = [])),
+)]
 pub(crate) async fn complete_mfa(
     challenge: MfaChallengeCookie,
     req: HttpRequest,
@@ -150,16 +204,36 @@ pub(crate) async fn complete_mfa(
 }
 
 /// `POST /api/v1/auth/reauth` body: exactly one of the password and a TOTP code.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReauthBody {
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
+    #[schema(value_type = Option<String>, format = Password)]
     code: Option<SecretString>,
 }
 
 /// Re-authenticates the signed-in user (step-up): with the password or a TOTP code (which
 /// also raises the session to two factors). 200 `{authenticated_at, aal}` with a new session
 /// cookie; 422 `password`/`code` `incorrect`; 429 when throttled.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/reauth",
+    tag = "auth",
+    request_body = ReauthBody,
+    responses(
+        (status = 200, description = "Re-authenticated: a new session cookie.", body = crate::openapi::ReauthResponse),
+        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Wrong password or code, or both or neither given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn reauth(
     session: CurrentSession,
     req: HttpRequest,
@@ -187,6 +261,18 @@ pub(crate) async fn reauth(
 
 /// Logs out: deletes the session on the server, deletes the cookie, and asks the browser to
 /// drop this origin's cookies and storage (`Clear-Site-Data`). 204.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    responses(
+        (status = 204, description = "Logged out: the session cookie is deleted and `Clear-Site-Data` sent."),
+        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn logout(
     session: CurrentSession,
     req: HttpRequest,

@@ -13,6 +13,14 @@ use crate::db::Db;
 use crate::error::AppError;
 
 /// Liveness: 200 while the process serves requests.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The process is serving.", body = crate::openapi::ProbeStatus),
+    ),
+)]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
@@ -20,6 +28,16 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: 200 when the database answers, 503 with a reason code when it does not.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers.", body = crate::openapi::ProbeStatus),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, AppError> {
     db.ping().await?;
     Ok(HttpResponse::Ok()

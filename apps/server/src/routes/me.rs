@@ -5,6 +5,7 @@ use sec_auth::SessionId;
 use sec_core::SecretString;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::auth::signed_out;
@@ -15,6 +16,18 @@ use crate::auth::{
 use crate::error::{AppError, ErrorCode};
 
 /// The signed-in account and its roles.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "me",
+    responses(
+        (status = 200, description = "The signed-in account and its roles.", body = crate::openapi::MeResponse),
+        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn get(
     session: CurrentSession,
     req: HttpRequest,
@@ -26,16 +39,36 @@ pub(crate) async fn get(
 }
 
 /// `PUT /api/v1/me/password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangePasswordBody {
+    #[schema(value_type = String, format = Password)]
     current_password: SecretString,
+    #[schema(value_type = String, format = Password)]
     new_password: SecretString,
 }
 
 /// Changes the password (needs a recent authentication): every other session ends, this one
 /// gets a new token (sent as a new cookie). 204; 422 for a wrong current password or a refused
 /// new one.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/password",
+    tag = "me",
+    request_body = ChangePasswordBody,
+    responses(
+        (status = 204, description = "Changed: every other session ended; this one gets a new cookie."),
+        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Wrong current password or a refused new one (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn change_password(
     session: RecentSession,
     req: HttpRequest,
@@ -51,6 +84,18 @@ pub(crate) async fn change_password(
 }
 
 /// The signed-in user's sessions, newest first; `current` marks this one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/sessions",
+    tag = "me",
+    responses(
+        (status = 200, description = "The sessions, newest first.", body = crate::openapi::SessionList),
+        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn sessions(
     session: CurrentSession,
     req: HttpRequest,
@@ -66,6 +111,18 @@ pub(crate) async fn sessions(
 
 /// Ends every session of the signed-in user except this one (needs a recent authentication).
 /// 200 with how many ended.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/sessions",
+    tag = "me",
+    responses(
+        (status = 200, description = "Every other session ended.", body = crate::openapi::Revoked),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn revoke_other_sessions(
     session: RecentSession,
     req: HttpRequest,
@@ -78,6 +135,20 @@ pub(crate) async fn revoke_other_sessions(
 
 /// Ends one of the signed-in user's sessions; ending the current one signs out. 204; 404 if
 /// the id is not one of theirs.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/sessions/{id}",
+    tag = "me",
+    params(("id" = String, Path, description = "The session id (a UUID); anything else is 404.")),
+    responses(
+        (status = 204, description = "Ended (ending the current one signs out: cookie deleted, `Clear-Site-Data` sent)."),
+        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not one of this user's sessions (`not_found`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn revoke_session(
     session: CurrentSession,
     req: HttpRequest,

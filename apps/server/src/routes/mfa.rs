@@ -8,6 +8,7 @@ use sec_auth::RecoveryCode;
 use sec_core::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::auth::SecondFactorBody;
@@ -23,6 +24,18 @@ fn shown(codes: &[RecoveryCode]) -> Vec<String> {
 
 /// The signed-in user's MFA state: `{totp_enabled, enabled_at, recovery_codes_left,
 /// enrollment_pending, session_aal}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/mfa",
+    tag = "mfa",
+    responses(
+        (status = 200, description = "The second factor's state.", body = crate::openapi::MfaStatus),
+        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn status(
     session: CurrentSession,
     req: HttpRequest,
@@ -44,6 +57,18 @@ pub(crate) async fn status(
 /// `qr_png` and `qr_svg` (data URIs of the same URI as QR codes) and `expires_at`. An active
 /// factor stays in force until the new one is confirmed. 503 `mfa_unavailable` without an MFA
 /// key on the server.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/mfa/totp",
+    tag = "mfa",
+    responses(
+        (status = 201, description = "An enrollment, to confirm with a code from the new secret.", body = crate::openapi::TotpEnrollment),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn begin_totp(
     session: RecentSession,
     req: HttpRequest,
@@ -59,15 +84,33 @@ pub(crate) async fn begin_totp(
 }
 
 /// `POST /api/v1/me/mfa/totp/confirm` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConfirmBody {
+    #[schema(value_type = String, format = Password)]
     code: SecretString,
 }
 
 /// Confirms the pending enrollment with a code from the new secret: TOTP is on, the response
 /// holds the ten recovery codes (shown this once), and this session gets a new cookie,
 /// established with two factors. 422 `code`/`incorrect` or `code`/`no_enrollment`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/mfa/totp/confirm",
+    tag = "mfa",
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "TOTP is on: the recovery codes, shown this once; the session gets a new cookie (two factors).", body = crate::openapi::RecoveryCodes),
+        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Wrong code (`code`/`incorrect`) or no enrollment pending (`code`/`no_enrollment`) (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn confirm_totp(
     session: CurrentSession,
     req: HttpRequest,
@@ -86,6 +129,25 @@ pub(crate) async fn confirm_totp(
 /// Turns TOTP off (needs a recent authentication and, in the body, a TOTP `code` or a
 /// `recovery_code`): the factor and the recovery codes are deleted and every other session
 /// ends. 200 `{"revoked": n}`; 422 for a wrong code; 409 `mfa_not_enabled`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/mfa/totp",
+    tag = "mfa",
+    request_body = crate::routes::auth::SecondFactorBody,
+    responses(
+        (status = 200, description = "TOTP is off; every other session ended.", body = crate::openapi::Revoked),
+        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Wrong code, or both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn disable_totp(
     session: RecentSession,
     req: HttpRequest,
@@ -100,6 +162,19 @@ pub(crate) async fn disable_totp(
 
 /// Replaces the recovery codes (needs a recent authentication): 200 with ten new codes, shown
 /// this once; the old ones stop working. 409 `mfa_not_enabled`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/mfa/recovery-codes",
+    tag = "mfa",
+    responses(
+        (status = 200, description = "Ten new recovery codes, shown this once; the old ones stop working.", body = crate::openapi::RecoveryCodes),
+        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
+        (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::openapi::ErrorBody),
+        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub(crate) async fn regenerate_recovery_codes(
     session: RecentSession,
     req: HttpRequest,

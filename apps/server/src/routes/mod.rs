@@ -13,12 +13,14 @@
 //! [`RecentSession`]: crate::auth::RecentSession
 //! [`Require`]: crate::auth::Require
 
-mod admin;
-mod auth;
-mod health;
-mod me;
-mod mfa;
-mod views;
+// Visible to the crate so that `crate::openapi` can name the handlers' path items.
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod me;
+pub(crate) mod mfa;
+pub(crate) mod views;
 
 use actix_web::http::Method;
 use actix_web::{Route, web};
@@ -83,6 +85,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     vec![
         ep(Method::GET, "/healthz", Public, || web::get().to(health::healthz)),
         ep(Method::GET, "/readyz", Public, || web::get().to(health::readyz)),
+        ep(Method::GET, "/api/openapi.json", Public, || web::get().to(docs::openapi_json)),
         ep(Method::POST, "/api/v1/auth/register", Public, || web::post().to(auth::register)),
         ep(Method::POST, "/api/v1/auth/login", Public, || web::post().to(auth::login)),
         ep(Method::POST, "/api/v1/auth/mfa", MfaPending, || web::post().to(auth::complete_mfa)),

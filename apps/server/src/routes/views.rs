@@ -2,13 +2,16 @@
 
 use sec_auth::{SessionRecord, UserRecord};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An account as its owner (and an administrator) sees it. Never the password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct UserView {
+    #[schema(format = "uuid")]
     id: String,
     username: String,
     email: String,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -24,7 +27,7 @@ impl From<&UserRecord> for UserView {
 }
 
 /// An account in the admin API: with its state and roles.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AdminUserView {
     #[serde(flatten)]
     user: UserView,
@@ -39,10 +42,13 @@ impl AdminUserView {
 }
 
 /// A session in "my sessions".
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SessionView {
+    #[schema(format = "uuid")]
     id: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     last_seen_at: String,
     ip: Option<String>,
     user_agent: Option<String>,

@@ -25,6 +25,7 @@ mod health;
 mod helpers;
 mod limits;
 mod mfa;
+mod openapi;
 mod rate_limit;
 mod rbac;
 mod secrets;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         throttle::cases(),
         rbac::cases(),
         mfa::cases(),
+        openapi::cases(),
         headers::cases(),
         csrf::cases(),
         rate_limit::cases(),

@@ -460,3 +460,50 @@ fn development_generates_an_mfa_key_once_and_test_never_does() {
     let test_env = Settings::load(&sources("test")).unwrap();
     assert!(test_env.auth().mfa_keys().is_none());
 }
+
+#[test]
+fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(dir.path(), &[]).unwrap();
+    let a = s.auth();
+    assert_eq!((a.session_idle_timeout_secs(), a.session_absolute_timeout_secs()), (1800, 43_200));
+    assert_eq!(a.password_min_chars(), 15);
+    assert_eq!(
+        (a.argon2_memory_kib(), a.argon2_iterations(), a.argon2_parallelism()),
+        (19_456, 2, 1)
+    );
+    assert_eq!((a.throttle_base_delay_secs(), a.throttle_max_delay_secs()), (1, 900));
+    assert_eq!(a.hash_concurrency(), None);
+
+    let err = load(
+        dir.path(),
+        &[
+            ("APP__AUTH__SESSION_IDLE_TIMEOUT_SECS", "7200"),
+            ("APP__AUTH__SESSION_ABSOLUTE_TIMEOUT_SECS", "3600"),
+            ("APP__AUTH__PASSWORD_MIN_CHARS", "6"),
+            ("APP__AUTH__ARGON2_MEMORY_KIB", "4096"),
+            ("APP__AUTH__THROTTLE_BASE_DELAY_SECS", "600"),
+            ("APP__AUTH__THROTTLE_MAX_DELAY_SECS", "60"),
+        ],
+    )
+    .unwrap_err();
+    let mut got = keys(&err);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            "auth.argon2_memory_kib",
+            "auth.password_min_chars",
+            "auth.session_idle_timeout_secs",
+            "auth.throttle_base_delay_secs",
+        ],
+        "{err}"
+    );
+    // Another row of the OWASP table is fine.
+    let s = load(
+        dir.path(),
+        &[("APP__AUTH__ARGON2_MEMORY_KIB", "12288"), ("APP__AUTH__ARGON2_ITERATIONS", "3")],
+    )
+    .unwrap();
+    assert_eq!(s.auth().argon2_iterations(), 3);
+}

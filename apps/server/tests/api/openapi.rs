@@ -1,0 +1,343 @@
+//! The OpenAPI document: the served one is the checked-in `docs/openapi.json`, it documents
+//! exactly the routes of `endpoints()`, and real responses of every operation have a documented
+//! status and a body that validates against the documented schema.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+use server::auth::MFA_COOKIE;
+use server::routes::endpoints;
+
+use crate::accounts::{
+    PASSWORD, login, make_admin, manual_clock, mfa_cookie, register, secret_of, send_as,
+    session_token, signed_in, totp_code, with_session,
+};
+use crate::helpers::{Backend, TestApp, cases, spawn_app, spawn_app_with_overrides};
+
+cases![
+    openapi_served_document_is_the_checked_in_one,
+    openapi_documents_every_route_and_no_other,
+    openapi_every_operation_answers_as_documented,
+];
+
+const STALE: &str = "docs/openapi.json is stale: run `just openapi` and commit the result";
+
+fn checked_in() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}. {STALE}"))
+}
+
+async fn served(app: &TestApp) -> Value {
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status().as_u16(), 200);
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+async fn openapi_served_document_is_the_checked_in_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers().get(CONTENT_TYPE).unwrap().to_str().unwrap();
+    assert!(content_type.starts_with("application/json"), "{content_type}");
+    let cache = response.headers().get(CACHE_CONTROL).unwrap().to_str().unwrap().to_owned();
+    assert!(cache.contains("public") && cache.contains("max-age="), "{cache}");
+    let body = response.text().await.unwrap();
+    assert!(body.trim_end() == checked_in().trim_end(), "{STALE}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+}
+
+/// Every (method, path) of the document.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "put", "post", "delete", "patch", "head", "options", "trace"]
+                .contains(&method.as_str())
+            {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+async fn openapi_documents_every_route_and_no_other(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = served(&app).await;
+    let documented = operations(&doc);
+    let routes: BTreeSet<(String, String)> =
+        endpoints().iter().map(|e| (e.method.as_str().to_owned(), e.path.to_owned())).collect();
+    let undocumented: Vec<_> = routes.difference(&documented).collect();
+    let phantom: Vec<_> = documented.difference(&routes).collect();
+    assert!(undocumented.is_empty(), "routes missing from the document: {undocumented:?}");
+    assert!(phantom.is_empty(), "documented operations that are not routes: {phantom:?}");
+    // Every operation that needs credentials names its cookie.
+    for e in endpoints() {
+        let op = &doc["paths"][e.path][e.method.as_str().to_lowercase()];
+        let security = op["security"].as_array().map(Vec::len).unwrap_or(0);
+        let public = e.access == server::routes::Access::Public;
+        assert_eq!(security == 0, public, "{} {}: security {}", e.method, e.path, op["security"]);
+    }
+}
+
+/// Checks real responses against the document and remembers which operations were exercised.
+struct Conformance {
+    doc: Value,
+    seen: BTreeSet<(String, String)>,
+}
+
+impl Conformance {
+    /// Asserts that `response` (to `method path`, `path` as documented) has a documented status
+    /// and a body valid against the documented schema (or none, when none is documented).
+    /// Returns the body.
+    async fn check(&mut self, method: &Method, path: &str, response: Response) -> Value {
+        let what = format!("{method} {path}");
+        let status = response.status().as_u16().to_string();
+        let op = &self.doc["paths"][path][method.as_str().to_lowercase()];
+        assert!(op.is_object(), "{what} is not documented");
+        let documented = &op["responses"][&status];
+        let text = response.text().await.unwrap();
+        assert!(
+            documented.is_object(),
+            "{what} answered {status}, which is not documented: {text}"
+        );
+        self.seen.insert((method.as_str().to_owned(), path.to_owned()));
+        let Some(schema) = documented["content"]["application/json"]["schema"].as_object() else {
+            assert!(text.is_empty(), "{what} {status}: no body is documented, got {text}");
+            return Value::Null;
+        };
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{what} {status}: body is not JSON ({e}): {text}"));
+        // `#/components/schemas/...` refs resolve against the root of the schema, so the
+        // document's components go there beside the response's own schema.
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": self.doc["components"],
+            "allOf": [schema],
+        });
+        let validator = jsonschema::validator_for(&root)
+            .unwrap_or_else(|e| panic!("{what} {status}: the documented schema is invalid: {e}"));
+        let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "{what} {status}: {body} does not match the document: {errors:?}"
+        );
+        body
+    }
+}
+
+/// A concrete path for a pattern: parameters get well-formed values that match nothing.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "00000000-0000-4000-8000-000000000000").replace("{role}", "user")
+}
+
+fn request(app: &TestApp, method: &Method, path: &str) -> reqwest::RequestBuilder {
+    app.client.request(method.clone(), app.url(path)).header("origin", app.address.as_str())
+}
+
+async fn openapi_every_operation_answers_as_documented(backend: Backend) {
+    // A manual clock: each TOTP code works once per time step.
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_overrides(backend, overrides).await;
+    let mut c = Conformance { doc: served(&app).await, seen: BTreeSet::new() };
+    let (_, user) = signed_in(&app, "plainuser").await;
+
+    // Every route: anonymous, with no body (401 for protected ones, 415 for public JSON
+    // bodies); a plain user (403 on admin routes; 400/415 for bodies); malformed JSON.
+    for e in endpoints() {
+        let m: Method = e.method.as_str().parse().unwrap();
+        let path = concrete(e.path);
+        let response = request(&app, &m, &path).send().await.unwrap();
+        c.check(&m, e.path, response).await;
+        let has_body = c.doc["paths"][e.path][m.as_str().to_lowercase()]["requestBody"].is_object();
+        if has_body {
+            let response = request(&app, &m, &path)
+                .header(CONTENT_TYPE, "application/json")
+                .body("{\"unclosed\": ")
+                .send()
+                .await
+                .unwrap();
+            c.check(&m, e.path, response).await;
+            let response =
+                request(&app, &m, &path).header(CONTENT_TYPE, "text/plain").body("hi").send().await;
+            c.check(&m, e.path, response.unwrap()).await;
+        }
+        let sensitive = e.path.ends_with("/logout") || e.path == "/api/v1/me/sessions";
+        if e.path.starts_with("/api/v1/admin/") || (has_body && !sensitive) {
+            let mut as_user =
+                with_session(&app, m.clone(), &path, &user).header("origin", app.address.as_str());
+            if has_body {
+                as_user = as_user.header(CONTENT_TYPE, "application/json").body("[1,");
+            }
+            c.check(&m, e.path, as_user.send().await.unwrap()).await;
+        }
+    }
+
+    // Success paths and documented refusals, one route at a time.
+    let post = Method::POST;
+    let get = Method::GET;
+    let put = Method::PUT;
+    let delete = Method::DELETE;
+    for path in ["/healthz", "/readyz"] {
+        c.check(&get, path, app.get(path).await).await;
+    }
+    let weak = json!({ "username": "weakling", "email": "weak@example.test", "password": "x" });
+    let response = request(&app, &post, "/api/v1/auth/register").json(&weak).send().await;
+    let body = c.check(&post, "/api/v1/auth/register", response.unwrap()).await;
+    assert_eq!(body["error"], "validation_failed");
+    let fresh = json!({ "username": "fresh", "email": "fresh@example.test", "password": PASSWORD });
+    let response = request(&app, &post, "/api/v1/auth/register").json(&fresh).send().await;
+    let body = c.check(&post, "/api/v1/auth/register", response.unwrap()).await;
+    let fresh_id = body["user"]["id"].as_str().unwrap().to_owned();
+    let wrong = json!({ "identifier": "fresh", "password": "not-the-password-at-all" });
+    let response = request(&app, &post, "/api/v1/auth/login").json(&wrong).send().await;
+    c.check(&post, "/api/v1/auth/login", response.unwrap()).await;
+    let right = json!({ "identifier": "fresh", "password": PASSWORD });
+    let response = request(&app, &post, "/api/v1/auth/login").json(&right).send().await.unwrap();
+    let mut token = session_token(&response).unwrap();
+    c.check(&post, "/api/v1/auth/login", response).await;
+
+    for path in ["/api/v1/me", "/api/v1/me/sessions", "/api/v1/me/mfa"] {
+        c.check(&get, path, with_session(&app, get.clone(), path, &token).send().await.unwrap())
+            .await;
+    }
+    let response = send_as(&app, post.clone(), "/api/v1/auth/reauth", &token)
+        .json(&json!({ "password": "wrong-password-for-sure" }))
+        .send()
+        .await;
+    c.check(&post, "/api/v1/auth/reauth", response.unwrap()).await;
+    let response = send_as(&app, post.clone(), "/api/v1/auth/reauth", &token)
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    token = session_token(&response).unwrap();
+    c.check(&post, "/api/v1/auth/reauth", response).await;
+    let response = send_as(&app, post.clone(), "/api/v1/me/mfa/recovery-codes", &token).send();
+    c.check(&post, "/api/v1/me/mfa/recovery-codes", response.await.unwrap()).await;
+    let response = send_as(&app, delete.clone(), "/api/v1/me/mfa/totp", &token)
+        .json(&json!({ "code": "123456" }))
+        .send()
+        .await;
+    c.check(&delete, "/api/v1/me/mfa/totp", response.unwrap()).await;
+    let response = send_as(&app, put.clone(), "/api/v1/me/password", &token)
+        .json(&json!({ "current_password": "wrong-password-for-sure", "new_password": "x" }))
+        .send()
+        .await;
+    c.check(&put, "/api/v1/me/password", response.unwrap()).await;
+    let new_password = "another-long-passphrase-with-7-otters";
+    let response = send_as(&app, put.clone(), "/api/v1/me/password", &token)
+        .json(&json!({ "current_password": PASSWORD, "new_password": new_password }))
+        .send()
+        .await
+        .unwrap();
+    token = session_token(&response).unwrap();
+    c.check(&put, "/api/v1/me/password", response).await;
+
+    // TOTP enrollment, its confirmation, and a login with both factors.
+    let response = send_as(&app, post.clone(), "/api/v1/me/mfa/totp/confirm", &token)
+        .json(&json!({ "code": "123456" }))
+        .send()
+        .await;
+    c.check(&post, "/api/v1/me/mfa/totp/confirm", response.unwrap()).await;
+    let response = send_as(&app, post.clone(), "/api/v1/me/mfa/totp", &token).send().await;
+    let body = c.check(&post, "/api/v1/me/mfa/totp", response.unwrap()).await;
+    let secret = secret_of(body["otpauth_uri"].as_str().unwrap());
+    let response = send_as(&app, post.clone(), "/api/v1/me/mfa/totp/confirm", &token)
+        .json(&json!({ "code": totp_code(&app, &secret) }))
+        .send()
+        .await
+        .unwrap();
+    token = session_token(&response).unwrap();
+    c.check(&post, "/api/v1/me/mfa/totp/confirm", response).await;
+    let other = json!({ "identifier": "fresh", "password": new_password });
+    let response = request(&app, &post, "/api/v1/auth/login").json(&other).send().await.unwrap();
+    let pending = mfa_cookie(&response).unwrap();
+    let body = c.check(&post, "/api/v1/auth/login", response).await;
+    assert_eq!(body["mfa_required"], true);
+    let response = request(&app, &post, "/api/v1/auth/mfa")
+        .header(COOKIE, format!("{MFA_COOKIE}={pending}"))
+        .json(&json!({ "code": "000000", "recovery_code": "x" }))
+        .send()
+        .await;
+    c.check(&post, "/api/v1/auth/mfa", response.unwrap()).await;
+    clock.advance(Duration::from_secs(30));
+    let response = request(&app, &post, "/api/v1/auth/mfa")
+        .header(COOKIE, format!("{MFA_COOKIE}={pending}"))
+        .json(&json!({ "code": totp_code(&app, &secret) }))
+        .send()
+        .await
+        .unwrap();
+    let second = session_token(&response).unwrap();
+    c.check(&post, "/api/v1/auth/mfa", response).await;
+
+    // Sessions: end the second one by id, then every other one, then disable TOTP.
+    let response = with_session(&app, get.clone(), "/api/v1/me/sessions", &second).send().await;
+    let sessions = json_of(response.unwrap()).await;
+    let current = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/me/sessions/{current}");
+    let response = send_as(&app, delete.clone(), &path, &token).send().await;
+    c.check(&delete, "/api/v1/me/sessions/{id}", response.unwrap()).await;
+    let response = send_as(&app, delete.clone(), "/api/v1/me/sessions", &token).send().await;
+    c.check(&delete, "/api/v1/me/sessions", response.unwrap()).await;
+    clock.advance(Duration::from_secs(30));
+    let response = send_as(&app, delete.clone(), "/api/v1/me/mfa/totp", &token)
+        .json(&json!({ "code": totp_code(&app, &secret) }))
+        .send()
+        .await;
+    c.check(&delete, "/api/v1/me/mfa/totp", response.unwrap()).await;
+    let response = send_as(&app, post.clone(), "/api/v1/auth/logout", &token).send().await;
+    c.check(&post, "/api/v1/auth/logout", response.unwrap()).await;
+
+    // The admin API, as an administrator with a second factor.
+    let boss_id = register(&app, "bossuser").await;
+    make_admin(&app, &boss_id);
+    let boss = login(&app, "bossuser").await;
+    let boss = crate::accounts::enroll_totp(&app, &boss).await.token;
+    let users = "/api/v1/admin/users";
+    let response = with_session(&app, get.clone(), &format!("{users}?limit=2"), &boss).send();
+    c.check(&get, users, response.await.unwrap()).await;
+    let response = with_session(&app, get.clone(), &format!("{users}?limit=x"), &boss).send();
+    c.check(&get, users, response.await.unwrap()).await;
+    let one = "/api/v1/admin/users/{id}";
+    for id in [fresh_id.as_str(), "nobody"] {
+        let response = with_session(&app, get.clone(), &format!("{users}/{id}"), &boss).send();
+        c.check(&get, one, response.await.unwrap()).await;
+    }
+    for action in ["disable", "enable"] {
+        let path = format!("{users}/{fresh_id}/{action}");
+        let response = send_as(&app, post.clone(), &path, &boss).send().await;
+        c.check(&post, &format!("{one}/{action}"), response.unwrap()).await;
+    }
+    let response = send_as(&app, post.clone(), &format!("{users}/{boss_id}/disable"), &boss);
+    c.check(&post, "/api/v1/admin/users/{id}/disable", response.send().await.unwrap()).await;
+    let roles = "/api/v1/admin/users/{id}/roles/{role}";
+    for (m, role) in [(&put, "admin"), (&delete, "admin"), (&put, "no-such-role")] {
+        let path = format!("{users}/{fresh_id}/roles/{role}");
+        let response = send_as(&app, m.clone(), &path, &boss).send().await;
+        c.check(m, roles, response.unwrap()).await;
+    }
+    let path = format!("{users}/{boss_id}/roles/admin");
+    let response = send_as(&app, delete.clone(), &path, &boss).send().await;
+    c.check(&delete, roles, response.unwrap()).await;
+
+    let all = operations(&c.doc);
+    let missed: Vec<_> = all.difference(&c.seen).collect();
+    assert!(missed.is_empty(), "operations never exercised: {missed:?}");
+}
+
+async fn json_of(response: Response) -> Value {
+    crate::helpers::json(response).await
+}
