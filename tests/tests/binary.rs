@@ -97,7 +97,9 @@ fn help_names_the_subcommands_and_where_settings_come_from() {
     let out = run_server(dir.path(), &[], &["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "migrate", "APP__SECTION__KEY", "DATABASE_URL", "--config-dir"] {
+    for word in
+        ["serve", "migrate", "dev-cert", "APP__SECTION__KEY", "DATABASE_URL", "--config-dir"]
+    {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
 }
@@ -147,4 +149,81 @@ fn serves_the_same_on_postgresql_chosen_by_database_url() {
     assert!(line.contains("database: postgres"), "{line}");
     assert!(exit.success());
     assert!(!dir.path().join("var/server.db").exists(), "no SQLite file when PostgreSQL is chosen");
+}
+
+#[test]
+fn dev_cert_writes_a_private_key_prints_the_settings_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_server(dir.path(), &[], &["dev-cert"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("APP__TLS__CERT_FILE=var/tls/cert.pem APP__TLS__KEY_FILE=var/tls/key.pem"),
+        "{stdout}"
+    );
+    let key = dir.path().join("var/tls/key.pem");
+    let cert = dir.path().join("var/tls/cert.pem");
+    assert!(std::fs::read_to_string(&cert).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let key_pem = std::fs::read(&key).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600, "the key is private");
+        assert_eq!(mode(&dir.path().join("var/tls")), 0o700);
+    }
+
+    // A second run keeps the existing pair and says how to replace it.
+    let again = run_server(dir.path(), &[], &["dev-cert"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&key).unwrap(), key_pem, "key untouched");
+
+    let forced = run_server(dir.path(), &[], &["dev-cert", "--force"]);
+    assert!(forced.status.success());
+    assert_ne!(std::fs::read(&key).unwrap(), key_pem, "a new key with --force");
+}
+
+#[test]
+fn with_the_dev_certificate_the_server_listens_on_https() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run_server(dir.path(), &[], &["dev-cert"]).status.success());
+    let mut child = e2e::server_command(
+        dir.path(),
+        &[
+            ANY_PORT,
+            ("APP__TLS__CERT_FILE", "var/tls/cert.pem"),
+            ("APP__TLS__KEY_FILE", "var/tls/key.pem"),
+        ],
+    )
+    .arg("serve")
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    // Bounded: a guard against hanging, not a measure of speed.
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        let done = line.contains("listening on ");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("listening on https://127.0.0.1:")),
+        "{}",
+        seen.join("\n")
+    );
 }

@@ -178,6 +178,8 @@ fn check_deploy_fails_on_errors_with_ids_and_passes_a_sound_configuration() {
             ("APP_MASTER_KEY_FILE", &key_file),
             ("APP__SERVER__BIND", "0.0.0.0:8080"),
             ("APP__SERVER__BEHIND_TLS_PROXY", "true"),
+            // Behind a proxy, a sound configuration names it (SEC-C021).
+            ("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8"),
         ],
         &["check", "--deploy"],
     );

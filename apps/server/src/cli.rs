@@ -1,7 +1,8 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
 //! migrations, `server audit verify|keygen` checks the audit chain or makes its key, `server
 //! users create-admin` makes the first administrator, `server mfa keygen|reseal` handles the
-//! key of TOTP secrets at rest, `server openapi` prints the API's OpenAPI document. Settings
+//! key of TOTP secrets at rest, `server openapi` prints the API's OpenAPI document,
+//! `server dev-cert` writes a certificate for local HTTPS. Settings
 //! come from config files and environment variables, never from flags, so that nothing secret
 //! ever needs to appear in a process list.
 
@@ -65,6 +66,22 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_mfa::MfaCommand,
     },
+    /// Write a self-signed certificate for localhost, 127.0.0.1 and ::1 (ECDSA P-256, valid 90
+    /// days) to DIR/cert.pem and DIR/key.pem (mode 0600), for local HTTPS, and print the
+    /// settings that use it. Browsers will warn about it until it is trusted. Never for
+    /// production.
+    DevCert(DevCertArgs),
+}
+
+/// `server dev-cert`.
+#[derive(Debug, clap::Args)]
+pub struct DevCertArgs {
+    /// Folder for cert.pem and key.pem (created owner-only).
+    #[arg(long, value_name = "DIR", default_value = sec_config::DEV_CERT_DIR)]
+    pub dir: PathBuf,
+    /// Replace an existing certificate and key instead of refusing.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `server audit ...`.
@@ -119,6 +136,21 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["server", "audit", "verify"]).is_ok());
         assert!(Cli::try_parse_from(["server", "audit", "keygen"]).is_err(), "needs a file");
+    }
+
+    #[test]
+    fn dev_cert_writes_under_var_tls_unless_told_otherwise() {
+        let cli = Cli::try_parse_from(["server", "dev-cert"]).ok();
+        assert!(matches!(
+            cli,
+            Some(Cli { command: Some(Command::DevCert(DevCertArgs { ref dir, force: false })), .. })
+                if dir.as_path() == std::path::Path::new("var/tls")
+        ));
+        let cli = Cli::try_parse_from(["server", "dev-cert", "--dir", "x", "--force"]).ok();
+        assert!(matches!(
+            cli,
+            Some(Cli { command: Some(Command::DevCert(DevCertArgs { force: true, .. })), .. })
+        ));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The body's media type is not accepted.
     UnsupportedMediaType,
+    /// The request target (path and query) is longer than `limits.max_url_bytes`.
+    UriTooLong,
     /// The write conflicts with existing data.
     Conflict,
     /// One or more fields failed validation; the body names each field and the reason.
@@ -75,6 +77,7 @@ impl ErrorCode {
             Self::InvalidJson => "invalid_json",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UriTooLong => "uri_too_long",
             Self::Conflict => "conflict",
             Self::ValidationFailed => "validation_failed",
             Self::Unauthorized => "unauthorized",
@@ -101,6 +104,7 @@ impl ErrorCode {
             Self::BadRequest | Self::InvalidJson => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::Conflict => StatusCode::CONFLICT,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -312,6 +316,7 @@ pub fn code_for_status(status: StatusCode) -> ErrorCode {
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::DatabaseUnavailable,
         s if s.is_client_error() => ErrorCode::BadRequest,
         _ => ErrorCode::Internal,
@@ -331,6 +336,7 @@ mod tests {
             ErrorCode::InvalidJson,
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
+            ErrorCode::UriTooLong,
             ErrorCode::Conflict,
             ErrorCode::ValidationFailed,
             ErrorCode::Unauthorized,

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use sec_audit::{ChainKey, VerifyError};
-use sec_config::{Settings, Sources};
-use server::cli::{AuditCommand, Cli, Command};
+use sec_config::{DevCertError, DevCertificate, Settings, Sources};
+use server::cli::{AuditCommand, Cli, Command, DevCertArgs};
 use server::db::Db;
 use server::startup::Application;
 
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Secrets { command }) => return server::cli_secrets::run(command, &sources),
         Some(Command::Check(args)) => return server::cli_check::run(args, &sources),
+        Some(Command::DevCert(args)) => return dev_cert(args),
         // The document depends on the code only, so it needs no settings (and no secrets).
         Some(Command::Openapi) => return print_openapi(),
         Some(Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }) => {
@@ -98,7 +99,8 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         | Command::Audit { .. }
         | Command::Secrets { .. }
         | Command::Check(_)
-        | Command::Openapi => Ok(()),
+        | Command::Openapi
+        | Command::DevCert(_) => Ok(()),
     }
 }
 
@@ -125,6 +127,37 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
         tracing::info!(database = %db.describe(), applied = ?report.applied, "migrations applied");
     }
     Ok(())
+}
+
+/// `server dev-cert`: exit 0 when written, 1 when a certificate is already there (and no
+/// `--force`), 2 when it could not be written.
+#[allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
+fn dev_cert(args: &DevCertArgs) -> ExitCode {
+    match DevCertificate::create(&args.dir, args.force) {
+        Ok(cert) => {
+            let (c, k) = (cert.cert_file().display(), cert.key_file().display());
+            println!(
+                "wrote {c} (self-signed for {names}, valid {days} days)\n\
+                 wrote {k} (private key, mode 0600)\n\n\
+                 Serve HTTPS with it:\n  \
+                 APP__TLS__CERT_FILE={c} APP__TLS__KEY_FILE={k} cargo run\n\
+                 or in config/development.toml:\n  \
+                 [tls]\n  cert_file = \"{c}\"\n  key_file = \"{k}\"\n\n\
+                 Browsers warn until the certificate is trusted; it is for this machine only.",
+                names = sec_config::DEV_CERT_NAMES.join(", "),
+                days = sec_config::DEV_CERT_VALIDITY_DAYS,
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ DevCertError::Exists(_)) => {
+            eprintln!("server: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("server: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `server audit verify|keygen`: exit 0 when intact (or created), 1 when the chain is broken,

@@ -1,10 +1,24 @@
 //! Assembles the application: database pool, migrations, audit trail, middleware, routes and
-//! listener.
+//! listeners.
+//!
+//! Middleware, outermost first (each request passes them in this order, each response in the
+//! reverse one):
+//!
+//! 1. security headers: every response leaves with them, errors of the layers below included;
+//! 2. request id: the id, the request's log span and line, JSON bodies for actix's errors;
+//! 3. request-target cap (414);
+//! 4. HTTPS redirect (only on the `tls.redirect_http_bind` listener);
+//! 5. rate limits, general then `/api/v1/auth/*` (429);
+//! 6. CORS (preflights are answered here);
+//! 7. CSRF (403 for cross-site state changes with the session cookie);
+//! 8. catch-panic (500);
+//! 9. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
+//!    routes.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::error::JsonPayloadError;
+use actix_web::error::{JsonPayloadError, UrlencodedError};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use sec_audit::AuditTrail;
@@ -12,9 +26,16 @@ use sec_config::Settings;
 
 use crate::audit::AuditSetupError;
 use crate::auth::{AuthOverrides, AuthSetupError};
+use crate::csrf::CsrfPolicy;
 use crate::db::{Db, DbError};
 use crate::error::{AppError, ErrorCode};
-use crate::{audit, auth, catch_panic, request_id, routes};
+use crate::limits::MaxUrlBytes;
+use crate::rate_limit::{EmptyQuota, Limiter};
+use crate::security_headers::SecurityHeaders;
+use crate::tls::{HttpsRedirect, TlsError};
+use crate::{
+    audit, auth, catch_panic, cors, csrf, limits, request_id, routes, security_headers, tls,
+};
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
 /// uploads) raise it for themselves.
@@ -44,12 +65,20 @@ pub enum StartupError {
     /// The account rules could not be set up from the settings.
     #[error("auth: {0}")]
     Auth(#[from] AuthSetupError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    /// The rate limiter could not be built.
+    #[error("rate limits: {0}")]
+    RateLimit(#[from] EmptyQuota),
 }
 
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
     host: String,
+    https: bool,
+    redirect_port: Option<u16>,
     server: Server,
     db: Db,
     audit: AuditTrail,
@@ -95,26 +124,57 @@ impl Application {
             }
         }
 
-        let addr = settings.server().bind();
-        let bind_err = |source| StartupError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).map_err(bind_err)?;
-        let local = listener.local_addr().map_err(bind_err)?;
+        let tls_config = settings.tls().files().map(tls::server_config).transpose()?;
+        let (listener, local) = bind(settings.server().bind())?;
+        let redirect = settings.tls().redirect_http_bind().map(bind).transpose()?;
+
+        let limiter = Limiter::new(settings)?;
+        limiter.spawn_housekeeping();
+        let headers = web::Data::new(SecurityHeaders::from_settings(settings));
+        let csrf_policy = web::Data::new(CsrfPolicy::from_settings(settings));
+        let max_url = web::Data::new(MaxUrlBytes(settings.limits().max_url_bytes()));
+        let https_redirect = redirect.as_ref().map(|_| {
+            web::Data::new(HttpsRedirect::new(settings.server().public_origin(), local.port()))
+        });
+        let cors_settings = settings.cors().clone();
 
         let auth_service = auth::build(settings, &db, &audit, &overrides)?;
         let app_db = db.clone();
         let app_audit = audit.clone();
+        #[cfg(not(feature = "actix-governor"))]
+        let limiter_data = web::Data::new(limiter.clone());
         let mut server = HttpServer::new(move || {
-            App::new()
+            // The first `wrap` is the innermost layer; see the module documentation.
+            let app = App::new()
+                // Session cookie refresh and `no-store` for authenticated answers, around the
+                // handler only.
                 .wrap(from_fn(auth::session_cookies))
-                // Inside the request-id middleware (wrapped later = outer), so a caught panic
-                // leaves with the id.
+                // Inside the request-id middleware, so a caught panic leaves with the id.
                 .wrap(from_fn(catch_panic::middleware))
+                .wrap(from_fn(csrf::middleware))
+                .wrap(cors::layer(&cors_settings));
+            #[cfg(feature = "actix-governor")]
+            let app = app.wrap(limiter.auth()).wrap(limiter.general());
+            #[cfg(not(feature = "actix-governor"))]
+            let app =
+                app.wrap(from_fn(crate::rate_limit::middleware)).app_data(limiter_data.clone());
+            let app = app
+                .wrap(from_fn(tls::redirect_middleware))
+                .wrap(from_fn(limits::middleware))
                 .wrap(from_fn(request_id::middleware))
-                .app_data(web::Data::new(app_db.clone()))
+                .wrap(from_fn(security_headers::middleware))
+                .app_data(headers.clone())
+                .app_data(csrf_policy.clone())
+                .app_data(max_url.clone());
+            let app = match &https_redirect {
+                Some(redirect) => app.app_data(redirect.clone()),
+                None => app,
+            };
+            app.app_data(web::Data::new(app_db.clone()))
                 .app_data(web::Data::new(app_audit.clone()))
                 .app_data(web::Data::new(auth_service.clone()))
                 .app_data(json_config())
-                .app_data(web::FormConfig::default().limit(BODY_LIMIT))
+                .app_data(form_config())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
                     AppError::with_cause(ErrorCode::BadRequest, e.to_string()).into()
@@ -126,19 +186,44 @@ impl Application {
                 .configure(extra_routes.clone())
                 .default_service(web::to(routes::not_found))
         })
-        .listen(listener)
-        .map_err(bind_err)?
         // Signals are handled by `stop_on_signals`: actix's own handler treats SIGINT as an
         // immediate stop, and we want both SIGINT and SIGTERM to drain in-flight requests.
         .disable_signals()
-        .shutdown_timeout(settings.server().shutdown_timeout().as_secs());
+        .shutdown_timeout(settings.server().shutdown_timeout().as_secs())
+        .client_request_timeout(settings.limits().client_request_timeout())
+        .client_disconnect_timeout(settings.limits().client_disconnect_timeout())
+        .keep_alive(limits::keep_alive(settings.limits()))
+        .max_connections(settings.limits().max_connections())
+        .max_connection_rate(settings.limits().max_connection_rate());
         if let Some(workers) = settings.server().workers() {
             server = server.workers(workers);
         }
+        let listen_err = |addr| move |source| StartupError::Bind { addr, source };
+        server = match tls_config {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
+        .map_err(listen_err(local))?;
+        let redirect_port = match redirect {
+            Some((listener, addr)) => {
+                server = server.listen(listener).map_err(listen_err(addr))?;
+                tracing::info!("redirecting http://{addr} to HTTPS");
+                Some(addr.port())
+            }
+            None => None,
+        };
 
         let server = server.run();
         audit.emit(&audit::server_started()).map_err(AuditSetupError::from)?;
-        Ok(Self { port: local.port(), host: local.ip().to_string(), server, db, audit })
+        Ok(Self {
+            port: local.port(),
+            host: local.ip().to_string(),
+            https: settings.tls().enabled(),
+            redirect_port,
+            server,
+            db,
+            audit,
+        })
     }
 
     /// The port actually bound.
@@ -146,13 +231,19 @@ impl Application {
         self.port
     }
 
-    /// `http://host:port` of the listener.
+    /// `http://host:port` of the listener, `https://` when it serves TLS.
     pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
         if self.host.contains(':') {
-            format!("http://[{}]:{}", self.host, self.port)
+            format!("{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            format!("http://{}:{}", self.host, self.port)
+            format!("{scheme}://{}:{}", self.host, self.port)
         }
+    }
+
+    /// The port of the plain-HTTP redirect listener, when `tls.redirect_http_bind` is set.
+    pub fn redirect_port(&self) -> Option<u16> {
+        self.redirect_port
     }
 
     /// The database pool the server uses.
@@ -188,6 +279,26 @@ impl Application {
         let _ = self.audit.emit(&audit::server_stopped());
         result
     }
+}
+
+/// Binds `addr`; port 0 picks a free port, which the returned address names.
+fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let bind_err = |source| StartupError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, local))
+}
+
+/// Form bodies: the same cap and error codes as JSON.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default().limit(BODY_LIMIT).error_handler(|err, _req| {
+        let code = match &err {
+            UrlencodedError::Overflow { .. } => ErrorCode::PayloadTooLarge,
+            UrlencodedError::ContentType => ErrorCode::UnsupportedMediaType,
+            _ => ErrorCode::BadRequest,
+        };
+        AppError::with_cause(code, err.to_string()).into()
+    })
 }
 
 fn json_config() -> web::JsonConfig {

@@ -5,7 +5,8 @@
 //! rule is a plain function from the loaded [`Settings`] to findings; adding one (TLS
 //! certificate expiry, rate limiting, CORS, once those settings exist) means adding a
 //! function, a row in [`RULES`], and a failing and a passing fixture in the tests, which
-//! refuse a rule without them.
+//! refuse a rule without them. The HTTP-layer rules (TLS files, CORS, proxies) live in
+//! `deploy/http.rs`.
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -17,6 +18,10 @@ use crate::inspection::{self, Layer};
 use crate::master_key::{KeyOrigin, MASTER_KEY_FILE_VAR, MASTER_KEY_VAR};
 use crate::problem::{Problem, SettingsError};
 use crate::settings::{LogFormat, Settings, Sources};
+
+mod http;
+
+pub use http::{CERT_EXPIRY_WARNING, MIN_RSA_BITS};
 
 /// How bad a finding is. Any error makes `check --deploy` exit non-zero, and an error from a
 /// rule that applies to the environment stops the server from starting.
@@ -210,7 +215,63 @@ pub const RULES: &[Rule] = &[
         scope: Scope::Always,
         check: not_production,
     },
-    // SEC-C016 to SEC-C029 are kept for the TLS, CORS and HTTP-hardening rules.
+    Rule {
+        id: "SEC-C016",
+        title: "TLS private key private to its owner",
+        severity: Severity::Error,
+        scope: Scope::Always,
+        check: http::tls_key_file_mode,
+    },
+    Rule {
+        id: "SEC-C017",
+        title: "TLS certificate readable and not expired",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: http::tls_certificate_expired,
+    },
+    Rule {
+        id: "SEC-C018",
+        title: "TLS certificate not expiring within 14 days",
+        severity: Severity::Warning,
+        scope: Scope::Production,
+        check: http::tls_certificate_expiring,
+    },
+    Rule {
+        id: "SEC-C019",
+        title: "TLS RSA key of at least 2048 bits",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: http::tls_weak_rsa_key,
+    },
+    Rule {
+        id: "SEC-C020",
+        title: "no CORS wildcard origin with credentials",
+        severity: Severity::Error,
+        scope: Scope::Always,
+        check: http::cors_wildcard_with_credentials,
+    },
+    Rule {
+        id: "SEC-C021",
+        title: "trusted proxies set when behind a proxy",
+        severity: Severity::Warning,
+        scope: Scope::Production,
+        check: http::proxy_without_trusted_proxies,
+    },
+    Rule {
+        id: "SEC-C022",
+        title: "rate limits on",
+        severity: Severity::Warning,
+        scope: Scope::Production,
+        check: http::rate_limits_off,
+    },
+    Rule {
+        id: "SEC-C023",
+        title: "security headers on",
+        severity: Severity::Warning,
+        scope: Scope::Production,
+        check: http::security_headers_off,
+    },
+    // SEC-C024 to SEC-C029 are kept for further HTTP-layer rules.
     Rule {
         id: "SEC-C030",
         title: "MFA key configured",
@@ -386,10 +447,6 @@ impl Report {
 /// Checks the issue asks for whose settings do not exist yet; listed in the JSON report so
 /// that CI sees they were not run.
 pub const PENDING_CHECKS: &[&str] = &[
-    "TLS certificate expiry and key size (no TLS settings yet)",
-    "certificate and private key file permissions (no TLS settings yet)",
-    "rate limiting disabled (no rate-limit settings yet)",
-    "CORS wildcard origin with credentials (no CORS settings yet)",
     "session cookie security weakened (no cookie settings yet)",
     "weak Argon2 parameters (no password-hashing settings yet)",
 ];
@@ -559,7 +616,9 @@ fn implicit_bind(s: &Settings) -> Vec<Issue> {
 
 fn plain_http_exposed(s: &Settings) -> Vec<Issue> {
     let bind = s.server().bind();
-    if bind.ip().is_loopback() || s.server().behind_tls_proxy() {
+    // With tls.cert_file/key_file the listener speaks HTTPS itself; the optional redirect
+    // listener answers only redirects, so it carries no application data.
+    if bind.ip().is_loopback() || s.server().behind_tls_proxy() || s.tls().enabled() {
         return Vec::new();
     }
     vec![issue(
@@ -569,7 +628,8 @@ fn plain_http_exposed(s: &Settings) -> Vec<Issue> {
              TLS-terminating proxy is declared"
         ),
         "put a TLS-terminating proxy (ingress, load balancer) in front and set \
-         APP__SERVER__BEHIND_TLS_PROXY=true, or bind to 127.0.0.1",
+         APP__SERVER__BEHIND_TLS_PROXY=true, or serve HTTPS directly with tls.cert_file and \
+         tls.key_file, or bind to 127.0.0.1",
     )]
 }
 
@@ -677,6 +737,38 @@ impl fmt::Display for Settings {
         writeln!(f, "environment: {}", self.env())?;
         line(f, "server.bind", self.server().bind().to_string())?;
         line(f, "server.behind_tls_proxy", self.server().behind_tls_proxy().to_string())?;
+        line(
+            f,
+            "server.public_origin",
+            self.server()
+                .public_origin()
+                .map_or("unset (the Host header)".into(), |o| o.to_string()),
+        )?;
+        line(
+            f,
+            "server.trusted_proxies",
+            format!("{:?}", self.server().trusted_proxies().networks()),
+        )?;
+        match self.tls().files() {
+            Some(t) => {
+                line(f, "tls.cert_file", t.cert_file().display().to_string())?;
+                line(f, "tls.key_file", t.key_file().display().to_string())?;
+            }
+            None => line(f, "tls.cert_file", "unset (plain HTTP)".into())?,
+        }
+        line(f, "rate_limit.enabled", self.rate_limit().enabled().to_string())?;
+        line(f, "headers.enabled", self.headers().enabled().to_string())?;
+        line(
+            f,
+            "cors.allowed_origins",
+            match self.cors().origins() {
+                crate::settings::CorsOrigins::List(list) => {
+                    list.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                }
+                crate::settings::CorsOrigins::Any => "*".into(),
+                _ => "none (CORS off)".into(),
+            },
+        )?;
         line(
             f,
             "server.shutdown_timeout_secs",

@@ -29,11 +29,12 @@ mod master_key;
 mod problem;
 mod secrets_file;
 mod settings;
+mod tls;
 
 pub use database::{DatabaseTarget, DatabaseTargetError};
 pub use deploy::{
-    Finding, LOAD_FAILURE_ID, MIN_PASSWORD_ENTROPY_BITS, PENDING_CHECKS, RULES, Report, Rule,
-    Scope, Severity,
+    CERT_EXPIRY_WARNING, Finding, LOAD_FAILURE_ID, MIN_PASSWORD_ENTROPY_BITS, MIN_RSA_BITS,
+    PENDING_CHECKS, RULES, Report, Rule, Scope, Severity,
 };
 pub use env::{AppEnv, UnknownAppEnv};
 pub use inspection::{Inspection, Layer, SecretsFileState};
@@ -44,10 +45,18 @@ pub use master_key::{
     DEV_KEY_FILE, KeyOrigin, MASTER_KEY_FILE_VAR, MASTER_KEY_VAR, MasterKeyError, MasterKeys,
 };
 pub use problem::{Problem, SettingsError};
+/// The origin type the origin settings hold, re-exported so callers name the same type.
+pub use sec_core::{Origin, OriginError};
 pub use secrets_file::{
     EditOutcome, SECRET_KEYS, SECRETS_FILE_MODE, SecretsDoc, SecretsError, SecretsFile,
 };
 pub use settings::{
-    AuthSettings, DEV_MFA_KEY_FILE, DatabaseSettings, KNOWN_KEYS, LogFormat, LogRotation,
-    LogSettings, ServerSettings, Settings, Sources,
+    AuthSettings, ClientIpHeader, CorsOrigins, CorsSettings, CsrfSettings,
+    DEFAULT_HSTS_MAX_AGE_SECS, DEFAULT_PAGE_CSP, DEV_MFA_KEY_FILE, DatabaseSettings,
+    HeadersSettings, KNOWN_KEYS, LimitsSettings, LogFormat, LogRotation, LogSettings,
+    RateLimitSettings, ServerSettings, Settings, Sources, TlsFiles, TlsSettings, TrustedProxies,
+};
+pub use tls::{
+    CertificateError, CertificateFacts, DEV_CERT_DIR, DEV_CERT_NAMES, DEV_CERT_VALIDITY_DAYS,
+    DevCertError, DevCertificate, TLS_KEY_FILE_MODE,
 };

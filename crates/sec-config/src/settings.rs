@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, File, FileFormat};
+use sec_core::Origin;
 use serde::Deserialize;
 
 use crate::database::DatabaseTarget;
@@ -16,6 +17,14 @@ use crate::master_key::MasterKeys;
 use crate::problem::{Problem, SettingsError};
 use crate::secrets_file::SecretsDoc;
 
+pub(crate) mod http;
+
+pub use http::{
+    ClientIpHeader, CorsOrigins, CorsSettings, CsrfSettings, DEFAULT_HSTS_MAX_AGE_SECS,
+    DEFAULT_PAGE_CSP, HeadersSettings, LimitsSettings, RateLimitSettings, TlsFiles, TlsSettings,
+    TrustedProxies,
+};
+
 /// Every settings key, as a dotted path. An `APP__…` variable that maps to none of them is a
 /// typo and is reported rather than ignored.
 pub const KNOWN_KEYS: &[&str] = &[
@@ -23,6 +32,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.shutdown_timeout_secs",
     "server.workers",
     "server.behind_tls_proxy",
+    "server.public_origin",
+    "server.trusted_proxies",
+    "server.client_ip_header",
     "database.url",
     "database.pool_max_size",
     "database.acquire_timeout_ms",
@@ -48,6 +60,29 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.mfa_keys",
     "auth.throttle_base_delay_secs",
     "auth.throttle_max_delay_secs",
+    "limits.max_url_bytes",
+    "limits.client_request_timeout_ms",
+    "limits.client_disconnect_timeout_ms",
+    "limits.keep_alive_secs",
+    "limits.max_connections",
+    "limits.max_connection_rate",
+    "headers.enabled",
+    "headers.hsts_max_age_secs",
+    "headers.hsts_include_subdomains",
+    "headers.hsts_preload",
+    "headers.page_csp",
+    "csrf.allowed_origins",
+    "cors.allowed_origins",
+    "cors.allow_credentials",
+    "cors.max_age_secs",
+    "rate_limit.enabled",
+    "rate_limit.per_second",
+    "rate_limit.burst",
+    "rate_limit.auth_per_minute",
+    "rate_limit.auth_burst",
+    "tls.cert_file",
+    "tls.key_file",
+    "tls.redirect_http_bind",
 ];
 
 const ENV_PREFIX: &str = "APP__";
@@ -195,6 +230,7 @@ pub struct Settings {
     database: DatabaseSettings,
     log: LogSettings,
     auth: AuthSettings,
+    http: http::HttpSettings,
     inspection: Inspection,
 }
 
@@ -306,6 +342,9 @@ pub struct ServerSettings {
     shutdown_timeout: Duration,
     workers: Option<usize>,
     behind_tls_proxy: bool,
+    public_origin: Option<Origin>,
+    trusted_proxies: TrustedProxies,
+    client_ip_header: ClientIpHeader,
 }
 
 /// Database settings.
@@ -522,6 +561,25 @@ impl ServerSettings {
     pub fn behind_tls_proxy(&self) -> bool {
         self.behind_tls_proxy
     }
+
+    /// The origin browsers use to reach the server, e.g. `https://app.example.com`
+    /// (`server.public_origin`). The CSRF check compares request origins with it; when unset,
+    /// with the origin the request's `Host` header names.
+    pub fn public_origin(&self) -> Option<&Origin> {
+        self.public_origin.as_ref()
+    }
+
+    /// Proxies whose forwarding header names the client (`server.trusted_proxies`, default
+    /// none). The rate limits key on the peer address otherwise.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
+    /// Which header the trusted proxies write the client address into
+    /// (`server.client_ip_header`: `x-forwarded-for`, the default, or `forwarded`).
+    pub fn client_ip_header(&self) -> ClientIpHeader {
+        self.client_ip_header
+    }
 }
 
 impl DatabaseSettings {
@@ -595,6 +653,12 @@ struct Raw {
     server: RawServer,
     database: RawDatabase,
     log: RawLog,
+    limits: http::RawLimits,
+    headers: http::RawHeaders,
+    csrf: http::RawCsrf,
+    cors: http::RawCors,
+    rate_limit: http::RawRateLimit,
+    tls: http::RawTls,
     auth: RawAuth,
 }
 
@@ -624,6 +688,9 @@ struct RawServer {
     shutdown_timeout_secs: Option<u64>,
     workers: Option<usize>,
     behind_tls_proxy: Option<bool>,
+    public_origin: Option<String>,
+    trusted_proxies: Option<http::StringList>,
+    client_ip_header: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -830,6 +897,18 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
         other => other.map(PathBuf::from),
     };
 
+    let public_origin = http::public_origin(raw.server.public_origin.as_deref(), problems);
+    let trusted_proxies = http::trusted_proxies(raw.server.trusted_proxies.as_ref(), problems);
+    let client_ip_header = http::client_ip_header(raw.server.client_ip_header.as_deref(), problems);
+    let raw_http = http::RawHttp {
+        limits: raw.limits,
+        headers: raw.headers,
+        csrf: raw.csrf,
+        cors: raw.cors,
+        rate_limit: raw.rate_limit,
+        tls: raw.tls,
+    };
+    let http = http::validate(raw_http, bind.ok(), problems);
     let auth = validate_auth(&raw.auth, problems);
 
     if problems.len() > start {
@@ -843,6 +922,9 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             shutdown_timeout: Duration::from_secs(shutdown),
             workers,
             behind_tls_proxy: raw.server.behind_tls_proxy.unwrap_or(false),
+            public_origin,
+            trusted_proxies,
+            client_ip_header,
         },
         database: DatabaseSettings {
             target: target.ok()?,
@@ -861,6 +943,7 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             audit_key_file,
         },
         auth,
+        http,
         inspection: Inspection::default(),
     })
 }

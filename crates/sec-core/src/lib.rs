@@ -9,6 +9,8 @@
 //!   holding markup goes through [`sanitize_rich_html`].
 //! - Passwords are hashed with Argon2id by a [`PasswordHasher`], behind a [`HashingPool`] that
 //!   bounds concurrent hashes; [`calibrate`] picks parameters for a machine.
+//! - Web origins from settings and from `Origin`/`Referer`/`Host` headers are compared in one
+//!   normal form ([`Origin`]).
 //! - Secrets are compared with [`constant_time_eq`]; tokens come from [`random_token`].
 //!
 //! `docs/sec-core.md` records the decisions behind each rule.
@@ -17,6 +19,7 @@ mod blocklist;
 mod email;
 mod escape;
 mod hashing;
+mod origin;
 mod password;
 mod policy;
 mod serde_str;
@@ -32,6 +35,7 @@ pub use hashing::{
     PoolBusy, SALT_LEN, Verified, VerifyError, calibrate, calibrate_with_memory_limit,
     default_max_concurrent_hashes,
 };
+pub use origin::{Origin, OriginError};
 pub use password::{Password, PasswordRejected};
 pub use policy::{
     PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS_DEFAULT, PASSWORD_MIN_CHARS_FLOOR, PasswordCheck,

@@ -254,6 +254,7 @@ pub fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(ip.parse::<IpAddr>().unwrap())
         .redirect(reqwest::redirect::Policy::none())
+        .default_headers(crate::helpers::same_origin_headers())
         .build()
         .unwrap()
 }

@@ -169,6 +169,11 @@ pub fn test_settings_with(
         ("DATABASE_URL", database.url().to_owned()),
         ("APP__LOG__DIR", log_dir.display().to_string()),
         ("APP__AUTH__MFA_KEYS", test_mfa_key().to_owned()),
+        // The in-memory per-IP limits far above what any case sends (every case comes from
+        // 127.0.0.1): the auth cases exercise the per-account throttling in the database, and
+        // the rate-limit cases set their own limits.
+        ("APP__RATE_LIMIT__BURST", "100000".to_owned()),
+        ("APP__RATE_LIMIT__AUTH_BURST", "100000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -183,6 +188,9 @@ pub fn test_settings_with(
 /// A running application and what a test needs to talk to it.
 pub struct TestApp {
     pub address: String,
+    pub port: u16,
+    /// The plain-HTTP redirect listener's port, when `tls.redirect_http_bind` is set.
+    pub redirect_port: Option<u16>,
     pub db: Db,
     pub client: reqwest::Client,
     pub handle: ServerHandle,
@@ -222,6 +230,18 @@ where
     spawn_app_custom(backend, AuthOverrides::default(), extra_routes, &[]).await
 }
 
+/// Starts the application with extra settings variables and extra routes.
+pub async fn spawn_app_configured<F>(
+    backend: Backend,
+    vars: &[(&str, &str)],
+    extra_routes: F,
+) -> TestApp
+where
+    F: Fn(&mut ServiceConfig) + Clone + Send + 'static,
+{
+    spawn_app_custom(backend, AuthOverrides::default(), extra_routes, vars).await
+}
+
 /// Starts the application with parts of the account rules replaced (clock, hasher).
 pub async fn spawn_app_with_overrides(backend: Backend, overrides: AuthOverrides) -> TestApp {
     spawn_app_custom(backend, overrides, |_| {}, &[]).await
@@ -254,15 +274,39 @@ where
         .await
         .expect("application builds");
     let address = app.url();
+    let port = app.port();
+    let redirect_port = app.redirect_port();
     let db = app.db().clone();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, db, client: client(), handle, log_dir, clock, database }
+    TestApp { address, port, redirect_port, db, client: client(), handle, log_dir, clock, database }
 }
 
 /// An HTTP client that does not follow redirects and keeps no cookies (tests handle the
 /// session cookie by hand, to see exactly what the server sets).
+///
+/// It sends `Sec-Fetch-Site: same-origin` on every request, as a current browser does for a
+/// script of the app's own pages, so that cookie-authenticated requests pass the CSRF check;
+/// a header the test sets itself wins. CSRF cases use [`bare_client`].
 pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(same_origin_headers())
+        .build()
+        .expect("client")
+}
+
+/// `Sec-Fetch-Site: same-origin`, what a current browser sends with a request from a page of
+/// the app's own origin: the default headers of the test clients.
+pub fn same_origin_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("sec-fetch-site", reqwest::header::HeaderValue::from_static("same-origin"));
+    headers
+}
+
+/// A client that sends no header of its own beyond what HTTP needs: no `Sec-Fetch-Site`,
+/// `Origin` or `Referer`, like a script or an old browser.
+pub fn bare_client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 

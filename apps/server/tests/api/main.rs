@@ -17,17 +17,22 @@
 mod accounts;
 mod audit;
 mod auth;
+mod csrf;
 mod database;
 mod errors;
+mod headers;
 mod health;
 mod helpers;
+mod limits;
 mod mfa;
 mod openapi;
+mod rate_limit;
 mod rbac;
 mod secrets;
 mod sessions;
 mod shutdown;
 mod throttle;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -59,6 +64,11 @@ fn main() -> ExitCode {
         rbac::cases(),
         mfa::cases(),
         openapi::cases(),
+        headers::cases(),
+        csrf::cases(),
+        rate_limit::cases(),
+        limits::cases(),
+        tls::cases(),
     ]
     .into_iter()
     .flatten()

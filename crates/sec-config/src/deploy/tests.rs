@@ -85,6 +85,28 @@ impl Fixture {
         self
     }
 
+    /// TLS served directly, with a fresh ECDSA certificate valid for `days` more days (negative:
+    /// expired that long ago) and a key file with `key_mode`.
+    fn tls(self, days: i64, key_mode: u32) -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        let mut params = rcgen::CertificateParams::new(vec!["app.example.com".to_owned()]).unwrap();
+        params.not_before = now - time::Duration::days(400);
+        params.not_after = now + time::Duration::days(days);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        self.tls_files(&cert.pem(), key_mode)
+    }
+
+    /// TLS served directly with the certificate `pem` and a key file with `key_mode` (the rules
+    /// never read the key's contents, only its mode).
+    fn tls_files(self, pem: &str, key_mode: u32) -> Self {
+        let (cert_path, key_path) = (self.path("cert.pem"), self.path("key.pem"));
+        fs::write(&cert_path, pem).unwrap();
+        fs::write(&key_path, "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n").unwrap();
+        set_mode(Path::new(&key_path), key_mode);
+        self.set("APP__TLS__CERT_FILE", &cert_path).set("APP__TLS__KEY_FILE", &key_path)
+    }
+
     fn args(mut self, args: &[&str]) -> Self {
         self.args = args.iter().map(|a| (*a).to_owned()).collect();
         self
@@ -189,6 +211,7 @@ const FIXTURES: &[(&str, Build, Build)] = &[
             Fixture::production()
                 .set("APP__SERVER__BIND", "0.0.0.0:8080")
                 .set("APP__SERVER__BEHIND_TLS_PROXY", "true")
+                .set("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8")
         },
     ),
     (
@@ -222,6 +245,54 @@ const FIXTURES: &[(&str, Build, Build)] = &[
         },
     ),
     ("SEC-C015", || Fixture::production().set("APP_ENV", "test"), Fixture::production),
+    ("SEC-C016", || Fixture::production().tls(90, 0o640), || Fixture::production().tls(90, 0o600)),
+    ("SEC-C017", || Fixture::production().tls(-1, 0o600), || Fixture::production().tls(90, 0o600)),
+    ("SEC-C018", || Fixture::production().tls(7, 0o600), || Fixture::production().tls(15, 0o600)),
+    (
+        "SEC-C019",
+        || Fixture::production().tls_files(RSA_1024_CERT, 0o600),
+        || Fixture::production().tls(90, 0o600),
+    ),
+    (
+        "SEC-C020",
+        || {
+            Fixture::production()
+                .set("APP__CORS__ALLOWED_ORIGINS", "*")
+                .set("APP__CORS__ALLOW_CREDENTIALS", "true")
+        },
+        || {
+            Fixture::production()
+                .set(
+                    "APP__CORS__ALLOWED_ORIGINS",
+                    "https://app.example.com, https://admin.example.com",
+                )
+                .set("APP__CORS__ALLOW_CREDENTIALS", "true")
+        },
+    ),
+    (
+        "SEC-C021",
+        || {
+            Fixture::production()
+                .set("APP__SERVER__BIND", "0.0.0.0:8080")
+                .set("APP__SERVER__BEHIND_TLS_PROXY", "true")
+        },
+        || {
+            Fixture::production()
+                .set("APP__SERVER__BIND", "0.0.0.0:8080")
+                .set("APP__SERVER__BEHIND_TLS_PROXY", "true")
+                .set("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
+        },
+    ),
+    (
+        "SEC-C022",
+        || Fixture::production().set("APP__RATE_LIMIT__ENABLED", "false"),
+        Fixture::production,
+    ),
+    (
+        "SEC-C023",
+        || Fixture::production().set("APP__HEADERS__ENABLED", "false"),
+        Fixture::production,
+    ),
     ("SEC-C030", || Fixture::production().unset("APP__AUTH__MFA_KEYS"), Fixture::production),
     (
         "SEC-C031",
@@ -243,6 +314,11 @@ const FIXTURES: &[(&str, Build, Build)] = &[
         || Fixture::production().set("APP__AUTH__ADMIN_REQUIRES_MFA", "true"),
     ),
 ];
+
+/// A self-signed certificate for a 1024-bit RSA key, valid until 2126 (made once with
+/// `openssl req -x509 -newkey rsa:1024 -days 36500`; its key was thrown away): ring, which
+/// the tests could generate keys with, refuses RSA keys this small.
+const RSA_1024_CERT: &str = include_str!("fixtures/rsa1024-cert.pem");
 
 fn ids(report: &Report) -> Vec<&'static str> {
     report.findings().iter().map(|f| f.id).collect()
@@ -324,7 +400,7 @@ fn the_check_assumes_production_when_app_env_is_unset() {
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["env"], "production");
     assert_eq!(json["ok"], true);
-    assert!(json["pending_checks"].as_array().unwrap().len() >= 4);
+    assert!(json["pending_checks"].is_array());
 }
 
 #[test]
@@ -356,4 +432,24 @@ fn a_key_in_both_the_secrets_file_and_a_plaintext_file_is_a_finding() {
     let report = f.report();
     assert_eq!(ids(&report), ["SEC-C005"], "{}", report.to_table());
     assert!(report.findings()[0].message.contains("default.toml"));
+}
+
+#[test]
+fn direct_tls_satisfies_the_plain_http_rule_on_a_public_address() {
+    let report =
+        Fixture::production().set("APP__SERVER__BIND", "0.0.0.0:8443").tls(90, 0o600).report();
+    assert!(report.findings().is_empty(), "{}", report.to_table());
+}
+
+#[test]
+fn production_start_up_refuses_an_expired_certificate_and_a_wildcard_with_credentials_everywhere() {
+    let err = Settings::load(&Fixture::production().tls(-3, 0o600).sources()).unwrap_err();
+    assert!(err.to_string().contains("SEC-C017"), "{err}");
+    let dev = Fixture::production()
+        .set("APP_ENV", "development")
+        .set("APP__CORS__ALLOWED_ORIGINS", "*")
+        .set("APP__CORS__ALLOW_CREDENTIALS", "true");
+    let err = Settings::load(&dev.sources()).unwrap_err();
+    assert_eq!(err.problems()[0].key(), "cors.allow_credentials");
+    assert!(err.to_string().contains("SEC-C020"), "{err}");
 }

@@ -1,9 +1,15 @@
 //! Tests of layer precedence, validation and the production refusals.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failed unwrap is a failed test"
+)]
 
 use std::fs;
 
 use super::*;
+use sec_core::Origin;
 
 fn load(dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
     Settings::load(&Sources::new(dir, vars.iter().copied()))
@@ -229,6 +235,161 @@ fn log_rotation_size_and_audit_key_file_have_defaults_and_are_validated() {
     let mut got = keys(&err);
     got.sort_unstable();
     assert_eq!(got, ["log.audit_key_file", "log.max_file_mb", "log.rotation"], "{err}");
+}
+
+#[test]
+fn http_layer_settings_have_safe_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(dir.path(), &[]).unwrap();
+    assert_eq!(s.server().public_origin(), None);
+    assert!(s.server().trusted_proxies().is_empty());
+    assert_eq!(s.server().client_ip_header(), ClientIpHeader::XForwardedFor);
+    let limits = s.limits();
+    assert_eq!(limits.max_url_bytes(), 8192);
+    assert_eq!(limits.client_request_timeout(), Duration::from_secs(5));
+    assert_eq!(limits.client_disconnect_timeout(), Duration::from_secs(1));
+    assert_eq!(limits.keep_alive(), Some(Duration::from_secs(5)));
+    assert_eq!(limits.max_connections(), 25_000);
+    assert_eq!(limits.max_connection_rate(), 256);
+    let headers = s.headers();
+    assert!(headers.enabled());
+    assert_eq!(headers.hsts_max_age_secs(), 63_072_000);
+    assert!(headers.hsts_include_subdomains() && !headers.hsts_preload());
+    assert_eq!(headers.page_csp(), DEFAULT_PAGE_CSP);
+    assert!(s.csrf().allowed_origins().is_empty());
+    assert_eq!(s.cors().origins(), &CorsOrigins::Disabled);
+    assert!(!s.cors().allow_credentials());
+    assert_eq!(s.cors().max_age_secs(), 600);
+    let rl = s.rate_limit();
+    assert!(rl.enabled());
+    assert_eq!((rl.per_second().get(), rl.burst().get()), (100, 200));
+    assert_eq!((rl.auth_per_minute().get(), rl.auth_burst().get()), (10, 5));
+    assert!(!s.tls().enabled());
+    assert_eq!(s.tls().redirect_http_bind(), None);
+}
+
+#[test]
+fn list_settings_take_a_comma_separated_variable_or_a_toml_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(
+        dir.path(),
+        &[
+            ("APP__SERVER__TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,"),
+            ("APP__CSRF__ALLOWED_ORIGINS", "https://www.example.com"),
+            ("APP__CORS__ALLOWED_ORIGINS", "https://a.example.com:443,http://localhost:3000"),
+        ],
+    )
+    .unwrap();
+    let proxies = s.server().trusted_proxies();
+    assert_eq!(proxies.networks(), ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+    assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+    assert!(proxies.contains("::ffff:192.0.2.7".parse().unwrap()), "IPv4-mapped form counts");
+    assert!(!proxies.contains("192.0.2.8".parse().unwrap()));
+    assert_eq!(s.csrf().allowed_origins()[0].as_str(), "https://www.example.com");
+    let CorsOrigins::List(list) = s.cors().origins() else { panic!("a list") };
+    let list: Vec<&str> = list.iter().map(Origin::as_str).collect();
+    assert_eq!(list, ["https://a.example.com", "http://localhost:3000"]);
+
+    fs::write(
+        dir.path().join("default.toml"),
+        "[server]\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n\
+         [cors]\nallowed_origins = [\"*\"]\n",
+    )
+    .unwrap();
+    let s = load(dir.path(), &[]).unwrap();
+    assert_eq!(s.server().trusted_proxies().networks(), ["127.0.0.1/32", "::1/128"]);
+    assert_eq!(s.cors().origins(), &CorsOrigins::Any);
+    // An empty variable is an empty list, not an error.
+    let s = load(dir.path(), &[("APP__SERVER__TRUSTED_PROXIES", "")]).unwrap();
+    assert!(s.server().trusted_proxies().is_empty());
+}
+
+#[test]
+fn http_layer_settings_are_validated_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(
+        dir.path(),
+        &[
+            ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com/login"),
+            ("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
+            ("APP__SERVER__CLIENT_IP_HEADER", "x-real-ip"),
+            ("APP__LIMITS__MAX_URL_BYTES", "10"),
+            ("APP__LIMITS__CLIENT_REQUEST_TIMEOUT_MS", "0"),
+            ("APP__HEADERS__PAGE_CSP", "default-src 'self' 'unsafe-inline'"),
+            ("APP__CSRF__ALLOWED_ORIGINS", "null"),
+            ("APP__CORS__ALLOWED_ORIGINS", "*,https://a.example.com"),
+            ("APP__RATE_LIMIT__BURST", "0"),
+            ("APP__TLS__CERT_FILE", "cert.pem"),
+        ],
+    )
+    .unwrap_err();
+    let mut got = keys(&err);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            "cors.allowed_origins",
+            "csrf.allowed_origins",
+            "headers.page_csp",
+            "limits.client_request_timeout_ms",
+            "limits.max_url_bytes",
+            "rate_limit.burst",
+            "server.client_ip_header",
+            "server.public_origin",
+            "server.trusted_proxies",
+            "tls.key_file",
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn tls_and_its_redirect_listener_are_read_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(
+        dir.path(),
+        &[
+            ("APP__SERVER__PUBLIC_ORIGIN", "HTTPS://App.Example.com:443/"),
+            ("APP__TLS__CERT_FILE", "var/tls/cert.pem"),
+            ("APP__TLS__KEY_FILE", "var/tls/key.pem"),
+            ("APP__TLS__REDIRECT_HTTP_BIND", "127.0.0.1:8081"),
+            ("APP__LIMITS__KEEP_ALIVE_SECS", "0"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server().public_origin().unwrap().as_str(), "https://app.example.com");
+    let files = s.tls().files().unwrap();
+    assert_eq!(files.cert_file(), Path::new("var/tls/cert.pem"));
+    assert_eq!(files.key_file(), Path::new("var/tls/key.pem"));
+    assert_eq!(s.tls().redirect_http_bind(), Some("127.0.0.1:8081".parse().unwrap()));
+    assert_eq!(s.limits().keep_alive(), None);
+
+    // A redirect listener needs HTTPS to redirect to, and its own address.
+    let err = load(dir.path(), &[("APP__TLS__REDIRECT_HTTP_BIND", "127.0.0.1:8081")]).unwrap_err();
+    assert_eq!(keys(&err), ["tls.redirect_http_bind"]);
+    let err = load(
+        dir.path(),
+        &[
+            ("APP__TLS__CERT_FILE", "c.pem"),
+            ("APP__TLS__KEY_FILE", "k.pem"),
+            ("APP__TLS__REDIRECT_HTTP_BIND", "127.0.0.1:8080"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(keys(&err), ["tls.redirect_http_bind"]);
+}
+
+#[test]
+fn hsts_preload_needs_subdomains_and_a_year() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(
+        dir.path(),
+        &[("APP__HEADERS__HSTS_PRELOAD", "true"), ("APP__HEADERS__HSTS_MAX_AGE_SECS", "86400")],
+    )
+    .unwrap_err();
+    assert_eq!(keys(&err), ["headers.hsts_preload"]);
+    let s = load(dir.path(), &[("APP__HEADERS__HSTS_PRELOAD", "true")]).unwrap();
+    assert!(s.headers().hsts_preload());
 }
 
 #[test]

@@ -1,0 +1,97 @@
+//! Per-IP request rate limits: a general bucket for every request, and a stricter one for
+//! `/api/v1/auth/*`, answered with 429 `too_many_requests` and `Retry-After`.
+//!
+//! This is the cheap first line, in memory and **per replica**: with N replicas a client gets
+//! up to N times the limit, and the limits reset when a replica restarts. The ingress in front
+//! (nginx `limit_req`, an ingress-controller annotation, a cloud WAF rule) should enforce the
+//! global figure; login attempts are also throttled per account in the database by the auth
+//! code, which holds across replicas.
+//!
+//! The key is the client address from [`crate::client_ip`] (the peer, or the forwarding header
+//! of a trusted proxy), with IPv6 clients keyed by their /64.
+//!
+//! Two interchangeable implementations, chosen at build time:
+//! - feature `actix-governor` (default): the actix-governor middleware with our key extractor
+//!   and 429 body. actix-governor is **GPL-3.0-or-later**;
+//! - without it (`--no-default-features`): the same quotas and responses on the MIT-licensed
+//!   governor crate directly, in a small middleware of our own.
+//!
+//! Both use governor's GCRA with the same quotas, and both pass the same API tests.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::{HttpResponse, ResponseError};
+use governor::Quota;
+use sec_config::Settings;
+
+use crate::client_ip::{ClientIpPolicy, rate_limit_key};
+use crate::error::AppError;
+
+#[cfg(feature = "actix-governor")]
+mod with_actix_governor;
+#[cfg(feature = "actix-governor")]
+pub use with_actix_governor::Limiter;
+
+#[cfg(not(feature = "actix-governor"))]
+mod with_governor;
+#[cfg(not(feature = "actix-governor"))]
+pub use with_governor::{Limiter, middleware};
+
+/// Requests to this path, or below it, also count against the authentication bucket.
+pub const AUTH_PATH_PREFIX: &str = "/api/v1/auth";
+
+/// How often buckets of clients that have gone quiet are dropped, so that the memory the
+/// limiter holds follows the number of recent clients, not of all clients ever seen.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The rate limiter could not be built from the settings.
+#[derive(Debug, thiserror::Error)]
+#[error("the rate-limit settings give an empty quota")]
+pub struct EmptyQuota;
+
+/// True for `/api/v1/auth` and every path below it. `path` must be the path the router
+/// matches (actix's re-quoted `match_info().as_str()`, where `%61uth` is already `auth`), so
+/// that no spelling reaches an auth route without counting.
+pub fn is_auth_path(path: &str) -> bool {
+    path.strip_prefix(AUTH_PATH_PREFIX).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The general and the authentication quota from `rate_limit.*`.
+fn quotas(settings: &Settings) -> (Quota, Quota) {
+    let r = settings.rate_limit();
+    (
+        Quota::per_second(r.per_second()).allow_burst(r.burst()),
+        Quota::per_minute(r.auth_per_minute()).allow_burst(r.auth_burst()),
+    )
+}
+
+/// The bucket key of a request: its client address, IPv6 by /64. A request without a peer
+/// address (not over TCP) shares one bucket with all such requests.
+fn key_of(client_ip: &ClientIpPolicy, req: &ServiceRequest) -> IpAddr {
+    let peer = req.peer_addr().map(|a| a.ip());
+    client_ip
+        .client_ip(peer, req.headers())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), rate_limit_key)
+}
+
+/// The 429 answer: the standard error body, `Retry-After` in whole seconds (at least 1).
+fn too_many_requests(wait: Duration) -> HttpResponse {
+    AppError::too_many_requests(wait).error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auth_bucket_covers_the_prefix_and_below_only() {
+        for yes in ["/api/v1/auth", "/api/v1/auth/", "/api/v1/auth/login", "/api/v1/auth/a/b"] {
+            assert!(is_auth_path(yes), "{yes}");
+        }
+        for no in ["/api/v1/authx", "/api/v1/aut", "/api/v1", "/healthz", "/API/v1/auth", ""] {
+            assert!(!is_auth_path(no), "{no}");
+        }
+    }
+}

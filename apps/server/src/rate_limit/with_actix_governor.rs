@@ -1,0 +1,134 @@
+//! The rate limits on the actix-governor middleware (feature `actix-governor`, GPL-3.0-or-later).
+//!
+//! Two `Governor` layers share one limiter each across all workers: the general one keyed by
+//! client address, and the authentication one whose key extractor gives every request outside
+//! `/api/v1/auth` the key `None`, which it whitelists. Our extractors also write the 429 body,
+//! so it is the same JSON error (with the request id) as every other error.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::{Arc, Weak};
+
+use actix_governor::governor::NotUntil;
+use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor};
+use actix_web::dev::ServiceRequest;
+use actix_web::middleware::Condition;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use governor::Quota;
+use sec_config::Settings;
+
+use super::{EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_path, key_of, quotas, too_many_requests};
+use crate::client_ip::ClientIpPolicy;
+
+/// Keys every request by its client address.
+#[derive(Debug, Clone)]
+pub struct GeneralKey(Arc<ClientIpPolicy>);
+
+impl KeyExtractor for GeneralKey {
+    type Key = IpAddr;
+    type KeyExtractionError = Infallible;
+
+    fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
+        Ok(key_of(&self.0, req))
+    }
+
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        _response: HttpResponseBuilder,
+    ) -> HttpResponse {
+        too_many_requests(negative.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// Keys requests to `/api/v1/auth/*` by client address; every other request gets `None`,
+/// which is whitelisted.
+#[derive(Debug, Clone)]
+pub struct AuthKey(Arc<ClientIpPolicy>);
+
+impl KeyExtractor for AuthKey {
+    type Key = Option<IpAddr>;
+    type KeyExtractionError = Infallible;
+
+    fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
+        Ok(is_auth_path(req.match_info().as_str()).then(|| key_of(&self.0, req)))
+    }
+
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        _response: HttpResponseBuilder,
+    ) -> HttpResponse {
+        too_many_requests(negative.wait_time_from(DefaultClock::default().now()))
+    }
+
+    // actix-governor asks for this list on every request; one element is cheap.
+    fn whitelisted_keys(&self) -> Vec<Self::Key> {
+        vec![None]
+    }
+}
+
+/// The two limiters, shared by every worker.
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    enabled: bool,
+    general: GovernorConfig<GeneralKey, NoOpMiddleware<QuantaInstant>>,
+    auth: GovernorConfig<AuthKey, NoOpMiddleware<QuantaInstant>>,
+}
+
+impl Limiter {
+    /// Builds both limiters from `rate_limit.*` and the client-address settings.
+    pub fn new(settings: &Settings) -> Result<Self, EmptyQuota> {
+        let client_ip = Arc::new(ClientIpPolicy::from_settings(settings));
+        let (general, auth) = quotas(settings);
+        Ok(Self {
+            enabled: settings.rate_limit().enabled(),
+            general: config(general, GeneralKey(client_ip.clone()))?,
+            auth: config(auth, AuthKey(client_ip))?,
+        })
+    }
+
+    /// The general layer, for `App::wrap`.
+    pub fn general(&self) -> Condition<Governor<GeneralKey, NoOpMiddleware<QuantaInstant>>> {
+        Condition::new(self.enabled, Governor::new(&self.general))
+    }
+
+    /// The authentication layer, for `App::wrap` inside [`Limiter::general`].
+    pub fn auth(&self) -> Condition<Governor<AuthKey, NoOpMiddleware<QuantaInstant>>> {
+        Condition::new(self.enabled, Governor::new(&self.auth))
+    }
+
+    /// Starts a task on the current runtime that drops quiet clients' buckets every minute,
+    /// until the limiters are dropped.
+    pub fn spawn_housekeeping(&self) {
+        let general = Arc::downgrade(&self.general.limiter());
+        let auth = Arc::downgrade(&self.auth.limiter());
+        actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(HOUSEKEEPING_INTERVAL).await;
+                let (Some(general), Some(auth)) = (Weak::upgrade(&general), Weak::upgrade(&auth))
+                else {
+                    break;
+                };
+                general.retain_recent();
+                general.shrink_to_fit();
+                auth.retain_recent();
+                auth.shrink_to_fit();
+            }
+        });
+    }
+}
+
+fn config<K: KeyExtractor>(
+    quota: Quota,
+    key: K,
+) -> Result<GovernorConfig<K, NoOpMiddleware<QuantaInstant>>, EmptyQuota> {
+    GovernorConfigBuilder::default()
+        .key_extractor(key)
+        .period(quota.replenish_interval())
+        .burst_size(quota.burst_size().get())
+        .finish()
+        .ok_or(EmptyQuota)
+}

@@ -1,0 +1,89 @@
+//! The rate limits directly on the MIT-licensed governor crate (built without the default
+//! `actix-governor` feature): the same quotas, keys and 429 answers as the actix-governor
+//! layers, in one middleware.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use governor::DefaultKeyedRateLimiter;
+use governor::clock::Clock;
+use sec_config::Settings;
+
+use super::{EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_path, key_of, quotas, too_many_requests};
+use crate::client_ip::ClientIpPolicy;
+
+/// The two limiters, shared by every worker.
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    enabled: bool,
+    client_ip: Arc<ClientIpPolicy>,
+    general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    auth: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl Limiter {
+    /// Builds both limiters from `rate_limit.*` and the client-address settings.
+    pub fn new(settings: &Settings) -> Result<Self, EmptyQuota> {
+        let (general, auth) = quotas(settings);
+        Ok(Self {
+            enabled: settings.rate_limit().enabled(),
+            client_ip: Arc::new(ClientIpPolicy::from_settings(settings)),
+            general: Arc::new(DefaultKeyedRateLimiter::keyed(general)),
+            auth: Arc::new(DefaultKeyedRateLimiter::keyed(auth)),
+        })
+    }
+
+    /// `Err(wait)` when the request is over a limit.
+    fn check(&self, req: &ServiceRequest) -> Result<(), Duration> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let key = key_of(&self.client_ip, req);
+        let limiters =
+            [Some(&self.general), is_auth_path(req.match_info().as_str()).then_some(&self.auth)];
+        for limiter in limiters.into_iter().flatten() {
+            if let Err(not_until) = limiter.check_key(&key) {
+                return Err(not_until.wait_time_from(limiter.clock().now()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a task on the current runtime that drops quiet clients' buckets every minute,
+    /// until the limiters are dropped.
+    pub fn spawn_housekeeping(&self) {
+        let general = Arc::downgrade(&self.general);
+        let auth = Arc::downgrade(&self.auth);
+        actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(HOUSEKEEPING_INTERVAL).await;
+                let (Some(general), Some(auth)) = (Weak::upgrade(&general), Weak::upgrade(&auth))
+                else {
+                    break;
+                };
+                for limiter in [general, auth] {
+                    limiter.retain_recent();
+                    limiter.shrink_to_fit();
+                }
+            }
+        });
+    }
+}
+
+/// Middleware: 429 when the client is over a limit; register the [`Limiter`] as
+/// `web::Data<Limiter>`.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let verdict = req.app_data::<web::Data<Limiter>>().map_or(Ok(()), |l| l.check(&req));
+    match verdict {
+        Ok(()) => next.call(req).await.map(ServiceResponse::map_into_boxed_body),
+        Err(wait) => Ok(req.into_response(too_many_requests(wait))),
+    }
+}

@@ -1,0 +1,693 @@
+//! Settings of the HTTP layer: request limits and timeouts, security headers, CSRF, CORS, rate
+//! limits and TLS. Raw values from the merged layers are validated here into typed sections;
+//! [`super::validate`] calls [`validate`] and reports every problem with its key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use sec_core::Origin;
+use serde::{Deserialize, Deserializer};
+
+use super::{Settings, in_range};
+use crate::problem::Problem;
+
+/// Default `headers.page_csp`: everything from the page's own origin only, no inline script or
+/// style, no plugins, no `<base>` rewriting, forms post only to this origin, no framing.
+pub const DEFAULT_PAGE_CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; \
+                                    form-action 'self'; frame-ancestors 'none'";
+
+/// Two years, the HSTS max-age the OWASP Secure Headers Project recommends.
+pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 63_072_000;
+
+// ---------------------------------------------------------------------------------------------
+// Typed sections
+
+/// Which forwarding header a trusted proxy writes the client address into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (the default; what most proxies append to).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// The proxies whose forwarding headers are believed (`server.trusted_proxies`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// True when `ip` is one of the trusted proxies (an IPv4-mapped IPv6 address counts as its
+    /// IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// True when no proxy is trusted: forwarding headers are then always ignored.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The networks, as written in CIDR form (`10.0.0.0/8`, `192.0.2.7/32`).
+    pub fn networks(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+/// Connection and request-size limits of the HTTP listener (`limits.*`).
+#[derive(Debug, Clone)]
+pub struct LimitsSettings {
+    max_url_bytes: usize,
+    client_request_timeout: Duration,
+    client_disconnect_timeout: Duration,
+    keep_alive: Option<Duration>,
+    max_connections: usize,
+    max_connection_rate: usize,
+}
+
+impl LimitsSettings {
+    /// Longest request target (path and query) accepted, in bytes (`limits.max_url_bytes`,
+    /// default 8192); longer ones get 414.
+    pub fn max_url_bytes(&self) -> usize {
+        self.max_url_bytes
+    }
+
+    /// Time a client has to send the complete head of its first request on a connection
+    /// (`limits.client_request_timeout_ms`, default 5000): slow-loris defence, answered 408.
+    pub fn client_request_timeout(&self) -> Duration {
+        self.client_request_timeout
+    }
+
+    /// Time a closing connection has to shut down before it is dropped
+    /// (`limits.client_disconnect_timeout_ms`, default 1000).
+    pub fn client_disconnect_timeout(&self) -> Duration {
+        self.client_disconnect_timeout
+    }
+
+    /// How long an idle keep-alive connection stays open (`limits.keep_alive_secs`, default 5);
+    /// `None` when keep-alive is off (0).
+    pub fn keep_alive(&self) -> Option<Duration> {
+        self.keep_alive
+    }
+
+    /// Most concurrent connections per worker (`limits.max_connections`, default 25000).
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Most concurrent TLS handshakes per worker (`limits.max_connection_rate`, default 256).
+    pub fn max_connection_rate(&self) -> usize {
+        self.max_connection_rate
+    }
+}
+
+/// Security response headers (`headers.*`).
+#[derive(Debug, Clone)]
+pub struct HeadersSettings {
+    enabled: bool,
+    hsts_max_age_secs: u64,
+    hsts_include_subdomains: bool,
+    hsts_preload: bool,
+    page_csp: String,
+}
+
+impl HeadersSettings {
+    /// Whether the security headers are added at all (`headers.enabled`, default true).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// HSTS `max-age` in seconds (`headers.hsts_max_age_secs`, default two years).
+    pub fn hsts_max_age_secs(&self) -> u64 {
+        self.hsts_max_age_secs
+    }
+
+    /// HSTS `includeSubDomains` (`headers.hsts_include_subdomains`, default true).
+    pub fn hsts_include_subdomains(&self) -> bool {
+        self.hsts_include_subdomains
+    }
+
+    /// HSTS `preload` (`headers.hsts_preload`, default false).
+    pub fn hsts_preload(&self) -> bool {
+        self.hsts_preload
+    }
+
+    /// The Content-Security-Policy of HTML responses (`headers.page_csp`).
+    pub fn page_csp(&self) -> &str {
+        &self.page_csp
+    }
+}
+
+/// Cross-site request forgery defence (`csrf.*`).
+#[derive(Debug, Clone, Default)]
+pub struct CsrfSettings {
+    allowed_origins: Vec<Origin>,
+}
+
+impl CsrfSettings {
+    /// Other origins (besides the server's own) that may send cookie-authenticated
+    /// state-changing requests, e.g. a front end on a sibling subdomain
+    /// (`csrf.allowed_origins`, default none).
+    pub fn allowed_origins(&self) -> &[Origin] {
+        &self.allowed_origins
+    }
+}
+
+/// Which origins CORS lets read responses (`cors.allowed_origins`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorsOrigins {
+    /// CORS off (the default): browsers let no other origin read responses.
+    Disabled,
+    /// `*`: any origin may read responses, never with credentials.
+    Any,
+    /// Exactly these origins.
+    List(Vec<Origin>),
+}
+
+/// Cross-origin resource sharing (`cors.*`).
+#[derive(Debug, Clone)]
+pub struct CorsSettings {
+    origins: CorsOrigins,
+    allow_credentials: bool,
+    max_age_secs: u32,
+}
+
+impl CorsSettings {
+    /// The allowed origins.
+    pub fn origins(&self) -> &CorsOrigins {
+        &self.origins
+    }
+
+    /// Whether cross-origin requests may carry cookies (`cors.allow_credentials`, default
+    /// false). Refused together with `*` (SEC-C020).
+    pub fn allow_credentials(&self) -> bool {
+        self.allow_credentials
+    }
+
+    /// How long browsers may cache a preflight answer (`cors.max_age_secs`, default 600).
+    pub fn max_age_secs(&self) -> u32 {
+        self.max_age_secs
+    }
+}
+
+/// Per-IP request rate limits (`rate_limit.*`), per replica.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    enabled: bool,
+    per_second: NonZeroU32,
+    burst: NonZeroU32,
+    auth_per_minute: NonZeroU32,
+    auth_burst: NonZeroU32,
+}
+
+impl RateLimitSettings {
+    /// Whether the limits apply (`rate_limit.enabled`, default true).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Sustained requests per second per client IP, any route (`rate_limit.per_second`,
+    /// default 100).
+    pub fn per_second(&self) -> NonZeroU32 {
+        self.per_second
+    }
+
+    /// Requests per client IP that may arrive at once above the sustained rate
+    /// (`rate_limit.burst`, default 200).
+    pub fn burst(&self) -> NonZeroU32 {
+        self.burst
+    }
+
+    /// Sustained requests per minute per client IP to `/api/v1/auth/*`
+    /// (`rate_limit.auth_per_minute`, default 10).
+    pub fn auth_per_minute(&self) -> NonZeroU32 {
+        self.auth_per_minute
+    }
+
+    /// Burst per client IP to `/api/v1/auth/*` (`rate_limit.auth_burst`, default 5).
+    pub fn auth_burst(&self) -> NonZeroU32 {
+        self.auth_burst
+    }
+}
+
+/// Certificate and key served by the listener itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+impl TlsFiles {
+    /// PEM certificate chain, leaf first (`tls.cert_file`).
+    pub fn cert_file(&self) -> &Path {
+        &self.cert_file
+    }
+
+    /// PEM private key (`tls.key_file`): PKCS#8, PKCS#1 or SEC1.
+    pub fn key_file(&self) -> &Path {
+        &self.key_file
+    }
+}
+
+/// HTTPS served by the server itself (`tls.*`).
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    files: Option<TlsFiles>,
+    redirect_http_bind: Option<SocketAddr>,
+}
+
+impl TlsSettings {
+    /// The certificate and key, when the server speaks HTTPS itself; `None` for plain HTTP.
+    pub fn files(&self) -> Option<&TlsFiles> {
+        self.files.as_ref()
+    }
+
+    /// True when the server speaks HTTPS itself.
+    pub fn enabled(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// An extra plain-HTTP listener that answers every request with a 308 redirect to HTTPS
+    /// (`tls.redirect_http_bind`, default none).
+    pub fn redirect_http_bind(&self) -> Option<SocketAddr> {
+        self.redirect_http_bind
+    }
+}
+
+/// The HTTP-layer sections of [`Settings`].
+#[derive(Debug, Clone)]
+pub(crate) struct HttpSettings {
+    limits: LimitsSettings,
+    headers: HeadersSettings,
+    csrf: CsrfSettings,
+    cors: CorsSettings,
+    rate_limit: RateLimitSettings,
+    tls: TlsSettings,
+}
+
+impl Settings {
+    /// Connection and request-size limits.
+    pub fn limits(&self) -> &LimitsSettings {
+        &self.http.limits
+    }
+
+    /// Security response headers.
+    pub fn headers(&self) -> &HeadersSettings {
+        &self.http.headers
+    }
+
+    /// CSRF defence.
+    pub fn csrf(&self) -> &CsrfSettings {
+        &self.http.csrf
+    }
+
+    /// CORS.
+    pub fn cors(&self) -> &CorsSettings {
+        &self.http.cors
+    }
+
+    /// Per-IP rate limits.
+    pub fn rate_limit(&self) -> &RateLimitSettings {
+        &self.http.rate_limit
+    }
+
+    /// HTTPS served by the server itself.
+    pub fn tls(&self) -> &TlsSettings {
+        &self.http.tls
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw values
+
+/// A list setting: a TOML array, or (from an environment variable) one comma-separated string.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StringList(Vec<String>);
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            List(Vec<String>),
+            Text(String),
+        }
+        Ok(Self(match Either::deserialize(d)? {
+            Either::List(items) => items,
+            Either::Text(text) => text.split(',').map(str::to_owned).collect(),
+        }))
+    }
+}
+
+impl StringList {
+    /// The non-empty items, trimmed (`"a, b,"` is `a` and `b`).
+    fn items(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLimits {
+    max_url_bytes: Option<usize>,
+    client_request_timeout_ms: Option<u64>,
+    client_disconnect_timeout_ms: Option<u64>,
+    keep_alive_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connection_rate: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHeaders {
+    enabled: Option<bool>,
+    hsts_max_age_secs: Option<u64>,
+    hsts_include_subdomains: Option<bool>,
+    hsts_preload: Option<bool>,
+    page_csp: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCsrf {
+    allowed_origins: Option<StringList>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCors {
+    allowed_origins: Option<StringList>,
+    allow_credentials: Option<bool>,
+    max_age_secs: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawRateLimit {
+    enabled: Option<bool>,
+    per_second: Option<u32>,
+    burst: Option<u32>,
+    auth_per_minute: Option<u32>,
+    auth_burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTls {
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    redirect_http_bind: Option<String>,
+}
+
+/// The raw HTTP-layer sections, as merged from the layers.
+#[derive(Debug, Default)]
+pub(crate) struct RawHttp {
+    pub(crate) limits: RawLimits,
+    pub(crate) headers: RawHeaders,
+    pub(crate) csrf: RawCsrf,
+    pub(crate) cors: RawCors,
+    pub(crate) rate_limit: RawRateLimit,
+    pub(crate) tls: RawTls,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+/// `server.public_origin`: the origin browsers use to reach the server.
+pub(crate) fn public_origin(raw: Option<&str>, problems: &mut Vec<Problem>) -> Option<Origin> {
+    let text = raw.map(str::trim).filter(|t| !t.is_empty())?;
+    Origin::parse(text)
+        .map_err(|e| {
+            problems.push(Problem::new(
+                "server.public_origin",
+                format!("{text:?} is not an origin: {e}; e.g. https://app.example.com"),
+            ));
+        })
+        .ok()
+}
+
+/// `server.trusted_proxies`: IP addresses or CIDR networks.
+pub(crate) fn trusted_proxies(
+    raw: Option<&StringList>,
+    problems: &mut Vec<Problem>,
+) -> TrustedProxies {
+    let mut nets = Vec::new();
+    for item in raw.into_iter().flat_map(StringList::items) {
+        let parsed = item
+            .parse::<IpNet>()
+            .map(|n| n.trunc())
+            .or_else(|_| item.parse::<IpAddr>().map(|ip| IpNet::from(ip.to_canonical())));
+        match parsed {
+            Ok(net) => nets.push(net),
+            Err(_) => problems.push(Problem::new(
+                "server.trusted_proxies",
+                format!("{item:?} is not an IP address or CIDR network, e.g. 10.0.0.0/8"),
+            )),
+        }
+    }
+    TrustedProxies(nets)
+}
+
+/// `server.client_ip_header`.
+pub(crate) fn client_ip_header(raw: Option<&str>, problems: &mut Vec<Problem>) -> ClientIpHeader {
+    match raw.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("x-forwarded-for") => ClientIpHeader::XForwardedFor,
+        Some("forwarded") => ClientIpHeader::Forwarded,
+        Some(other) => {
+            problems.push(Problem::new(
+                "server.client_ip_header",
+                format!("must be x-forwarded-for or forwarded (got {other:?})"),
+            ));
+            ClientIpHeader::XForwardedFor
+        }
+    }
+}
+
+fn origins(key: &str, raw: Option<&StringList>, problems: &mut Vec<Problem>) -> Vec<Origin> {
+    let mut out = Vec::new();
+    for item in raw.into_iter().flat_map(StringList::items) {
+        match Origin::parse(item) {
+            Ok(o) if !out.contains(&o) => out.push(o),
+            Ok(_) => {}
+            Err(e) => problems.push(Problem::new(
+                key,
+                format!("{item:?} is not an origin: {e}; e.g. https://app.example.com"),
+            )),
+        }
+    }
+    out
+}
+
+fn nonzero(
+    key: &str,
+    value: Option<u32>,
+    default: u32,
+    max: u32,
+    problems: &mut Vec<Problem>,
+) -> NonZeroU32 {
+    let v = in_range(key, value, default, 1, max, problems);
+    NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
+}
+
+fn optional_path(key: &str, raw: Option<String>, problems: &mut Vec<Problem>) -> Option<PathBuf> {
+    match raw {
+        Some(p) if p.trim().is_empty() => {
+            problems.push(Problem::new(key, "must not be empty when set"));
+            None
+        }
+        other => other.map(PathBuf::from),
+    }
+}
+
+/// Validates the HTTP-layer sections; `bind` is `server.bind`, which the redirect listener
+/// must not share.
+pub(crate) fn validate(
+    raw: RawHttp,
+    bind: Option<SocketAddr>,
+    problems: &mut Vec<Problem>,
+) -> HttpSettings {
+    let RawHttp { limits, headers, csrf, cors, rate_limit, tls } = raw;
+
+    let keep_alive_secs =
+        in_range("limits.keep_alive_secs", limits.keep_alive_secs, 5, 0, 3600, problems);
+    let limits = LimitsSettings {
+        max_url_bytes: in_range(
+            "limits.max_url_bytes",
+            limits.max_url_bytes,
+            8192,
+            256,
+            65_536,
+            problems,
+        ),
+        client_request_timeout: Duration::from_millis(in_range(
+            "limits.client_request_timeout_ms",
+            limits.client_request_timeout_ms,
+            5000,
+            100,
+            300_000,
+            problems,
+        )),
+        client_disconnect_timeout: Duration::from_millis(in_range(
+            "limits.client_disconnect_timeout_ms",
+            limits.client_disconnect_timeout_ms,
+            1000,
+            0,
+            60_000,
+            problems,
+        )),
+        keep_alive: (keep_alive_secs > 0).then(|| Duration::from_secs(keep_alive_secs)),
+        max_connections: in_range(
+            "limits.max_connections",
+            limits.max_connections,
+            25_000,
+            1,
+            1_000_000,
+            problems,
+        ),
+        max_connection_rate: in_range(
+            "limits.max_connection_rate",
+            limits.max_connection_rate,
+            256,
+            1,
+            65_536,
+            problems,
+        ),
+    };
+
+    let page_csp = headers.page_csp.unwrap_or_else(|| DEFAULT_PAGE_CSP.to_owned());
+    check_page_csp(&page_csp, problems);
+    let headers = HeadersSettings {
+        enabled: headers.enabled.unwrap_or(true),
+        hsts_max_age_secs: in_range(
+            "headers.hsts_max_age_secs",
+            headers.hsts_max_age_secs,
+            DEFAULT_HSTS_MAX_AGE_SECS,
+            0,
+            // Five years: longer would outlive most certificates' domains' plans.
+            157_680_000,
+            problems,
+        ),
+        hsts_include_subdomains: headers.hsts_include_subdomains.unwrap_or(true),
+        hsts_preload: headers.hsts_preload.unwrap_or(false),
+        page_csp,
+    };
+    if headers.hsts_preload
+        && (!headers.hsts_include_subdomains || headers.hsts_max_age_secs < 31_536_000)
+    {
+        problems.push(Problem::new(
+            "headers.hsts_preload",
+            "the preload list requires includeSubDomains and a max-age of at least one year",
+        ));
+    }
+
+    let csrf = CsrfSettings {
+        allowed_origins: origins("csrf.allowed_origins", csrf.allowed_origins.as_ref(), problems),
+    };
+
+    let cors_items: Vec<&str> =
+        cors.allowed_origins.as_ref().map(|l| l.items().collect()).unwrap_or_default();
+    let cors_origins = if cors_items.is_empty() {
+        CorsOrigins::Disabled
+    } else if cors_items.contains(&"*") {
+        if cors_items.len() > 1 {
+            problems.push(Problem::new(
+                "cors.allowed_origins",
+                "\"*\" allows every origin and must be the only entry",
+            ));
+        }
+        CorsOrigins::Any
+    } else {
+        CorsOrigins::List(origins("cors.allowed_origins", cors.allowed_origins.as_ref(), problems))
+    };
+    let cors = CorsSettings {
+        origins: cors_origins,
+        allow_credentials: cors.allow_credentials.unwrap_or(false),
+        max_age_secs: in_range("cors.max_age_secs", cors.max_age_secs, 600, 0, 86_400, problems),
+    };
+
+    let rate_limit = RateLimitSettings {
+        enabled: rate_limit.enabled.unwrap_or(true),
+        per_second: nonzero(
+            "rate_limit.per_second",
+            rate_limit.per_second,
+            100,
+            1_000_000,
+            problems,
+        ),
+        burst: nonzero("rate_limit.burst", rate_limit.burst, 200, 1_000_000, problems),
+        auth_per_minute: nonzero(
+            "rate_limit.auth_per_minute",
+            rate_limit.auth_per_minute,
+            10,
+            100_000,
+            problems,
+        ),
+        auth_burst: nonzero("rate_limit.auth_burst", rate_limit.auth_burst, 5, 100_000, problems),
+    };
+
+    let cert_file = optional_path("tls.cert_file", tls.cert_file, problems);
+    let key_file = optional_path("tls.key_file", tls.key_file, problems);
+    let files = match (cert_file, key_file) {
+        (Some(cert_file), Some(key_file)) => Some(TlsFiles { cert_file, key_file }),
+        (None, None) => None,
+        (Some(_), None) => {
+            problems.push(Problem::new("tls.key_file", "must be set together with tls.cert_file"));
+            None
+        }
+        (None, Some(_)) => {
+            problems.push(Problem::new("tls.cert_file", "must be set together with tls.key_file"));
+            None
+        }
+    };
+    let redirect_http_bind = tls.redirect_http_bind.as_deref().map(str::trim).and_then(|text| {
+        let addr = text.parse::<SocketAddr>().map_err(|_| {
+            problems.push(Problem::new(
+                "tls.redirect_http_bind",
+                format!("{text:?} is not an IP address and port, e.g. 0.0.0.0:80"),
+            ));
+        });
+        addr.ok()
+    });
+    if let Some(addr) = redirect_http_bind {
+        if files.is_none() {
+            problems.push(Problem::new(
+                "tls.redirect_http_bind",
+                "redirects to HTTPS need HTTPS: set tls.cert_file and tls.key_file too",
+            ));
+        }
+        if Some(addr) == bind && addr.port() != 0 {
+            problems.push(Problem::new("tls.redirect_http_bind", "must differ from server.bind"));
+        }
+    }
+    let tls = TlsSettings { files, redirect_http_bind };
+
+    HttpSettings { limits, headers, csrf, cors, rate_limit, tls }
+}
+
+/// A page policy is sent as a header, so it must be one line of visible ASCII; and the point of
+/// the default is that no inline script runs, so the keywords that undo it are refused.
+fn check_page_csp(csp: &str, problems: &mut Vec<Problem>) {
+    if csp.trim().is_empty() || !csp.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        problems.push(Problem::new(
+            "headers.page_csp",
+            "must be a non-empty Content-Security-Policy on one line of printable ASCII",
+        ));
+    }
+    let lower = csp.to_ascii_lowercase();
+    for keyword in ["'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'"] {
+        if lower.contains(keyword) {
+            problems.push(Problem::new(
+                "headers.page_csp",
+                format!(
+                    "{keyword} re-enables the script injection the policy exists to stop; use \
+                     external files, or nonces or hashes"
+                ),
+            ));
+        }
+    }
+}
