@@ -9,15 +9,39 @@
 //! Handlers that build their JSON with `json!` are described by the response shapes below:
 //! they exist only for the document, and the conformance test checks them against what the
 //! server really sends.
+//!
+//! Handlers document only the answers that are their own. The ones that come from the layers
+//! in front of every handler, or from a route's access rule and body type, are added by
+//! [`CommonResponses`] from [`endpoints`], so they cannot drift apart from the routes:
+//!
+//! | Operations | Status | Why |
+//! |---|---|---|
+//! | all | 414 `uri_too_long` | request target over `limits.max_url_bytes` |
+//! | all | 429 `too_many_requests` + `Retry-After` | the per-IP rate limit (`rate_limit.*`) |
+//! | all | 500 `internal_error` | a bug or an unexpected failure |
+//! | POST, PUT, PATCH, DELETE | 403 `cross_site_request` | the session cookie sent from another site |
+//! | JSON request body | 400 `invalid_json`, 413 `payload_too_large`, 415 `unsupported_media_type` | the body cannot be read |
+//! | signed-in only | 401 `unauthorized` (and `reauth_required` where a recent authentication is needed) | the access rule |
+//! | permission | 403 `forbidden` or `mfa_required` | the access rule |
+//!
+//! Shared answers are components (`#/components/responses/...`); where a handler documents the
+//! same status for its own reason, the two descriptions are joined.
 
+use std::collections::BTreeMap;
+
+use actix_web::http::Method;
 use serde::Serialize;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
 use crate::auth::{MFA_COOKIE, SESSION_COOKIE};
 use crate::error::FieldError;
 use crate::routes::views::{AdminUserView, SessionView, UserView};
-use crate::routes::{admin, auth, docs, health, me, mfa};
+use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa};
 
 /// Name of the security scheme of the session cookie, as handlers' `security(...)` cite it.
 pub(crate) const SESSION_SCHEME: &str = "session";
@@ -31,7 +55,14 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         title = "server",
         description = "Secure-by-default reference server. Every error response carries \
                        `ErrorBody` (422 `validation_failed`: `ValidationErrorBody`), the \
-                       `X-Request-Id` header, and `Cache-Control: no-store`.",
+                       `X-Request-Id` header, and `Cache-Control: no-store`. Besides what \
+                       each operation lists: an unknown path is 404 `not_found` and a known \
+                       path with another method 405 `method_not_allowed`; a request whose \
+                       head is malformed (400), too large (431) or not sent within \
+                       `limits.client_request_timeout_ms` (408) is answered by the HTTP layer \
+                       with no body and the connection closed; the optional plain-HTTP \
+                       listener (`tls.redirect_http_bind`) answers everything with 308 to \
+                       HTTPS.",
     ),
     paths(
         health::healthz,
@@ -59,8 +90,11 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         admin::grant_role,
         admin::revoke_role,
     ),
-    components(schemas(ErrorBody, ValidationErrorBody, FieldError)),
-    modifiers(&CookieSchemes),
+    components(
+        schemas(ErrorBody, ValidationErrorBody, FieldError),
+        responses(DatabaseUnavailable),
+    ),
+    modifiers(&CookieSchemes, &CommonResponses),
     tags(
         (name = "health", description = "Liveness and readiness probes."),
         (name = "docs", description = "This document."),
@@ -111,6 +145,211 @@ impl Modify for CookieSchemes {
             ))),
         );
     }
+}
+
+/// The shared error answers: component name, description, and whether `Retry-After` comes
+/// with it.
+struct Shared {
+    name: &'static str,
+    description: &'static str,
+    retry_after: bool,
+}
+
+const URI_TOO_LONG: Shared = Shared {
+    name: "UriTooLong",
+    description: "The path and query are longer than `limits.max_url_bytes` (`uri_too_long`).",
+    retry_after: false,
+};
+const RATE_LIMITED: Shared = Shared {
+    name: "RateLimited",
+    description: "More requests from this client address than `rate_limit.*` allows \
+                  (`too_many_requests`); `/api/v1/auth/*` has a stricter bucket.",
+    retry_after: true,
+};
+const INTERNAL: Shared = Shared {
+    name: "InternalError",
+    description: "Unexpected failure (`internal_error`); details are in the log under the \
+                  request id.",
+    retry_after: false,
+};
+const CROSS_SITE: Shared = Shared {
+    name: "CrossSiteRequest",
+    description: "The request carries the session (or pending second-factor) cookie and comes \
+                  from another site, or says nothing of where it comes from \
+                  (`cross_site_request`).",
+    retry_after: false,
+};
+const INVALID_JSON: Shared = Shared {
+    name: "InvalidJson",
+    description: "The body is not JSON of this shape (`invalid_json`).",
+    retry_after: false,
+};
+const PAYLOAD_TOO_LARGE: Shared = Shared {
+    name: "PayloadTooLarge",
+    description: "The body is over 64 KiB (`payload_too_large`).",
+    retry_after: false,
+};
+const UNSUPPORTED_MEDIA_TYPE: Shared = Shared {
+    name: "UnsupportedMediaType",
+    description: "The body is not `application/json` (`unsupported_media_type`).",
+    retry_after: false,
+};
+const UNAUTHORIZED: Shared = Shared {
+    name: "Unauthorized",
+    description: "No valid session (`unauthorized`).",
+    retry_after: false,
+};
+const REAUTH_REQUIRED: Shared = Shared {
+    name: "ReauthRequired",
+    description: "No valid session (`unauthorized`), or the last authentication is older than \
+                  the re-authentication window (`reauth_required`).",
+    retry_after: false,
+};
+const FORBIDDEN: Shared = Shared {
+    name: "Forbidden",
+    description: "The account lacks the permission (`forbidden`), or has no second factor or \
+                  this session was not established with it (`mfa_required`).",
+    retry_after: false,
+};
+const DATABASE_UNAVAILABLE: Shared = Shared {
+    name: "DatabaseUnavailable",
+    description: "The database cannot be reached (`database_unavailable`).",
+    retry_after: false,
+};
+
+const ALL_SHARED: [Shared; 11] = [
+    URI_TOO_LONG,
+    RATE_LIMITED,
+    INTERNAL,
+    CROSS_SITE,
+    INVALID_JSON,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    UNAUTHORIZED,
+    REAUTH_REQUIRED,
+    FORBIDDEN,
+    DATABASE_UNAVAILABLE,
+];
+
+impl Shared {
+    fn response(&self) -> Response {
+        let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+        let mut response = ResponseBuilder::new()
+            .description(self.description)
+            .content("application/json", body)
+            .build();
+        if self.retry_after {
+            let seconds = ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .minimum(Some(0));
+            let header = HeaderBuilder::new()
+                .schema(seconds)
+                .description(Some("Seconds to wait before trying again."))
+                .build();
+            response.headers.insert("Retry-After".to_owned(), header);
+        }
+        response
+    }
+}
+
+/// `(status = 503, response = DatabaseUnavailable)` in a handler's `responses`: the answer of
+/// every route that reads or writes the database, when it cannot be reached.
+pub(crate) struct DatabaseUnavailable;
+
+impl<'r> ToResponse<'r> for DatabaseUnavailable {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (DATABASE_UNAVAILABLE.name, RefOr::T(DATABASE_UNAVAILABLE.response()))
+    }
+}
+
+/// Adds the answers that come from the layers in front of the handlers and from each route's
+/// access rule and body type (the table in the module documentation).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for shared in &ALL_SHARED {
+            components.responses.insert(shared.name.to_owned(), RefOr::T(shared.response()));
+        }
+        for e in endpoints() {
+            let Some(op) =
+                openapi.paths.paths.get_mut(e.path).and_then(|i| operation(i, &e.method))
+            else {
+                // Not documented at all: the API tests name the route.
+                continue;
+            };
+            let json_body = op
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.contains_key("application/json"));
+            let r = &mut op.responses.responses;
+            if json_body {
+                add(r, "400", &INVALID_JSON);
+                add(r, "413", &PAYLOAD_TOO_LARGE);
+                add(r, "415", &UNSUPPORTED_MEDIA_TYPE);
+            }
+            match e.access {
+                // The pending step documents its own 401.
+                Access::Public | Access::MfaPending => {}
+                Access::Authenticated => add(r, "401", &UNAUTHORIZED),
+                Access::RecentAuthentication => add(r, "401", &REAUTH_REQUIRED),
+                Access::Permission(_) => {
+                    add(r, "401", &REAUTH_REQUIRED);
+                    add(r, "403", &FORBIDDEN);
+                }
+            }
+            if !matches!(e.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
+                add(r, "403", &CROSS_SITE);
+            }
+            add(r, "414", &URI_TOO_LONG);
+            add(r, "429", &RATE_LIMITED);
+            add(r, "500", &INTERNAL);
+        }
+    }
+}
+
+fn operation<'a>(item: &'a mut PathItem, method: &Method) -> Option<&'a mut Operation> {
+    match *method {
+        Method::GET => item.get.as_mut(),
+        Method::POST => item.post.as_mut(),
+        Method::PUT => item.put.as_mut(),
+        Method::DELETE => item.delete.as_mut(),
+        Method::PATCH => item.patch.as_mut(),
+        Method::HEAD => item.head.as_mut(),
+        Method::OPTIONS => item.options.as_mut(),
+        Method::TRACE => item.trace.as_mut(),
+        _ => None,
+    }
+}
+
+/// Documents `shared` under `status`: as a reference when the operation has nothing there yet,
+/// joined to what is there otherwise.
+fn add(responses: &mut BTreeMap<String, RefOr<Response>>, status: &str, shared: &Shared) {
+    let existing = match responses.remove(status) {
+        None => {
+            responses.insert(status.to_owned(), RefOr::Ref(Ref::from_response_name(shared.name)));
+            return;
+        }
+        Some(RefOr::T(response)) => response,
+        Some(RefOr::Ref(r)) => ALL_SHARED
+            .iter()
+            .find(|s| r.ref_location == Ref::from_response_name(s.name).ref_location)
+            .map_or_else(|| Response::new(""), Shared::response),
+    };
+    let mut joined = shared.response();
+    joined.description =
+        format!("{} Or: {}", existing.description, lowercase_first(shared.description));
+    joined.headers.extend(existing.headers);
+    responses.insert(status.to_owned(), RefOr::T(joined));
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The body of every error response except 422 `validation_failed`.

@@ -38,10 +38,7 @@ fn user_id(raw: &str) -> Result<UserId, AppError> {
     responses(
         (status = 200, description = "A page of accounts, oldest first.", body = crate::openapi::UserPage),
         (status = 400, description = "A malformed or unknown query parameter (`bad_request`).", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -67,11 +64,8 @@ pub(crate) async fn list_users(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
     responses(
         (status = 200, description = "The account with its roles.", body = crate::openapi::AdminUserEnvelope),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -108,12 +102,9 @@ async fn set_disabled(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
     responses(
         (status = 204, description = "Disabled: it cannot log in and its sessions ended."),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
         (status = 409, description = "The last enabled administrator (`last_admin`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -133,11 +124,8 @@ pub(crate) async fn disable_user(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
     responses(
         (status = 204, description = "Enabled."),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -163,11 +151,8 @@ fn role_target(path: (String, String)) -> Result<(UserId, RoleName), AppError> {
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404."), ("role" = String, Path, description = "A role name, e.g. `admin` or `user`; an unknown one is 404.")),
     responses(
         (status = 204, description = "Granted (also when already held)."),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such account or role (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -192,12 +177,9 @@ pub(crate) async fn grant_role(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404."), ("role" = String, Path, description = "A role name, e.g. `admin` or `user`; an unknown one is 404.")),
     responses(
         (status = 204, description = "Revoked (also when not held)."),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The account lacks the permission (`forbidden`), or has no second factor or this session was not established with it (`mfa_required`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such account or role (`not_found`).", body = crate::openapi::ErrorBody),
         (status = 409, description = "The last enabled administrator's admin role (`last_admin`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]

@@ -39,11 +39,7 @@ pub(crate) struct RegisterBody {
     request_body = RegisterBody,
     responses(
         (status = 201, description = "The account, created with the least-privileged role.", body = crate::openapi::UserEnvelope),
-        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
         (status = 422, description = "A rejected field (`validation_failed`), a taken user name or e-mail included.", body = crate::openapi::ValidationErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
 )]
@@ -86,12 +82,8 @@ pub(crate) struct LoginBody {
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in (a new session cookie), or, with `mfa_required: true`, the password was right and the second factor is due (only the pending-MFA cookie).", body = crate::openapi::LoginResponse),
-        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
         (status = 401, description = "Unknown account, wrong password or disabled account, not told apart (`invalid_credentials`).", body = crate::openapi::ErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
 )]
@@ -162,13 +154,9 @@ impl SecondFactorBody {
     request_body = SecondFactorBody,
     responses(
         (status = 200, description = "Logged in with two factors: a new session cookie; the pending cookie is deleted.", body = crate::openapi::LoginResponse),
-        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
         (status = 401, description = "Wrong or replayed code (`invalid_credentials`), or the pending step is missing, expired or used (`unauthorized`, pending cookie deleted).", body = crate::openapi::ErrorBody),
         (status = 422, description = "Both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
     ),
     security(("mfa_pending" = [])),
@@ -223,13 +211,8 @@ pub(crate) struct ReauthBody {
     request_body = ReauthBody,
     responses(
         (status = 200, description = "Re-authenticated: a new session cookie.", body = crate::openapi::ReauthResponse),
-        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
         (status = 422, description = "Wrong password or code, or both or neither given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
     security(("session" = [])),
@@ -267,9 +250,7 @@ pub(crate) async fn reauth(
     tag = "auth",
     responses(
         (status = 204, description = "Logged out: the session cookie is deleted and `Clear-Site-Data` sent."),
-        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]

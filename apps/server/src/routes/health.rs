@@ -34,8 +34,7 @@ pub(crate) async fn healthz() -> HttpResponse {
     tag = "health",
     responses(
         (status = 200, description = "The database answers.", body = crate::openapi::ProbeStatus),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
 )]
 pub(crate) async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, AppError> {

@@ -22,9 +22,7 @@ use crate::error::{AppError, ErrorCode};
     tag = "me",
     responses(
         (status = 200, description = "The signed-in account and its roles.", body = crate::openapi::MeResponse),
-        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -58,13 +56,8 @@ pub(crate) struct ChangePasswordBody {
     request_body = ChangePasswordBody,
     responses(
         (status = 204, description = "Changed: every other session ended; this one gets a new cookie."),
-        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
         (status = 422, description = "Wrong current password or a refused new one (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
     security(("session" = [])),
@@ -90,9 +83,7 @@ pub(crate) async fn change_password(
     tag = "me",
     responses(
         (status = 200, description = "The sessions, newest first.", body = crate::openapi::SessionList),
-        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -117,9 +108,7 @@ pub(crate) async fn sessions(
     tag = "me",
     responses(
         (status = 200, description = "Every other session ended.", body = crate::openapi::Revoked),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -142,10 +131,8 @@ pub(crate) async fn revoke_other_sessions(
     params(("id" = String, Path, description = "The session id (a UUID); anything else is 404.")),
     responses(
         (status = 204, description = "Ended (ending the current one signs out: cookie deleted, `Clear-Site-Data` sent)."),
-        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not one of this user's sessions (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]

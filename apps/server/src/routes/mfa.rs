@@ -30,9 +30,7 @@ fn shown(codes: &[RecoveryCode]) -> Vec<String> {
     tag = "mfa",
     responses(
         (status = 200, description = "The second factor's state.", body = crate::openapi::MfaStatus),
-        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -63,8 +61,6 @@ pub(crate) async fn status(
     tag = "mfa",
     responses(
         (status = 201, description = "An enrollment, to confirm with a code from the new secret.", body = crate::openapi::TotpEnrollment),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
     ),
     security(("session" = [])),
@@ -101,12 +97,7 @@ pub(crate) struct ConfirmBody {
     request_body = ConfirmBody,
     responses(
         (status = 200, description = "TOTP is on: the recovery codes, shown this once; the session gets a new cookie (two factors).", body = crate::openapi::RecoveryCodes),
-        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid session (`unauthorized`).", body = crate::openapi::ErrorBody),
         (status = 422, description = "Wrong code (`code`/`incorrect`) or no enrollment pending (`code`/`no_enrollment`) (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
     ),
     security(("session" = [])),
@@ -136,14 +127,9 @@ pub(crate) async fn confirm_totp(
     request_body = crate::routes::auth::SecondFactorBody,
     responses(
         (status = 200, description = "TOTP is off; every other session ended.", body = crate::openapi::Revoked),
-        (status = 400, description = "The body is not JSON of this shape (`invalid_json`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
         (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::openapi::ErrorBody),
         (status = 422, description = "Wrong code, or both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
     ),
     security(("session" = [])),
@@ -168,9 +154,7 @@ pub(crate) async fn disable_totp(
     tag = "mfa",
     responses(
         (status = 200, description = "Ten new recovery codes, shown this once; the old ones stop working.", body = crate::openapi::RecoveryCodes),
-        (status = 401, description = "No valid session (`unauthorized`), or the last authentication is older than the re-authentication window (`reauth_required`).", body = crate::openapi::ErrorBody),
         (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::openapi::ErrorBody),
-        (status = 500, description = "Unexpected failure (`internal_error`); details are in the log under the request id.", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
     ),
     security(("session" = [])),

@@ -9,18 +9,22 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use server::auth::MFA_COOKIE;
-use server::routes::endpoints;
+use server::routes::{Access, endpoints};
 
 use crate::accounts::{
     PASSWORD, login, make_admin, manual_clock, mfa_cookie, register, secret_of, send_as,
     session_token, signed_in, totp_code, with_session,
 };
-use crate::helpers::{Backend, TestApp, cases, spawn_app, spawn_app_with_overrides};
+use crate::helpers::{
+    Backend, TestApp, cases, spawn_app, spawn_app_configured, spawn_app_with_overrides,
+};
 
 cases![
     openapi_served_document_is_the_checked_in_one,
     openapi_documents_every_route_and_no_other,
     openapi_every_operation_answers_as_documented,
+    openapi_every_operation_documents_the_refusals_of_the_outer_layers,
+    openapi_every_operation_documents_the_rate_limit,
 ];
 
 const STALE: &str = "docs/openapi.json is stale: run `just openapi` and commit the result";
@@ -99,13 +103,26 @@ impl Conformance {
         let status = response.status().as_u16().to_string();
         let op = &self.doc["paths"][path][method.as_str().to_lowercase()];
         assert!(op.is_object(), "{what} is not documented");
-        let documented = &op["responses"][&status];
+        let mut documented = &op["responses"][&status];
+        // A shared answer: `{"$ref": "#/components/responses/Name"}`.
+        if let Some(name) = documented["$ref"].as_str() {
+            let name = name.strip_prefix("#/components/responses/").unwrap_or(name);
+            documented = &self.doc["components"]["responses"][name];
+            assert!(documented.is_object(), "{what} {status}: no response component {name}");
+        }
+        let retry_after = response.headers().get("retry-after").is_some();
         let text = response.text().await.unwrap();
         assert!(
             documented.is_object(),
             "{what} answered {status}, which is not documented: {text}"
         );
         self.seen.insert((method.as_str().to_owned(), path.to_owned()));
+        if retry_after {
+            assert!(
+                documented["headers"]["Retry-After"].is_object(),
+                "{what} {status}: sends Retry-After, which is not documented"
+            );
+        }
         let Some(schema) = documented["content"]["application/json"]["schema"].as_object() else {
             assert!(text.is_empty(), "{what} {status}: no body is documented, got {text}");
             return Value::Null;
@@ -336,6 +353,84 @@ async fn openapi_every_operation_answers_as_documented(backend: Backend) {
     let all = operations(&c.doc);
     let missed: Vec<_> = all.difference(&c.seen).collect();
     assert!(missed.is_empty(), "operations never exercised: {missed:?}");
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    ![Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method)
+}
+
+/// The answers of the layers in front of the handlers, which every operation documents: an
+/// overlong URL (414), the session cookie from another site on a state change (403
+/// `cross_site_request`), and a body over the limit (413) for each operation with a body.
+async fn openapi_every_operation_documents_the_refusals_of_the_outer_layers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut c = Conformance { doc: served(&app).await, seen: BTreeSet::new() };
+    let (_, user) = signed_in(&app, "plainuser").await;
+    let long_query = format!("?q={}", "a".repeat(9000));
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(65 * 1024));
+    for e in endpoints() {
+        let m: Method = e.method.as_str().parse().unwrap();
+        let path = concrete(e.path);
+        let what = format!("{m} {}", e.path);
+
+        let response = request(&app, &m, &format!("{path}{long_query}")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 414, "{what}");
+        c.check(&m, e.path, response).await;
+
+        if is_unsafe(&m) {
+            let response = with_session(&app, m.clone(), &path, &user)
+                .header("sec-fetch-site", "cross-site")
+                .header("origin", "https://evil.example")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 403, "{what}");
+            let body = c.check(&m, e.path, response).await;
+            assert_eq!(body["error"], "cross_site_request", "{what}");
+        }
+
+        let has_body = c.doc["paths"][e.path][m.as_str().to_lowercase()]["requestBody"].is_object();
+        if has_body {
+            // Signed in, so that a signed-in route reaches its body; admin routes (403) and
+            // the second-factor step (401: a session is not a pending login) refuse first.
+            let response = send_as(&app, m.clone(), &path, &user)
+                .header(CONTENT_TYPE, "application/json")
+                .body(big.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                status == 413 || matches!(e.access, Access::Permission(_) | Access::MfaPending),
+                "{what}: a 65 KiB body got {status}"
+            );
+            c.check(&m, e.path, response).await;
+        }
+    }
+}
+
+/// The per-IP rate limit answers 429 with `Retry-After` on every operation, as documented.
+async fn openapi_every_operation_documents_the_rate_limit(backend: Backend) {
+    let limits = [("APP__RATE_LIMIT__PER_SECOND", "1"), ("APP__RATE_LIMIT__BURST", "1")];
+    let app = spawn_app_configured(backend, &limits, |_| {}).await;
+    let mut c = Conformance { doc: served(&app).await, seen: BTreeSet::new() };
+    for e in endpoints() {
+        let m: Method = e.method.as_str().parse().unwrap();
+        let path = concrete(e.path);
+        // One request a second refills the bucket: a slow machine may pass one more.
+        let mut limited = false;
+        for _ in 0..10 {
+            let response = request(&app, &m, &path).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body = c.check(&m, e.path, response).await;
+            if status == 429 {
+                assert_eq!(body["error"], "too_many_requests", "{m} {}", e.path);
+                limited = true;
+                break;
+            }
+        }
+        assert!(limited, "{m} {} was never rate-limited", e.path);
+    }
 }
 
 async fn json_of(response: Response) -> Value {
