@@ -93,7 +93,7 @@ if docker compose version >/dev/null 2>&1; then
   # `config` wants the secret files to exist; empty stand-ins in a scratch copy will do.
   cp -r "$deploy/compose" "$work/compose"
   mkdir -p "$work/compose/secrets"
-  touch "$work/compose/secrets/"{master.key,audit.key,pgpass,postgres_password}
+  touch "$work/compose/secrets/"{master.key,audit.key,mfa.keys,pgpass,postgres_password}
   docker compose -f "$work/compose/compose.yaml" config --quiet || fail "docker compose config"
   ok "docker compose config"
 else

@@ -187,6 +187,19 @@ impl MasterKeys {
     }
 }
 
+/// A key ring from a file that only its owner may read (a key readable by the group or others
+/// is refused in every environment). The error names the file, never a key.
+pub(crate) fn read_owner_only_key_file(path: &Path) -> Result<KeyRing, String> {
+    let (ring, mode) = read_key_file(path).map_err(|e| e.to_string())?;
+    match mode {
+        Some(mode) if mode & 0o077 != 0 => Err(format!(
+            "{} is readable by others (mode {mode:04o}): make it owner-only (0400 or 0600)",
+            path.display()
+        )),
+        _ => Ok(ring),
+    }
+}
+
 fn read_key_file(path: &Path) -> Result<(KeyRing, Option<u32>), MasterKeyError> {
     let unreadable = |source| MasterKeyError::Unreadable { path: path.to_path_buf(), source };
     let mode = atomic::mode_of(path).map_err(unreadable)?;

@@ -58,6 +58,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.admin_requires_mfa",
     "auth.totp_issuer",
     "auth.mfa_keys",
+    "auth.mfa_keys_file",
     "auth.throttle_base_delay_secs",
     "auth.throttle_max_delay_secs",
     "limits.max_url_bytes",
@@ -249,6 +250,7 @@ pub struct AuthSettings {
     admin_requires_mfa: bool,
     totp_issuer: String,
     mfa_keys: Option<KeyRing>,
+    mfa_keys_file: Option<PathBuf>,
     throttle_base_delay_secs: u64,
     throttle_max_delay_secs: u64,
 }
@@ -447,6 +449,12 @@ impl Settings {
         let Some(mut settings) = settings.filter(|_| problems.is_empty()) else {
             return Err(SettingsError::new(problems));
         };
+        if let Some(path) = settings.auth.mfa_keys_file.clone() {
+            let ring = crate::master_key::read_owner_only_key_file(&path)
+                .map_err(|e| SettingsError::new(vec![Problem::new("auth.mfa_keys_file", e)]))?;
+            inspection.record("auth.mfa_keys", Layer::File(path));
+            settings.auth.mfa_keys = Some(ring);
+        }
         if let (AppEnv::Development, None, Some(var_dir)) =
             (env, settings.auth.mfa_keys.as_ref(), sources.var_dir())
         {
@@ -677,6 +685,7 @@ struct RawAuth {
     admin_requires_mfa: Option<bool>,
     totp_issuer: Option<String>,
     mfa_keys: Option<String>,
+    mfa_keys_file: Option<String>,
     throttle_base_delay_secs: Option<u64>,
     throttle_max_delay_secs: Option<u64>,
 }
@@ -948,6 +957,24 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     })
 }
 
+/// `auth.mfa_keys_file`: a path, and only when `auth.mfa_keys` is not set too (which one wins
+/// would be a guess). The file is read by [`Settings::load`].
+fn validate_mfa_keys_file(raw: &RawAuth, problems: &mut Vec<Problem>) -> Option<PathBuf> {
+    let file = raw.mfa_keys_file.as_deref()?;
+    if file.trim().is_empty() {
+        problems.push(Problem::new("auth.mfa_keys_file", "must not be empty when set"));
+        return None;
+    }
+    if raw.mfa_keys.as_deref().is_some_and(|k| !k.trim().is_empty()) {
+        problems.push(Problem::new(
+            "auth.mfa_keys_file",
+            "auth.mfa_keys is set too: keep one of the two",
+        ));
+        return None;
+    }
+    Some(PathBuf::from(file))
+}
+
 fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
     let idle = in_range(
         "auth.session_idle_timeout_secs",
@@ -1044,6 +1071,7 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
                 .map_err(|e| problems.push(Problem::new("auth.mfa_keys", e.to_string())))
                 .ok()
         }),
+        mfa_keys_file: validate_mfa_keys_file(raw, problems),
         throttle_base_delay_secs: base_delay,
         throttle_max_delay_secs: max_delay,
     }

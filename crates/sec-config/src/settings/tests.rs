@@ -435,6 +435,47 @@ fn mfa_settings_have_safe_defaults_and_are_validated() {
 }
 
 #[test]
+fn the_mfa_keys_can_come_from_an_owner_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::keyring::MasterKey::generate().unwrap();
+    let encoded = secrecy::ExposeSecret::expose_secret(key.encoded()).to_owned();
+    let file = dir.path().join("mfa-keys");
+    crate::atomic::create_new(&file, format!("{encoded}\n").as_bytes(), 0o600).unwrap();
+    let path = file.display().to_string();
+
+    let s = load(dir.path(), &[("APP__AUTH__MFA_KEYS_FILE", &path)]).unwrap();
+    let ring = s.auth().mfa_keys().unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(ring.newest().encoded()), encoded);
+
+    // Both the list and the file: which one wins would be a guess.
+    let err =
+        load(dir.path(), &[("APP__AUTH__MFA_KEYS_FILE", &path), ("APP__AUTH__MFA_KEYS", &encoded)])
+            .unwrap_err();
+    assert_eq!(keys(&err), ["auth.mfa_keys_file"], "{err}");
+    assert!(!err.to_string().contains(&encoded), "{err}");
+
+    // Missing, not a key, or readable by others: refused, and the key is never in the message.
+    let missing = dir.path().join("nope").display().to_string();
+    let err = load(dir.path(), &[("APP__AUTH__MFA_KEYS_FILE", &missing)]).unwrap_err();
+    assert_eq!(keys(&err), ["auth.mfa_keys_file"], "{err}");
+    let junk = dir.path().join("junk");
+    crate::atomic::create_new(&junk, b"canary-not-a-key\n", 0o600).unwrap();
+    let err =
+        load(dir.path(), &[("APP__AUTH__MFA_KEYS_FILE", &junk.display().to_string())]).unwrap_err();
+    assert_eq!(keys(&err), ["auth.mfa_keys_file"], "{err}");
+    assert!(!err.to_string().contains("canary"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = load(dir.path(), &[("APP__AUTH__MFA_KEYS_FILE", &path)]).unwrap_err();
+        assert_eq!(keys(&err), ["auth.mfa_keys_file"], "{err}");
+        assert!(err.to_string().contains("owner-only"), "{err}");
+        assert!(!err.to_string().contains(&encoded), "{err}");
+    }
+}
+
+#[test]
 fn development_generates_an_mfa_key_once_and_test_never_does() {
     let dir = tempfile::tempdir().unwrap();
     let sources = |env: &str| {
