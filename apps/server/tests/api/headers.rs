@@ -7,6 +7,7 @@ use crate::helpers::{Backend, TestApp, cases, spawn_app, spawn_app_configured};
 
 cases![
     every_kind_of_response_carries_the_security_headers,
+    every_route_carries_the_security_headers,
     an_api_response_has_exactly_this_header_set,
     an_html_page_has_the_page_policy_and_exactly_this_header_set,
     server_and_powered_by_headers_are_removed,
@@ -102,6 +103,29 @@ async fn every_kind_of_response_carries_the_security_headers(backend: Backend) {
         let status = response.status().as_u16().to_string();
         assert!(what.starts_with(&status), "{what}: got {status}");
         assert_security_headers(what, response);
+    }
+}
+
+/// Every route of the table, called as a stranger would (no cookie, no body): whatever it
+/// answers carries the set. Only the OpenAPI document chooses its own caching.
+async fn every_route_carries_the_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for e in server::routes::endpoints() {
+        let path = e.path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let path = path.replace("{role}", "user");
+        let method = reqwest::Method::from_bytes(e.method.as_str().as_bytes()).unwrap();
+        let response = app.client.request(method, app.url(&path)).send().await.unwrap();
+        let what = format!("{} {} ({})", e.method, e.path, response.status());
+        if e.path == "/api/openapi.json" {
+            let h = response.headers();
+            for (name, value) in COMMON {
+                assert_eq!(h.get(*name).map(|v| v.to_str().unwrap()), Some(*value), "{what}");
+            }
+            assert_eq!(h["content-security-policy"], API_CSP, "{what}");
+            assert!(h["cache-control"].to_str().unwrap().starts_with("public"), "{what}");
+        } else {
+            assert_security_headers(&what, &response);
+        }
     }
 }
 
