@@ -61,7 +61,10 @@ wait_ready "http://127.0.0.1:$hello_port/"
 
 run_backend() {
   local name="$1" url="$2" base="http://127.0.0.1:$port"
+  # One wrk client is one address: the per-IP rate limits (100/s) would turn the run into
+  # a measurement of 429s (scripts/bench-hardening.sh measures those).
   (cd "$work" && exec env APP__SERVER__BIND="127.0.0.1:$port" APP__LOG__LEVEL=warn \
+    APP__RATE_LIMIT__ENABLED="${APP__RATE_LIMIT__ENABLED:-false}" \
     DATABASE_URL="$url" "$bin" >"$work/$name.log" 2>&1) &
   pid=$!
   wait_ready "$base/readyz"

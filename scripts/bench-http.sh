@@ -26,7 +26,10 @@ run_backend() {
     exit 1
   fi
   # exec: $! must be the server itself, so that the TERM below reaches it.
+  # One wrk client is one address: the per-IP rate limits (100/s) would turn the run into
+  # a measurement of 429s (scripts/bench-hardening.sh measures those).
   (cd "$work" && exec env APP__SERVER__BIND="127.0.0.1:$port" APP__LOG__LEVEL=warn \
+    APP__RATE_LIMIT__ENABLED="${APP__RATE_LIMIT__ENABLED:-false}" \
     DATABASE_URL="$url" "$bin" >"$work/$name.log" 2>&1) &
   pid=$!
   for _ in $(seq 1 100); do
