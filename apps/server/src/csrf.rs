@@ -29,9 +29,15 @@
 //! requests from another site are refused too, whatever `cors.*` allows: CORS decides who may
 //! read responses, not who may change state with the user's cookie.
 //!
-//! HTML forms: there are none yet. A page with a form must also carry a synchronizer token
-//! tied to the session (a hidden field checked by the handler that receives the form); it
-//! belongs in the session code (`sec-auth`) and the page's handler, not here.
+//! HTML forms carry a second, independent defence: a synchronizer token tied to the session.
+//! Every form of a server-rendered page (`routes::pages`) has a hidden `csrf_token` field
+//! holding the session's form token (`sec_auth::SessionToken::form_token`, an HMAC keyed with
+//! the session token), and its handler takes a [`crate::auth::VerifiedForm`], which refuses a
+//! form without that exact token with 403 `form_token_invalid`. This middleware runs first, so
+//! a cross-site form is refused here even if it somehow had the token; the token covers what
+//! provenance headers cannot (a browser or proxy that strips them all, an allowed origin that
+//! turns hostile), and it is checked in the handler, not here, because only the handler knows
+//! the request is a form of ours.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     /// A state-changing request with ambient credentials (the session cookie) came from another
     /// site.
     CrossSiteRequest,
+    /// A form of a server-rendered page came without the form token of the session that sent
+    /// it (missing, repeated, altered, or another session's): the page must be reloaded.
+    FormTokenInvalid,
     /// Too many requests or failed attempts; `Retry-After` says when to try again.
     TooManyRequests,
     /// Login refused: unknown account, wrong password or disabled account, deliberately not
@@ -83,6 +86,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::CrossSiteRequest => "cross_site_request",
+            Self::FormTokenInvalid => "form_token_invalid",
             Self::TooManyRequests => "too_many_requests",
             Self::InvalidCredentials => "invalid_credentials",
             Self::LastAdmin => "last_admin",
@@ -108,7 +112,9 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::CrossSiteRequest => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossSiteRequest | Self::FormTokenInvalid => {
+                StatusCode::FORBIDDEN
+            }
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::LastAdmin => StatusCode::CONFLICT,
@@ -342,6 +348,7 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
             ErrorCode::CrossSiteRequest,
+            ErrorCode::FormTokenInvalid,
             ErrorCode::TooManyRequests,
             ErrorCode::InvalidCredentials,
             ErrorCode::LastAdmin,

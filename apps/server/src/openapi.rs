@@ -89,6 +89,10 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         admin::enable_user,
         admin::grant_role,
         admin::revoke_role,
+        crate::routes::pages::account,
+        crate::routes::pages::sign_out,
+        crate::routes::pages::end_other_session,
+        crate::routes::pages::signed_out,
     ),
     components(
         schemas(ErrorBody, ValidationErrorBody, FieldError),
@@ -102,6 +106,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         (name = "me", description = "The signed-in user's account and sessions."),
         (name = "mfa", description = "The signed-in user's second factor (TOTP)."),
         (name = "admin", description = "Account and role administration."),
+        (name = "pages", description = "Server-rendered HTML pages and the forms they post (each with the session's form token in `csrf_token`)."),
     )
 )]
 struct ApiDoc;

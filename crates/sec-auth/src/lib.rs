@@ -10,7 +10,8 @@
 //! - [`SessionPolicy`]: idle and absolute timeouts, throttled `last_seen` writes.
 //! - [`Permission`] and roles: permissions are a closed enum; roles are named sets stored in
 //!   the database.
-//! - [`SessionToken`]: 256 random bits; only their SHA-256 is stored.
+//! - [`SessionToken`]: 256 random bits; only their SHA-256 is stored. Its form token (an
+//!   HMAC keyed with it) is the synchronizer token of server-rendered forms.
 //! - [`Totp`], [`RecoveryCode`]: the second factor (RFC 6238 codes, each time step accepted at
 //!   most once per account; one-time recovery codes stored as SHA-256), with TOTP secrets
 //!   sealed at rest by a [`SecretSealer`] the app provides; step-up re-authentication for
@@ -49,7 +50,7 @@ pub use store::{
     AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
 };
 pub use throttle::{Decision, DenyReason, ThrottleCounter, ThrottlePolicy, ThrottleView};
-pub use token::{SessionToken, TOKEN_CHARS, TokenHash};
+pub use token::{FORM_TOKEN_CHARS, SessionToken, TOKEN_CHARS, TokenHash};
 pub use totp::{
     TOTP_SECRET_BYTES, Totp, TotpAlgorithm, TotpError, TotpParams, TotpSecret, qr_png_data_uri,
     qr_svg_data_uri,

@@ -4,6 +4,11 @@
 //! also demands a second factor and a recent authentication) and [`MfaChallengeCookie`] (a
 //! login waiting for its second factor). Put them first in the argument list, so a refused
 //! request is answered before its body is even read.
+//!
+//! [`VerifiedForm<T>`] is the extractor of a form posted by a server-rendered page: it
+//! authenticates like [`CurrentSession`] (and stands in for it), then reads the urlencoded body
+//! and checks its `csrf_token` field against the session ([`SessionToken::form_token`]);
+//! [`form_token`] is the value to render into the page.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -14,7 +19,8 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use sec_auth::{Permission, Principal};
+use sec_auth::{Permission, Principal, SessionToken};
+use serde::de::DeserializeOwned;
 
 use super::{
     AuthService, MFA_COOKIE, SESSION_COOKIE, blocking, clearing_cookie, request_meta,
@@ -28,8 +34,13 @@ use crate::error::{AppError, ErrorCode};
 pub struct CurrentSession(pub Principal);
 
 /// A replacement token to send back (privileges changed since the token was issued).
-#[derive(Debug, Clone)]
-struct ReissuedToken(String);
+#[derive(Debug)]
+struct ReissuedToken(SessionToken);
+
+/// The session token that authenticated the request (the cookie's value), kept for the form
+/// token check.
+#[derive(Debug)]
+struct PresentedToken(SessionToken);
 
 /// The request presented a session cookie that is not (or no longer) valid.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +67,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
         .map(|c| c.value().to_owned())
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     let auth = auth_service(req)?;
+    let presented = SessionToken::parse(&token);
     let outcome = blocking(move || auth.authenticate(&token)).await;
     let authenticated = match outcome {
         Ok(a) => a,
@@ -67,7 +79,11 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
         }
     };
     if let Some(token) = authenticated.reissued {
-        req.extensions_mut().insert(ReissuedToken(token.expose().to_owned()));
+        req.extensions_mut().insert(ReissuedToken(token));
+    }
+    // Always `Some` here: a token that does not parse never authenticates.
+    if let Some(token) = presented {
+        req.extensions_mut().insert(PresentedToken(token));
     }
     req.extensions_mut().insert(authenticated.principal.clone());
     Ok(authenticated.principal)
@@ -81,6 +97,91 @@ pub fn auth_service(req: &HttpRequest) -> Result<AuthService, AppError> {
     req.app_data::<web::Data<AuthService>>()
         .map(|d| d.get_ref().clone())
         .ok_or_else(|| AppError::internal("auth service missing from app data"))
+}
+
+/// Name of the hidden field that carries the form token in every form of a page.
+pub const FORM_TOKEN_FIELD: &str = "csrf_token";
+
+/// The form token to render into the forms of a page answering this request: that of the
+/// session cookie the browser holds after the response (the replacement token when this
+/// request had the token reissued, the presented one otherwise). Call it after the handler's
+/// [`CurrentSession`] was extracted.
+///
+/// # Errors
+/// 500 on a request that was not authenticated (a handler without [`CurrentSession`]).
+pub fn form_token(req: &HttpRequest) -> Result<String, AppError> {
+    let ext = req.extensions();
+    ext.get::<ReissuedToken>()
+        .map(|t| &t.0)
+        .or_else(|| ext.get::<PresentedToken>().map(|t| &t.0))
+        .map(SessionToken::form_token)
+        .ok_or_else(|| AppError::internal("form token asked for on an unauthenticated request"))
+}
+
+/// A form posted by one of our pages, checked: extracting it authenticates the session cookie
+/// (401 `unauthorized` without a valid session, before the body is read), reads the
+/// `application/x-www-form-urlencoded` body within the form limits (413, 415, 400 as JSON
+/// errors), requires exactly one `csrf_token` field holding the form token of the session
+/// that authenticated this request (403 `form_token_invalid` otherwise, logged with the
+/// reason), and parses the other fields into `T` (400 `bad_request` when they do not fit).
+///
+/// Take it instead of [`CurrentSession`], not beside it: it carries the session, and two
+/// extractors authenticating the same request at once would race for a reissued token. A
+/// token in the query string is never looked at: it would leak through logs and history.
+///
+/// The check is against the cookie this request presented, so a form rendered before a
+/// reissue of the token (a role change) still goes through on the request that triggers the
+/// reissue; a form rendered for a token the browser no longer holds (after a login,
+/// re-authentication or password change, or a reissue seen by an earlier request) is refused
+/// once, and works again when the page is reloaded.
+#[derive(Debug)]
+pub struct VerifiedForm<T> {
+    /// Who sent the form.
+    pub session: CurrentSession,
+    /// Its fields, the token aside.
+    pub fields: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for VerifiedForm<T> {
+    type Error = actix_web::Error;
+    type Future = LocalFuture<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            // The access rule answers first, whatever the body.
+            let principal = authenticate(&req).await?;
+            let web::Form(pairs) =
+                web::Form::<Vec<(String, String)>>::from_request(&req, &mut payload).await?;
+            check_form_token(&req, &pairs)?;
+            let rest: Vec<(String, String)> =
+                pairs.into_iter().filter(|(name, _)| name != FORM_TOKEN_FIELD).collect();
+            // Back to one string for the parser of `T`, so that fields are read exactly as
+            // actix's own form extractor reads them (numbers, options, sequences).
+            let encoded = serde_urlencoded::to_string(&rest).map_err(AppError::internal)?;
+            let fields = serde_urlencoded::from_str::<T>(&encoded)
+                .map_err(|e| AppError::with_cause(ErrorCode::BadRequest, e))?;
+            Ok(Self { session: CurrentSession(principal), fields })
+        })
+    }
+}
+
+/// `Ok` when `pairs` hold exactly one `csrf_token`, and it is the form token of the session
+/// that authenticated `req`.
+fn check_form_token(req: &HttpRequest, pairs: &[(String, String)]) -> Result<(), AppError> {
+    let mut presented =
+        pairs.iter().filter(|(name, _)| name == FORM_TOKEN_FIELD).map(|(_, value)| value);
+    let refusal = match (presented.next(), presented.next()) {
+        (None, _) => "the form has no csrf_token field",
+        (Some(_), Some(_)) => "the form has more than one csrf_token field",
+        (Some(token), None) => match req.extensions().get::<PresentedToken>() {
+            Some(session) if session.0.verify_form_token(token) => return Ok(()),
+            Some(_) => "csrf_token is not the form token of this session",
+            None => return Err(AppError::internal("form token checked before authentication")),
+        },
+    };
+    Err(AppError::with_cause(ErrorCode::FormTokenInvalid, refusal))
 }
 
 /// Names a [`Permission`] at the type level, for [`Require`].
@@ -209,7 +310,7 @@ pub async fn session_cookies(
     let (reissued, stale, authenticated) = {
         let ext = res.request().extensions();
         (
-            ext.get::<ReissuedToken>().map(|t| t.0.clone()),
+            ext.get::<ReissuedToken>().map(|t| t.0.expose().to_owned()),
             ext.get::<StaleCookie>().is_some(),
             ext.get::<Principal>().is_some(),
         )

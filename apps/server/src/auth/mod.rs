@@ -19,8 +19,8 @@ use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
 pub use extract::{
-    CurrentSession, MfaChallengeCookie, PermissionMarker, RecentSession, Require, auth_service,
-    perm, session_cookies,
+    CurrentSession, FORM_TOKEN_FIELD, MfaChallengeCookie, PermissionMarker, RecentSession, Require,
+    VerifiedForm, auth_service, form_token, perm, session_cookies,
 };
 pub use sealer::KeyRingSealer;
 

@@ -3,8 +3,8 @@
 
 use actix_web::ResponseError;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpRequest, HttpResponse, web};
-use sec_auth::{LoginOutcome, Reauthentication, Registration, SecondFactor};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use sec_auth::{LoginOutcome, Principal, Reauthentication, Registration, SecondFactor};
 use sec_core::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -258,20 +258,34 @@ pub(crate) async fn logout(
     session: CurrentSession,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    blocking(move || auth.logout(&session.0, &meta)).await?;
+    end_current_session(session.0, &req).await?;
     Ok(signed_out())
+}
+
+/// Ends the principal's own session on the server (audited): the logout of the API and of
+/// the account page's "Sign out" form.
+pub(crate) async fn end_current_session(
+    principal: Principal,
+    req: &HttpRequest,
+) -> Result<(), AppError> {
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
+    blocking(move || auth.logout(&principal, &meta)).await
 }
 
 /// 204 that deletes the session cookie and clears the site's data in the browser.
 pub(crate) fn signed_out() -> HttpResponse {
-    HttpResponse::NoContent()
+    clear_session(&mut HttpResponse::NoContent()).finish()
+}
+
+/// Makes `response` end the session in the browser: deletes the session cookie, asks it to
+/// drop this origin's cookies and storage (`Clear-Site-Data`), and keeps it out of caches.
+pub(crate) fn clear_session(response: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+    response
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((
             header::HeaderName::from_static("clear-site-data"),
             "\"cache\", \"cookies\", \"storage\"",
         ))
         .cookie(clearing_cookie())
-        .finish()
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/me*`: the signed-in user's own account, password and sessions.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use sec_auth::SessionId;
+use sec_auth::{Principal, SessionId};
 use sec_core::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -141,11 +141,22 @@ pub(crate) async fn revoke_session(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id =
-        SessionId::parse(&path.into_inner()).ok_or_else(|| AppError::new(ErrorCode::NotFound))?;
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    let current = session.0.session.id == id;
-    blocking(move || auth.revoke_session(&session.0, id, &meta)).await?;
+    let current = end_session(session.0, &req, &path.into_inner()).await?;
     Ok(if current { signed_out() } else { HttpResponse::NoContent().finish() })
+}
+
+/// Ends session `id` of the principal's own account (audited): the API's and the account
+/// page's "End" form. `Ok(true)` when it was the principal's current session (the caller
+/// signs the browser out); 404 `not_found` when `id` is not a session of this account.
+pub(crate) async fn end_session(
+    principal: Principal,
+    req: &HttpRequest,
+    id: &str,
+) -> Result<bool, AppError> {
+    let id = SessionId::parse(id).ok_or_else(|| AppError::new(ErrorCode::NotFound))?;
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
+    let current = principal.session.id == id;
+    blocking(move || auth.revoke_session(&principal, id, &meta)).await?;
+    Ok(current)
 }

@@ -3,7 +3,9 @@
 //! Deny by default: a route is either [`Access::Public`], or takes a login's pending second
 //! factor step, or requires a signed-in user (for sensitive actions, one who authenticated
 //! recently), or a permission, and its handler states the same in its signature (a
-//! [`MfaChallengeCookie`], [`CurrentSession`], [`RecentSession`] or [`Require`] argument).
+//! [`MfaChallengeCookie`], [`CurrentSession`], [`RecentSession`] or [`Require`] argument;
+//! the forms of server-rendered pages take a [`VerifiedForm`], which is a [`CurrentSession`]
+//! whose form token was checked).
 //! The API tests walk this table and fail when a route's behaviour disagrees with its
 //! declared access; `tests/architecture.rs` fails when code registers a route anywhere but
 //! here.
@@ -12,6 +14,7 @@
 //! [`CurrentSession`]: crate::auth::CurrentSession
 //! [`RecentSession`]: crate::auth::RecentSession
 //! [`Require`]: crate::auth::Require
+//! [`VerifiedForm`]: crate::auth::VerifiedForm
 
 // Visible to the crate so that `crate::openapi` can name the handlers' path items.
 pub(crate) mod admin;
@@ -20,6 +23,7 @@ pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod me;
 pub(crate) mod mfa;
+pub(crate) mod pages;
 pub(crate) mod views;
 
 use actix_web::http::Method;
@@ -115,6 +119,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::POST, "/api/v1/me/mfa/recovery-codes", RecentAuthentication, || {
             web::post().to(mfa::regenerate_recovery_codes)
         }),
+        ep(Method::GET, "/account", Authenticated, || web::get().to(pages::account)),
+        ep(Method::POST, "/account/sign-out", Authenticated, || web::post().to(pages::sign_out)),
+        ep(Method::POST, "/account/sessions/{id}/end", Authenticated, || {
+            web::post().to(pages::end_other_session)
+        }),
+        ep(Method::GET, "/account/signed-out", Public, || web::get().to(pages::signed_out)),
         ep(Method::GET, "/api/v1/admin/users", Perm(UsersRead), || {
             web::get().to(admin::list_users)
         }),

@@ -26,6 +26,7 @@ mod helpers;
 mod limits;
 mod mfa;
 mod openapi;
+mod pages;
 mod rate_limit;
 mod rbac;
 mod secrets;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         openapi::cases(),
         headers::cases(),
         csrf::cases(),
+        pages::cases(),
         rate_limit::cases(),
         limits::cases(),
         tls::cases(),

@@ -111,6 +111,8 @@ impl Conformance {
             assert!(documented.is_object(), "{what} {status}: no response component {name}");
         }
         let retry_after = response.headers().get("retry-after").is_some();
+        let content_type = response.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap());
+        let html = content_type.is_some_and(|ct| ct.starts_with("text/html"));
         let text = response.text().await.unwrap();
         assert!(
             documented.is_object(),
@@ -122,6 +124,10 @@ impl Conformance {
                 documented["headers"]["Retry-After"].is_object(),
                 "{what} {status}: sends Retry-After, which is not documented"
             );
+        }
+        // A page: documented as `text/html`, and served as such.
+        if html && documented["content"]["text/html"].is_object() {
+            return Value::String(text);
         }
         let Some(schema) = documented["content"]["application/json"]["schema"].as_object() else {
             assert!(text.is_empty(), "{what} {status}: no body is documented, got {text}");
@@ -350,6 +356,35 @@ async fn openapi_every_operation_answers_as_documented(backend: Backend) {
     let response = send_as(&app, delete.clone(), &path, &boss).send().await;
     c.check(&delete, roles, response.unwrap()).await;
 
+    // Pages and their forms: the account page, a forged form, ending another session of the
+    // user and one that is not theirs (404), signing out, and the page that follows.
+    let pager = login(&app, "plainuser").await;
+    let other = login(&app, "plainuser").await;
+    let response = with_session(&app, get.clone(), "/api/v1/me/sessions", &other).send().await;
+    let sessions = json_of(response.unwrap()).await;
+    let current = sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true);
+    let other_id = current.unwrap()["id"].as_str().unwrap().to_owned();
+    let response = with_session(&app, get.clone(), "/account", &pager).send().await.unwrap();
+    let page = c.check(&get, "/account", response).await;
+    let field = page.as_str().unwrap().split("name=\"csrf_token\" value=\"").nth(1).unwrap();
+    let valid = format!("csrf_token={}", field.split('"').next().unwrap());
+    let (sign_out, end) = ("/account/sign-out", "/account/sessions/{id}/end");
+    let forms = [
+        (sign_out, sign_out.to_owned(), "csrf_token=forged"),
+        (end, concrete(end), valid.as_str()),
+        (end, end.replace("{id}", &other_id), valid.as_str()),
+        (sign_out, sign_out.to_owned(), valid.as_str()),
+    ];
+    for (documented, path, body) in forms {
+        let response = send_as(&app, post.clone(), &path, &pager)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await;
+        c.check(&post, documented, response.unwrap()).await;
+    }
+    c.check(&get, "/account/signed-out", app.get("/account/signed-out").await).await;
+
     let all = operations(&c.doc);
     let missed: Vec<_> = all.difference(&c.seen).collect();
     assert!(missed.is_empty(), "operations never exercised: {missed:?}");
@@ -389,13 +424,19 @@ async fn openapi_every_operation_documents_the_refusals_of_the_outer_layers(back
             assert_eq!(body["error"], "cross_site_request", "{what}");
         }
 
-        let has_body = c.doc["paths"][e.path][m.as_str().to_lowercase()]["requestBody"].is_object();
-        if has_body {
+        let body_types =
+            &c.doc["paths"][e.path][m.as_str().to_lowercase()]["requestBody"]["content"];
+        if let Some(body_type) = body_types.as_object().and_then(|t| t.keys().next().cloned()) {
             // Signed in, so that a signed-in route reaches its body; admin routes (403) and
             // the second-factor step (401: a session is not a pending login) refuse first.
+            let body = if body_type == "application/json" {
+                big.clone()
+            } else {
+                format!("csrf_token={}", "x".repeat(65 * 1024))
+            };
             let response = send_as(&app, m.clone(), &path, &user)
-                .header(CONTENT_TYPE, "application/json")
-                .body(big.clone())
+                .header(CONTENT_TYPE, body_type)
+                .body(body)
                 .send()
                 .await
                 .unwrap();
