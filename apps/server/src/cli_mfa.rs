@@ -19,7 +19,9 @@ use crate::db::{Db, DbError};
 #[derive(Debug, Subcommand)]
 pub enum MfaCommand {
     /// Print a new random MFA key (a Fernet key) once on standard output, to put first in
-    /// auth.mfa_keys: `server mfa keygen | server secrets set auth.mfa_keys` for a first key.
+    /// auth.mfa_keys: `server mfa keygen | server secrets set auth.mfa_keys` for a first key,
+    /// or `(umask 077; server mfa keygen > FILE)` for the owner-only file that
+    /// auth.mfa_keys_file (APP__AUTH__MFA_KEYS_FILE) names.
     Keygen,
     /// Seal every stored TOTP secret (active and pending enrollments) again with the newest key
     /// of auth.mfa_keys, so that older keys can be removed from the list. Prints how many were
