@@ -16,7 +16,10 @@
 //! - without it (`--no-default-features`): the same quotas and responses on the MIT-licensed
 //!   governor crate directly, in a small middleware of our own.
 //!
-//! Both use governor's GCRA with the same quotas, and both pass the same API tests.
+//! Both use governor's GCRA with the same quotas, and both pass the same API tests. They differ
+//! in what a refusal costs: actix-governor 0.10 creates a clock (CPUID instructions) for every
+//! refusal, which made a flood of refused requests cost more CPU than the same flood answered;
+//! the direct implementation refuses at the cost of an answer (docs/performance.md).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

@@ -24,14 +24,17 @@ use crate::client_ip::ClientIpPolicy;
 
 /// Keys every request by its client address.
 #[derive(Debug, Clone)]
-pub struct GeneralKey(Arc<ClientIpPolicy>);
+pub struct GeneralKey {
+    client_ip: Arc<ClientIpPolicy>,
+    clock: DefaultClock,
+}
 
 impl KeyExtractor for GeneralKey {
     type Key = IpAddr;
     type KeyExtractionError = Infallible;
 
     fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        Ok(key_of(&self.0, req))
+        Ok(key_of(&self.client_ip, req))
     }
 
     fn exceed_rate_limit_response(
@@ -39,21 +42,24 @@ impl KeyExtractor for GeneralKey {
         negative: &NotUntil<QuantaInstant>,
         _response: HttpResponseBuilder,
     ) -> HttpResponse {
-        too_many_requests(negative.wait_time_from(DefaultClock::default().now()))
+        too_many_requests(negative.wait_time_from(self.clock.now()))
     }
 }
 
 /// Keys requests to `/api/v1/auth/*` by client address; every other request gets `None`,
 /// which is whitelisted.
 #[derive(Debug, Clone)]
-pub struct AuthKey(Arc<ClientIpPolicy>);
+pub struct AuthKey {
+    client_ip: Arc<ClientIpPolicy>,
+    clock: DefaultClock,
+}
 
 impl KeyExtractor for AuthKey {
     type Key = Option<IpAddr>;
     type KeyExtractionError = Infallible;
 
     fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        Ok(is_auth_path(req.match_info().as_str()).then(|| key_of(&self.0, req)))
+        Ok(is_auth_path(req.match_info().as_str()).then(|| key_of(&self.client_ip, req)))
     }
 
     fn exceed_rate_limit_response(
@@ -61,7 +67,7 @@ impl KeyExtractor for AuthKey {
         negative: &NotUntil<QuantaInstant>,
         _response: HttpResponseBuilder,
     ) -> HttpResponse {
-        too_many_requests(negative.wait_time_from(DefaultClock::default().now()))
+        too_many_requests(negative.wait_time_from(self.clock.now()))
     }
 
     // actix-governor asks for this list on every request; one element is cheap.
@@ -82,11 +88,18 @@ impl Limiter {
     /// Builds both limiters from `rate_limit.*` and the client-address settings.
     pub fn new(settings: &Settings) -> Result<Self, EmptyQuota> {
         let client_ip = Arc::new(ClientIpPolicy::from_settings(settings));
+        // For the Retry-After of refusals. Made once: creating a quanta clock runs CPUID,
+        // which a virtual machine traps, and one per refusal made a flood of refused requests
+        // cost twice as much CPU as the same flood served.
+        let clock = DefaultClock::default();
         let (general, auth) = quotas(settings);
         Ok(Self {
             enabled: settings.rate_limit().enabled(),
-            general: config(general, GeneralKey(client_ip.clone()))?,
-            auth: config(auth, AuthKey(client_ip))?,
+            general: config(
+                general,
+                GeneralKey { client_ip: client_ip.clone(), clock: clock.clone() },
+            )?,
+            auth: config(auth, AuthKey { client_ip, clock })?,
         })
     }
 
