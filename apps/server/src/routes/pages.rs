@@ -19,13 +19,12 @@
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use sec_auth::SessionRecord;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::{clear_session, end_current_session};
 use super::me::end_session;
-use super::views::rfc3339;
+use super::views::SessionView;
 use crate::auth::{CurrentSession, VerifiedForm, auth_service, blocking, form_token};
 use crate::error::AppError;
 
@@ -56,30 +55,7 @@ struct AccountPage<'a> {
     username: &'a str,
     email: &'a str,
     csrf_token: &'a str,
-    sessions: Vec<SessionRow>,
-}
-
-/// One session in the account page's table.
-struct SessionRow {
-    id: String,
-    created_at: String,
-    last_seen_at: String,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    current: bool,
-}
-
-impl SessionRow {
-    fn new(s: &SessionRecord, current: bool) -> Self {
-        Self {
-            id: s.id.to_string(),
-            created_at: rfc3339(s.created_at),
-            last_seen_at: rfc3339(s.last_seen_at),
-            ip: s.ip.clone(),
-            user_agent: s.user_agent.clone(),
-            current,
-        }
-    }
+    sessions: Vec<SessionView>,
 }
 
 /// `templates/signed_out.html`.
@@ -133,7 +109,7 @@ pub(crate) async fn account(
         username: &user.username,
         email: &user.email,
         csrf_token: &csrf_token,
-        sessions: list.iter().map(|s| SessionRow::new(s, s.id == current)).collect(),
+        sessions: list.iter().map(|s| SessionView::new(s, s.id == current)).collect(),
     })
 }
 

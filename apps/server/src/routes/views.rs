@@ -41,20 +41,20 @@ impl AdminUserView {
     }
 }
 
-/// A session in "my sessions".
+/// A session in "my sessions" (the JSON list and the account page's table).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SessionView {
     #[schema(format = "uuid")]
-    id: String,
+    pub(crate) id: String,
     #[schema(format = DateTime)]
-    created_at: String,
+    pub(crate) created_at: String,
     #[schema(format = DateTime)]
-    last_seen_at: String,
-    ip: Option<String>,
-    user_agent: Option<String>,
+    pub(crate) last_seen_at: String,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
     /// 1: established with the password; 2: with a second factor too.
-    aal: i64,
-    current: bool,
+    pub(crate) aal: i64,
+    pub(crate) current: bool,
 }
 
 impl SessionView {
