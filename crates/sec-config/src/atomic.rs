@@ -99,6 +99,11 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// True when `mode` gives the group and others no access at all: what every key file must be.
+pub(crate) fn is_owner_only(mode: u32) -> bool {
+    mode & 0o077 == 0
+}
+
 /// The permission bits of `path` (following symlinks), or `None` where there are none.
 pub(crate) fn mode_of(path: &Path) -> io::Result<Option<u32>> {
     let meta = fs::metadata(path)?;

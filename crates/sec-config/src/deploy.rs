@@ -484,7 +484,7 @@ fn development_master_key(s: &Settings) -> Vec<Issue> {
 fn master_key_file_mode(s: &Settings) -> Vec<Issue> {
     let Some(keys) = s.inspection().master_keys() else { return Vec::new() };
     let Some((path, Some(mode))) = keys.origin().file() else { return Vec::new() };
-    if mode & 0o077 == 0 {
+    if crate::atomic::is_owner_only(mode) {
         return Vec::new();
     }
     let key = match keys.origin() {

@@ -192,7 +192,7 @@ impl MasterKeys {
 pub(crate) fn read_owner_only_key_file(path: &Path) -> Result<KeyRing, String> {
     let (ring, mode) = read_key_file(path).map_err(|e| e.to_string())?;
     match mode {
-        Some(mode) if mode & 0o077 != 0 => Err(format!(
+        Some(mode) if !atomic::is_owner_only(mode) => Err(format!(
             "{} is readable by others (mode {mode:04o}): make it owner-only (0400 or 0600)",
             path.display()
         )),

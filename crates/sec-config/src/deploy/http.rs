@@ -16,7 +16,7 @@ pub(super) fn tls_key_file_mode(s: &Settings) -> Vec<Issue> {
     let Some(files) = s.tls().files() else { return Vec::new() };
     let path = files.key_file();
     match file_mode(path) {
-        Some(mode) if mode & 0o077 != 0 => vec![issue(
+        Some(mode) if !crate::atomic::is_owner_only(mode) => vec![issue(
             "tls.key_file",
             format!(
                 "the TLS private key {} has mode {mode:04o}: the group or others can read it \
