@@ -119,7 +119,9 @@ impl CsrfPolicy {
 
 const SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
 
-fn is_safe(method: &Method) -> bool {
+/// GET, HEAD, OPTIONS and TRACE: the methods this check (and the OpenAPI document's
+/// `cross_site_request` answers) leave alone.
+pub(crate) fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 

@@ -307,7 +307,7 @@ impl Modify for CommonResponses {
                     add(r, "403", &FORBIDDEN);
                 }
             }
-            if !matches!(e.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
+            if !crate::csrf::is_safe(&e.method) {
                 add(r, "403", &CROSS_SITE);
             }
             add(r, "414", &URI_TOO_LONG);
