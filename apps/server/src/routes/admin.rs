@@ -137,10 +137,27 @@ pub(crate) async fn enable_user(
     set_disabled(admin.principal, req, path.into_inner(), false).await
 }
 
-fn role_target(path: (String, String)) -> Result<(UserId, RoleName), AppError> {
-    let (id, role) = path;
-    let role = RoleName::parse(&role).map_err(|_| AppError::new(ErrorCode::NotFound))?;
-    Ok((user_id(&id)?, role))
+/// Grants (`grant`) or revokes the role of the path `{id}/roles/{role}`: 404 for an account id
+/// or role name that cannot exist, then 204.
+async fn change_role(
+    admin: sec_auth::Principal,
+    req: HttpRequest,
+    (raw_id, raw_role): (String, String),
+    grant: bool,
+) -> Result<HttpResponse, AppError> {
+    let role = RoleName::parse(&raw_role).map_err(|_| AppError::new(ErrorCode::NotFound))?;
+    let id = user_id(&raw_id)?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    blocking(move || {
+        if grant {
+            auth.grant_role(&admin, id, &role, &meta)
+        } else {
+            auth.revoke_role(&admin, id, &role, &meta)
+        }
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Grants a role. 204 (also when already held); 404 for an unknown account or role.
@@ -161,11 +178,7 @@ pub(crate) async fn grant_role(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, role) = role_target(path.into_inner())?;
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    blocking(move || auth.grant_role(&admin.principal, id, &role, &meta)).await?;
-    Ok(HttpResponse::NoContent().finish())
+    change_role(admin.principal, req, path.into_inner(), true).await
 }
 
 /// Revokes a role. 204 (also when not held); 409 `last_admin` for the last enabled
@@ -188,9 +201,5 @@ pub(crate) async fn revoke_role(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, role) = role_target(path.into_inner())?;
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    blocking(move || auth.revoke_role(&admin.principal, id, &role, &meta)).await?;
-    Ok(HttpResponse::NoContent().finish())
+    change_role(admin.principal, req, path.into_inner(), false).await
 }
