@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+mod body_error;
 pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;

@@ -297,7 +297,7 @@ fn form_config() -> web::FormConfig {
             UrlencodedError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::BadRequest,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::form_cause(&err)).into()
     })
 }
 
@@ -310,7 +310,7 @@ fn json_config() -> web::JsonConfig {
             JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::InvalidJson,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::json_cause(&err)).into()
     })
 }
 

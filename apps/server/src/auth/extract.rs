@@ -160,8 +160,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedForm<T> {
             // Back to one string for the parser of `T`, so that fields are read exactly as
             // actix's own form extractor reads them (numbers, options, sequences).
             let encoded = serde_urlencoded::to_string(&rest).map_err(AppError::internal)?;
-            let fields = serde_urlencoded::from_str::<T>(&encoded)
-                .map_err(|e| AppError::with_cause(ErrorCode::BadRequest, e))?;
+            let fields = serde_urlencoded::from_str::<T>(&encoded).map_err(|e| {
+                AppError::with_cause(
+                    ErrorCode::BadRequest,
+                    crate::body_error::serde_cause(&e.to_string()),
+                )
+            })?;
             Ok(Self { session: CurrentSession(principal), fields })
         })
     }
