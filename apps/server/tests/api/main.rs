@@ -17,6 +17,8 @@
 mod accounts;
 mod audit;
 mod auth;
+mod client_address;
+mod cookie_names;
 mod csrf;
 mod database;
 mod errors;
@@ -60,6 +62,8 @@ fn main() -> ExitCode {
         audit::cases(),
         secrets::cases(),
         auth::cases(),
+        client_address::cases(),
+        cookie_names::cases(),
         sessions::cases(),
         throttle::cases(),
         rbac::cases(),
