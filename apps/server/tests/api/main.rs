@@ -17,6 +17,7 @@
 mod accounts;
 mod audit;
 mod auth;
+mod cors;
 mod csrf;
 mod database;
 mod errors;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         mfa::cases(),
         openapi::cases(),
         headers::cases(),
+        cors::cases(),
         csrf::cases(),
         pages::cases(),
         rate_limit::cases(),
