@@ -4,6 +4,8 @@
 //! Middleware, outermost first (each request passes them in this order, each response in the
 //! reverse one):
 //!
+//! 0. client address: resolved once ([`crate::client_ip`]) and stored in the request for every
+//!    layer and handler below (rate limits, login throttle, sessions, audit);
 //! 1. security headers: every response leaves with them, errors of the layers below included;
 //! 2. request id: the id, the request's log span and line, JSON bodies for actix's errors;
 //! 3. request-target cap (414);
@@ -27,6 +29,7 @@ use sec_config::Settings;
 
 use crate::audit::AuditSetupError;
 use crate::auth::{AuthOverrides, AuthSetupError};
+use crate::client_ip::ClientIpPolicy;
 use crate::csrf::CsrfPolicy;
 use crate::db::{Db, DbError};
 use crate::error::{AppError, ErrorCode};
@@ -35,7 +38,8 @@ use crate::rate_limit::{EmptyQuota, Limiter};
 use crate::security_headers::SecurityHeaders;
 use crate::tls::{HttpsRedirect, TlsError};
 use crate::{
-    audit, auth, catch_panic, cors, csrf, limits, request_id, routes, security_headers, tls,
+    audit, auth, catch_panic, client_ip, cors, csrf, limits, request_id, routes, security_headers,
+    tls,
 };
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
@@ -133,6 +137,7 @@ impl Application {
         limiter.spawn_housekeeping();
         let headers = web::Data::new(SecurityHeaders::from_settings(settings));
         let csrf_policy = web::Data::new(CsrfPolicy::from_settings(settings));
+        let client_ip_policy = web::Data::new(ClientIpPolicy::from_settings(settings));
         let max_url = web::Data::new(MaxUrlBytes(settings.limits().max_url_bytes()));
         let https_redirect = redirect.as_ref().map(|_| {
             web::Data::new(HttpsRedirect::new(settings.server().public_origin(), local.port()))
@@ -165,6 +170,9 @@ impl Application {
                 .wrap(from_fn(limits::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .wrap(from_fn(security_headers::middleware))
+                // Outermost: every layer above reads the client address it resolves.
+                .wrap(from_fn(client_ip::middleware))
+                .app_data(client_ip_policy.clone())
                 .app_data(headers.clone())
                 .app_data(csrf_policy.clone())
                 .app_data(max_url.clone());
@@ -299,7 +307,7 @@ fn form_config() -> web::FormConfig {
             UrlencodedError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::BadRequest,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::form_cause(&err)).into()
     })
 }
 
@@ -312,7 +320,7 @@ fn json_config() -> web::JsonConfig {
             JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::InvalidJson,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::json_cause(&err)).into()
     })
 }
 

@@ -26,6 +26,7 @@ use super::{
     AuthService, MFA_COOKIE, SESSION_COOKIE, blocking, clearing_cookie, request_meta,
     session_cookie,
 };
+use crate::cookies;
 use crate::error::{AppError, ErrorCode};
 
 /// The signed-in user of this request. Extracting it authenticates the session cookie
@@ -58,14 +59,17 @@ impl FromRequest for CurrentSession {
     }
 }
 
+/// The value of the session cookie `req` carries, by its exact name ([`crate::cookies`]); `None`
+/// without one (an encoded spelling of the name, or the name twice, is none).
+pub fn session_cookie_value(req: &HttpRequest) -> Option<String> {
+    cookies::find(req.headers(), SESSION_COOKIE).value().map(str::to_owned)
+}
+
 async fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
     if let Some(principal) = req.extensions().get::<Principal>() {
         return Ok(principal.clone());
     }
-    let token = req
-        .cookie(SESSION_COOKIE)
-        .map(|c| c.value().to_owned())
-        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+    let token = session_cookie_value(req).ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     let auth = auth_service(req)?;
     let presented = SessionToken::parse(&token);
     let outcome = blocking(move || auth.authenticate(&token)).await;
@@ -160,8 +164,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedForm<T> {
             // Back to one string for the parser of `T`, so that fields are read exactly as
             // actix's own form extractor reads them (numbers, options, sequences).
             let encoded = serde_urlencoded::to_string(&rest).map_err(AppError::internal)?;
-            let fields = serde_urlencoded::from_str::<T>(&encoded)
-                .map_err(|e| AppError::with_cause(ErrorCode::BadRequest, e))?;
+            let fields = serde_urlencoded::from_str::<T>(&encoded).map_err(|e| {
+                AppError::with_cause(
+                    ErrorCode::BadRequest,
+                    crate::body_error::serde_cause(&e.to_string()),
+                )
+            })?;
             Ok(Self { session: CurrentSession(principal), fields })
         })
     }
@@ -254,9 +262,10 @@ impl FromRequest for MfaChallengeCookie {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(
-            req.cookie(MFA_COOKIE)
-                .map(|c| Self(c.value().to_owned()))
-                .filter(|c| !c.0.is_empty())
+            cookies::find(req.headers(), MFA_COOKIE)
+                .value()
+                .filter(|v| !v.is_empty())
+                .map(|v| Self(v.to_owned()))
                 .ok_or_else(|| AppError::new(ErrorCode::Unauthorized)),
         )
     }

@@ -20,10 +20,11 @@ use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
 pub use extract::{
     CurrentSession, FORM_TOKEN_FIELD, MfaChallengeCookie, PermissionMarker, RecentSession, Require,
-    VerifiedForm, auth_service, form_token, perm, session_cookies,
+    VerifiedForm, auth_service, form_token, perm, session_cookie_value, session_cookies,
 };
 pub use sealer::KeyRingSealer;
 
+use crate::client_ip::ClientAddr;
 use crate::db::{Db, DbAuthStore};
 use crate::error::{AppError, ErrorCode, FieldError};
 use crate::request_id;
@@ -154,10 +155,12 @@ impl sec_auth::AuditSink for TrailSink {
     }
 }
 
-/// What the rules need to know about `req`: client address, `User-Agent`, request id.
+/// What the rules need to know about `req`: client address (the [`ClientAddr`] resolved once
+/// for the request, so the throttle, session records and the audit trail all see the client
+/// behind a trusted proxy, never the proxy), `User-Agent`, request id.
 pub fn request_meta(req: &HttpRequest) -> RequestMeta {
     RequestMeta {
-        ip: req.peer_addr().map(|a| a.ip()),
+        ip: ClientAddr::of(req),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

@@ -14,8 +14,8 @@ use super::JsonBody;
 use super::views::UserView;
 use super::views::rfc3339;
 use crate::auth::{
-    CurrentSession, MfaChallengeCookie, SESSION_COOKIE, auth_service, blocking, clearing_cookie,
-    clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie,
+    CurrentSession, MfaChallengeCookie, auth_service, blocking, clearing_cookie,
+    clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie, session_cookie_value,
 };
 use crate::error::{AppError, ErrorCode, FieldError};
 
@@ -93,7 +93,7 @@ pub(crate) async fn login(
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let previous = session_cookie_value(&req);
     let held_session = previous.is_some();
     let LoginBody { identifier, password } = body.into_inner();
     let now = auth.now();
@@ -169,7 +169,7 @@ pub(crate) async fn complete_mfa(
     let factor = body.into_inner().factor()?;
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let previous = session_cookie_value(&req);
     let outcome = blocking(move || {
         auth.complete_mfa_login(&challenge.0, &factor, previous.as_deref(), &meta)
     })

@@ -17,6 +17,8 @@
 mod accounts;
 mod audit;
 mod auth;
+mod client_address;
+mod cookie_names;
 mod cors;
 mod csrf;
 mod database;
@@ -61,6 +63,8 @@ fn main() -> ExitCode {
         audit::cases(),
         secrets::cases(),
         auth::cases(),
+        client_address::cases(),
+        cookie_names::cases(),
         sessions::cases(),
         throttle::cases(),
         rbac::cases(),
