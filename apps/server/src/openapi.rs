@@ -58,7 +58,8 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
                        `ErrorBody` (422 `validation_failed`: `ValidationErrorBody`), the \
                        `X-Request-Id` header, and `Cache-Control: no-store`. Besides what \
                        each operation lists: an unknown path is 404 `not_found` and a known \
-                       path with another method 405 `method_not_allowed`; a request whose \
+                       path with another method 405 `method_not_allowed` with an `Allow` header \
+                       naming the path's methods; a request whose \
                        head is malformed (400), too large (431) or not sent within \
                        `limits.client_request_timeout_ms` (408) is answered by the HTTP layer \
                        with no body and the connection closed; the optional plain-HTTP \

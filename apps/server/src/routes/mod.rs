@@ -28,8 +28,8 @@ pub(crate) mod mfa;
 pub(crate) mod pages;
 pub(crate) mod views;
 
-use actix_web::http::Method;
-use actix_web::{Route, web};
+use actix_web::http::{Method, header};
+use actix_web::{ResponseError, Route, web};
 use sec_auth::Permission;
 
 use crate::error::{AppError, ErrorCode};
@@ -154,17 +154,23 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 /// Registers every route of [`endpoints`]: one resource per path, so a known path with the
-/// wrong method answers 405 `method_not_allowed` rather than 404.
+/// wrong method answers 405 `method_not_allowed` rather than 404, with the `Allow` header
+/// (RFC 9110 §15.5.6) naming the methods the table has for that path.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut paths: Vec<&'static str> = Vec::new();
     let all = endpoints();
+    let mut paths: Vec<(&'static str, Vec<Method>)> = Vec::new();
     for e in &all {
-        if !paths.contains(&e.path) {
-            paths.push(e.path);
+        match paths.iter_mut().find(|(path, _)| *path == e.path) {
+            Some((_, methods)) => methods.push(e.method.clone()),
+            None => paths.push((e.path, vec![e.method.clone()])),
         }
     }
-    for path in paths {
-        let mut resource = web::resource(path).default_service(web::to(method_not_allowed));
+    for (path, methods) in paths {
+        let allow = allow_header(&methods);
+        let mut resource = web::resource(path).default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed(allow) }
+        }));
         for e in all.iter().filter(|e| e.path == path) {
             resource = resource.route((e.route)());
         }
@@ -172,11 +178,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
 }
 
+/// The value of `Allow` for a path with these methods: `GET, POST`.
+fn allow_header(methods: &[Method]) -> header::HeaderValue {
+    let list = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    // Method names are tokens, always a valid header value.
+    header::HeaderValue::from_str(&list).unwrap_or_else(|_| header::HeaderValue::from_static(""))
+}
+
 /// Answer for paths no route matches: the standard JSON error body with `not_found`.
 pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::new(ErrorCode::NotFound))
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::new(ErrorCode::MethodNotAllowed))
+fn method_not_allowed(allow: header::HeaderValue) -> actix_web::HttpResponse {
+    let mut response = AppError::new(ErrorCode::MethodNotAllowed).error_response();
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
 }
