@@ -11,7 +11,8 @@
 //! 3. request-target cap (414);
 //! 4. HTTPS redirect (only on the `tls.redirect_http_bind` listener);
 //! 5. rate limits, general then `/api/v1/auth/*` (429);
-//! 6. CORS (preflights are answered here);
+//! 6. CORS (preflights are answered here; an answer that grants no origin loses every
+//!    `Access-Control-*` header);
 //! 7. CSRF (403 for cross-site state changes with the session cookie);
 //! 8. catch-panic (500);
 //! 9. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
@@ -157,7 +158,8 @@ impl Application {
                 // Inside the request-id middleware, so a caught panic leaves with the id.
                 .wrap(from_fn(catch_panic::middleware))
                 .wrap(from_fn(csrf::middleware))
-                .wrap(cors::layer(&cors_settings));
+                .wrap(cors::layer(&cors_settings))
+                .wrap(from_fn(cors::only_for_allowed_origins));
             #[cfg(feature = "actix-governor")]
             let app = app.wrap(limiter.auth()).wrap(limiter.general());
             #[cfg(not(feature = "actix-governor"))]

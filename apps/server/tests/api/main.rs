@@ -19,6 +19,7 @@ mod audit;
 mod auth;
 mod client_address;
 mod cookie_names;
+mod cors;
 mod csrf;
 mod database;
 mod errors;
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
         mfa::cases(),
         openapi::cases(),
         headers::cases(),
+        cors::cases(),
         csrf::cases(),
         pages::cases(),
         rate_limit::cases(),
