@@ -140,7 +140,16 @@ fn write_owner_only(p: &Path, content: &str) {
 #[test]
 fn the_kubernetes_settings_pass_the_deploy_check() {
     let vars = env_file(&repo_file("deploy/k8s/base/server.env"));
-    assert!(vars.iter().any(|(k, _)| k == "APP__SERVER__TRUSTED_PROXIES"), "{vars:?}");
+    let proxies = vars
+        .iter()
+        .find(|(k, _)| k == "APP__SERVER__TRUSTED_PROXIES")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no trusted proxies: {vars:?}"));
+    // Narrower than "every private range": no pod of another namespace, node or VPC host
+    // outside the pod network may name the client.
+    for broad in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"] {
+        assert!(!proxies.split(',').any(|p| p.trim() == broad), "{proxies} trusts {broad}");
+    }
     let found = findings("kubernetes", vars);
     assert!(found.is_empty(), "deploy/k8s/base/server.env: {found:#?}");
 }
