@@ -20,6 +20,7 @@ mod auth;
 mod csrf;
 mod database;
 mod errors;
+mod hashing;
 mod headers;
 mod health;
 mod helpers;
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         audit::cases(),
         secrets::cases(),
         auth::cases(),
+        hashing::cases(),
         sessions::cases(),
         throttle::cases(),
         rbac::cases(),
