@@ -55,6 +55,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.argon2_parallelism",
     "auth.hash_wait_ms",
     "auth.hash_concurrency",
+    "auth.hash_queue",
     "auth.reauth_window_secs",
     "auth.admin_requires_mfa",
     "auth.totp_issuer",
@@ -252,6 +253,7 @@ pub struct AuthSettings {
     argon2_parallelism: u32,
     hash_wait: Duration,
     hash_concurrency: Option<usize>,
+    hash_queue: usize,
     reauth_window_secs: u64,
     admin_requires_mfa: bool,
     totp_issuer: String,
@@ -310,6 +312,12 @@ impl AuthSettings {
     /// lets the app choose from the number of cores.
     pub fn hash_concurrency(&self) -> Option<usize> {
         self.hash_concurrency
+    }
+
+    /// Logins and registrations that may wait for a hashing thread beyond those hashing
+    /// (`auth.hash_queue`, default 64); one more is answered 503 `busy` at once.
+    pub fn hash_queue(&self) -> usize {
+        self.hash_queue
     }
 
     /// Sensitive actions need an authentication at most this old, in seconds
@@ -694,6 +702,7 @@ struct RawAuth {
     argon2_parallelism: Option<u32>,
     hash_wait_ms: Option<u64>,
     hash_concurrency: Option<usize>,
+    hash_queue: Option<usize>,
     reauth_window_secs: Option<u64>,
     admin_requires_mfa: Option<bool>,
     totp_issuer: Option<String>,
@@ -1116,6 +1125,7 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
         hash_concurrency: raw
             .hash_concurrency
             .map(|n| in_range("auth.hash_concurrency", Some(n), n, 1, 256, problems)),
+        hash_queue: in_range("auth.hash_queue", raw.hash_queue, 64, 0, 4096, problems),
         reauth_window_secs: in_range(
             "auth.reauth_window_secs",
             raw.reauth_window_secs,

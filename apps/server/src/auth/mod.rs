@@ -93,7 +93,8 @@ pub fn build(
             )?;
             let slots =
                 a.hash_concurrency().and_then(NonZeroUsize::new).unwrap_or_else(hashing_slots);
-            let pool = HashingPool::new(PasswordHasher::new(params, None), slots);
+            let pool =
+                HashingPool::with_queue(PasswordHasher::new(params, None), slots, a.hash_queue());
             Arc::new(PooledHasher::new(pool, a.hash_wait())) as Arc<dyn CredentialHasher>
         }
     };

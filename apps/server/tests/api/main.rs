@@ -23,6 +23,7 @@ mod cors;
 mod csrf;
 mod database;
 mod errors;
+mod hashing;
 mod headers;
 mod health;
 mod helpers;
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         auth::cases(),
         client_address::cases(),
         cookie_names::cases(),
+        hashing::cases(),
         sessions::cases(),
         throttle::cases(),
         rbac::cases(),

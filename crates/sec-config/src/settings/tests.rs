@@ -515,6 +515,7 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
     );
     assert_eq!((a.throttle_base_delay_secs(), a.throttle_max_delay_secs()), (1, 900));
     assert_eq!(a.hash_concurrency(), None);
+    assert_eq!(a.hash_queue(), 64);
 
     let err = load(
         dir.path(),
@@ -523,6 +524,7 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
             ("APP__AUTH__SESSION_ABSOLUTE_TIMEOUT_SECS", "3600"),
             ("APP__AUTH__PASSWORD_MIN_CHARS", "6"),
             ("APP__AUTH__ARGON2_MEMORY_KIB", "4096"),
+            ("APP__AUTH__HASH_QUEUE", "4097"),
             ("APP__AUTH__THROTTLE_BASE_DELAY_SECS", "600"),
             ("APP__AUTH__THROTTLE_MAX_DELAY_SECS", "60"),
         ],
@@ -534,6 +536,7 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
         got,
         [
             "auth.argon2_memory_kib",
+            "auth.hash_queue",
             "auth.password_min_chars",
             "auth.session_idle_timeout_secs",
             "auth.throttle_base_delay_secs",
