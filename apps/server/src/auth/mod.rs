@@ -100,12 +100,15 @@ pub fn build(
         sessions: SessionPolicy {
             idle_secs: i64::try_from(a.session_idle_timeout_secs()).unwrap_or(i64::MAX),
             absolute_secs: i64::try_from(a.session_absolute_timeout_secs()).unwrap_or(i64::MAX),
+            max_per_account: a.max_sessions_per_account(),
             ..SessionPolicy::default()
         },
         password_policy: Arc::new(PasswordPolicy::new(a.password_min_chars())?),
         throttle: ThrottlePolicy {
             base_delay_secs: i64::try_from(a.throttle_base_delay_secs()).unwrap_or(1),
             max_delay_secs: i64::try_from(a.throttle_max_delay_secs()).unwrap_or(900),
+            account_hard_limit: a.throttle_hard_limit(),
+            reset_after_secs: i64::try_from(a.throttle_reset_secs()).unwrap_or(86_400),
             ..ThrottlePolicy::default()
         },
         reauth_window_secs: i64::try_from(a.reauth_window_secs()).unwrap_or(i64::MAX),

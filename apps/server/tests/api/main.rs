@@ -23,6 +23,7 @@ mod errors;
 mod headers;
 mod health;
 mod helpers;
+mod housekeeping;
 mod limits;
 mod mfa;
 mod openapi;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         auth::cases(),
         sessions::cases(),
         throttle::cases(),
+        housekeeping::cases(),
         rbac::cases(),
         mfa::cases(),
         openapi::cases(),
