@@ -17,6 +17,9 @@
 mod accounts;
 mod audit;
 mod auth;
+mod client_address;
+mod cookie_names;
+mod cors;
 mod csrf;
 mod database;
 mod errors;
@@ -61,6 +64,8 @@ fn main() -> ExitCode {
         audit::cases(),
         secrets::cases(),
         auth::cases(),
+        client_address::cases(),
+        cookie_names::cases(),
         sessions::cases(),
         throttle::cases(),
         housekeeping::cases(),
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         mfa::cases(),
         openapi::cases(),
         headers::cases(),
+        cors::cases(),
         csrf::cases(),
         pages::cases(),
         rate_limit::cases(),
