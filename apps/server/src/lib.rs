@@ -19,6 +19,7 @@ pub mod cors;
 pub mod csrf;
 pub mod db;
 pub mod error;
+pub mod housekeeping;
 pub mod limits;
 pub mod openapi;
 pub mod rate_limit;

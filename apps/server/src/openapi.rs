@@ -89,6 +89,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         admin::get_user,
         admin::disable_user,
         admin::enable_user,
+        admin::unlock_user,
         admin::grant_role,
         admin::revoke_role,
         crate::routes::pages::account,

@@ -38,8 +38,8 @@ use crate::rate_limit::{EmptyQuota, Limiter};
 use crate::security_headers::SecurityHeaders;
 use crate::tls::{HttpsRedirect, TlsError};
 use crate::{
-    audit, auth, catch_panic, client_ip, cors, csrf, limits, request_id, routes, security_headers,
-    tls,
+    audit, auth, catch_panic, client_ip, cors, csrf, housekeeping, limits, request_id, routes,
+    security_headers, tls,
 };
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
@@ -145,6 +145,7 @@ impl Application {
         let cors_settings = settings.cors().clone();
 
         let auth_service = auth::build(settings, &db, &audit, &overrides)?;
+        housekeeping::spawn(db.clone(), &auth_service, settings);
         let app_db = db.clone();
         let app_audit = audit.clone();
         #[cfg(not(feature = "actix-governor"))]

@@ -546,14 +546,14 @@ impl Auth {
         }
         let now = self.now();
         let (record, token) = self.new_session(&user, now, Aal::Two, meta)?;
-        let stored = self.store.complete_mfa_challenge(
-            challenge.id,
-            &NewSession { record: &record, token_hash: &token.hash() },
-        )?;
-        if !stored {
+        let stored = self
+            .store
+            .complete_mfa_challenge(challenge.id, &self.new_session_row(&record, &token.hash()))?;
+        let Some(ended) = stored else {
             // Another request completed this step first: it got the session.
             return Err(AuthError::Unauthenticated);
-        }
+        };
+        self.audit_session_limit(user.id, ended, meta);
         self.audit.record(meta.audit(AuditEvent::LoginSucceeded, Actor::User(user.id.into())));
         Ok(LoggedIn { user, session: record, token })
     }
@@ -676,9 +676,13 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let now = self.now();
         let policy = self.config.throttle;
-        let decision = self
-            .store
-            .throttle_reserve(key, &meta.throttle_ip(), now, &|view| policy.decide(view, now))?;
+        let decision = self.store.throttle_reserve(
+            key,
+            &meta.throttle_ip(),
+            now,
+            policy.forget_before(now),
+            &|view| policy.decide(view, now),
+        )?;
         match decision {
             Decision::Allow => Ok(()),
             Decision::Deny { reason, retry_after_secs } => {
@@ -757,8 +761,26 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<(SessionRecord, SessionToken), AuthError> {
         let (record, token) = self.new_session(user, now, aal, meta)?;
-        self.store.create_session(&NewSession { record: &record, token_hash: &token.hash() })?;
+        let ended = self.store.create_session(&self.new_session_row(&record, &token.hash()))?;
+        self.audit_session_limit(user.id, ended, meta);
         Ok((record, token))
+    }
+
+    fn new_session_row<'a>(
+        &self,
+        record: &'a SessionRecord,
+        token_hash: &'a TokenHash,
+    ) -> NewSession<'a> {
+        NewSession { record, token_hash, max_per_account: self.config.sessions.max_per_account }
+    }
+
+    /// Records that the per-account cap ended `ended` of the account's oldest sessions.
+    fn audit_session_limit(&self, user: UserId, ended: u64, meta: &RequestMeta) {
+        if ended > 0 {
+            tracing::info!(%user, ended, "session cap reached: the oldest sessions ended");
+            let event = AuditEvent::SessionRevoked { reason: RevocationReason::SessionLimit };
+            self.audit.record(meta.audit(event, Actor::System).subject(Subject::User(user.into())));
+        }
     }
 
     /// Checks a presented session token: it must name a stored session of an enabled account
@@ -1009,6 +1031,41 @@ impl Auth {
             Change::LastAdmin => Err(AuthError::LastAdmin),
             Change::NotFound => Err(AuthError::NotFound),
         }
+    }
+
+    /// Clears an account's login-failure counters (password and second factor, from every
+    /// address), so that any back-off or hard limit on it ends at once; addresses it signed
+    /// in from stay known. `by` is the administrator doing it, `None` for an operator at the
+    /// command line. Audited (also when nothing was counted). Returns how many counters held
+    /// failures.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`].
+    pub fn clear_login_failures(
+        &self,
+        by: Option<&Principal>,
+        target: UserId,
+        meta: &RequestMeta,
+    ) -> Result<u64, AuthError> {
+        self.store.find_user(UserLookup::Id(target))?.ok_or(AuthError::NotFound)?;
+        let password = format!("user:{target}");
+        let second_factor = format!("mfa:user:{target}");
+        let counters = self.store.throttle_clear(&[&password, &second_factor])?;
+        let actor = by.map_or(Actor::System, |p| Actor::User(p.user.id.into()));
+        let event = AuditEvent::LoginFailuresCleared { counters };
+        self.audit.record(meta.audit(event, actor).subject(Subject::User(target.into())));
+        tracing::info!(user = %target, counters, "login-failure counters cleared");
+        Ok(counters)
+    }
+
+    /// The id of the account with this user name (compared in canonical form).
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], also for a name that is not a valid user name.
+    pub fn user_id_by_username(&self, username: &str) -> Result<UserId, AuthError> {
+        let name = Username::parse(username).map_err(|_| AuthError::NotFound)?;
+        let user = self.store.find_user(UserLookup::Username(name.canonical()))?;
+        user.map(|u| u.id).ok_or(AuthError::NotFound)
     }
 
     /// Grants a role. The account's sessions get new tokens on their next request.

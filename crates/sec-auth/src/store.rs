@@ -68,6 +68,9 @@ pub struct NewSession<'a> {
     pub record: &'a SessionRecord,
     /// SHA-256 of its token.
     pub token_hash: &'a TokenHash,
+    /// Most sessions the account may hold, this one included: when storing it would exceed
+    /// this, the account's oldest sessions are deleted first, in the same transaction.
+    pub max_per_account: u32,
 }
 
 /// The outcome of a change that a safety rule may refuse.
@@ -180,8 +183,10 @@ pub trait AuthStore: Send + Sync {
     /// admin's admin role.
     fn revoke_role(&self, id: UserId, role: &str, now: i64) -> Result<Change, StoreError>;
 
-    /// Stores a new session.
-    fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError>;
+    /// Stores a new session, first deleting the account's oldest sessions as far as
+    /// [`NewSession::max_per_account`] requires (concurrent logins of one account are
+    /// serialised, so the cap holds). Returns how many were deleted.
+    fn create_session(&self, session: &NewSession<'_>) -> Result<u64, StoreError>;
 
     /// The session with this token hash, its account and the account's roles (sorted), on one
     /// connection: this runs on every authenticated request.
@@ -221,17 +226,26 @@ pub trait AuthStore: Send + Sync {
     /// and when it allows, counts the attempt as a failure in both (a later
     /// [`AuthStore::throttle_success`] takes it back). Concurrent callers, on any replica, are
     /// serialised so that each sees the other's count.
+    ///
+    /// A counter whose last failure is at or before `forget_before` has decayed
+    /// ([`crate::ThrottlePolicy::forget_before`]): `decide` sees it with zero failures and the
+    /// attempt is counted as its first.
     fn throttle_reserve(
         &self,
         subject: &str,
         ip: &str,
         now: i64,
+        forget_before: i64,
         decide: &dyn Fn(&ThrottleView) -> Decision,
     ) -> Result<Decision, StoreError>;
 
     /// Resets both counters of `subject` after a success from `ip`, and marks `ip` as known
     /// for it.
     fn throttle_success(&self, subject: &str, ip: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Sets the failures of every counter of these subjects (account-wide and per address) to
+    /// zero; known-address marks stay. Returns how many counters had failures.
+    fn throttle_clear(&self, subjects: &[&str]) -> Result<u64, StoreError>;
 
     /// The account's active TOTP factor.
     fn totp_of(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError>;
@@ -300,11 +314,13 @@ pub trait AuthStore: Send + Sync {
     /// Deletes a pending second-factor step; true if it existed.
     fn delete_mfa_challenge(&self, id: uuid::Uuid) -> Result<bool, StoreError>;
 
-    /// In one transaction: deletes the pending step `id` and stores `session`. False when the
-    /// step was already gone (another request completed it): no session is stored.
+    /// In one transaction: deletes the pending step `id` and stores `session` as
+    /// [`AuthStore::create_session`] does (returning how many old sessions the cap ended).
+    /// `None` when the step was already gone (another request completed it): nothing is
+    /// written.
     fn complete_mfa_challenge(
         &self,
         id: uuid::Uuid,
         session: &NewSession<'_>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<u64>, StoreError>;
 }

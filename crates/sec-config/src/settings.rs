@@ -63,6 +63,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.mfa_keys_file",
     "auth.throttle_base_delay_secs",
     "auth.throttle_max_delay_secs",
+    "auth.throttle_hard_limit",
+    "auth.throttle_reset_secs",
+    "auth.max_sessions_per_account",
+    "auth.housekeeping_interval_secs",
+    "auth.housekeeping_batch_size",
     "limits.max_url_bytes",
     "limits.client_request_timeout_ms",
     "limits.client_disconnect_timeout_ms",
@@ -261,6 +266,11 @@ pub struct AuthSettings {
     mfa_keys_file: Option<PathBuf>,
     throttle_base_delay_secs: u64,
     throttle_max_delay_secs: u64,
+    throttle_hard_limit: u32,
+    throttle_reset_secs: u64,
+    max_sessions_per_account: u32,
+    housekeeping_interval_secs: u64,
+    housekeeping_batch_size: u32,
 }
 
 impl AuthSettings {
@@ -335,6 +345,38 @@ impl AuthSettings {
     /// Longest login back-off delay (`auth.throttle_max_delay_secs`, default 900).
     pub fn throttle_max_delay_secs(&self) -> u64 {
         self.throttle_max_delay_secs
+    }
+
+    /// Consecutive failures after which an account refuses every address that never signed
+    /// in to it (`auth.throttle_hard_limit`, default 100, the NIST SP 800-63B maximum; at
+    /// least 11, above the 10 free account-wide failures).
+    pub fn throttle_hard_limit(&self) -> u32 {
+        self.throttle_hard_limit
+    }
+
+    /// Seconds without a counted failure after which a failure counter is forgotten, which
+    /// also ends a hard limit (`auth.throttle_reset_secs`, default 86400; at least
+    /// `auth.throttle_max_delay_secs`).
+    pub fn throttle_reset_secs(&self) -> u64 {
+        self.throttle_reset_secs
+    }
+
+    /// Most sessions one account may hold; a new one beyond it ends the oldest first
+    /// (`auth.max_sessions_per_account`, default 10).
+    pub fn max_sessions_per_account(&self) -> u32 {
+        self.max_sessions_per_account
+    }
+
+    /// How often each instance deletes expired sessions, MFA steps and enrollments and stale
+    /// throttle counters, in seconds (`auth.housekeeping_interval_secs`, default 300).
+    pub fn housekeeping_interval_secs(&self) -> u64 {
+        self.housekeeping_interval_secs
+    }
+
+    /// Most rows one housekeeping transaction deletes from one table
+    /// (`auth.housekeeping_batch_size`, default 500).
+    pub fn housekeeping_batch_size(&self) -> u32 {
+        self.housekeeping_batch_size
     }
 
     /// Whether administration needs an active second factor (`auth.admin_requires_mfa`,
@@ -710,6 +752,11 @@ struct RawAuth {
     mfa_keys_file: Option<String>,
     throttle_base_delay_secs: Option<u64>,
     throttle_max_delay_secs: Option<u64>,
+    throttle_hard_limit: Option<u32>,
+    throttle_reset_secs: Option<u64>,
+    max_sessions_per_account: Option<u32>,
+    housekeeping_interval_secs: Option<u64>,
+    housekeeping_batch_size: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1100,6 +1147,22 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
             format!("must not exceed auth.throttle_max_delay_secs ({max_delay})"),
         ));
     }
+    let reset = in_range(
+        "auth.throttle_reset_secs",
+        raw.throttle_reset_secs,
+        86_400,
+        1,
+        30 * 86_400,
+        problems,
+    );
+    // A counter forgotten before its back-off ends would let an attacker wait out the decay
+    // instead of the back-off.
+    if reset < max_delay {
+        problems.push(Problem::new(
+            "auth.throttle_reset_secs",
+            format!("must not be below auth.throttle_max_delay_secs ({max_delay})"),
+        ));
+    }
     AuthSettings {
         session_idle_timeout_secs: idle,
         session_absolute_timeout_secs: absolute,
@@ -1145,6 +1208,39 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
         mfa_keys_file: validate_mfa_keys_file(raw, problems),
         throttle_base_delay_secs: base_delay,
         throttle_max_delay_secs: max_delay,
+        throttle_hard_limit: in_range(
+            "auth.throttle_hard_limit",
+            raw.throttle_hard_limit,
+            100,
+            11,
+            100,
+            problems,
+        ),
+        throttle_reset_secs: reset,
+        max_sessions_per_account: in_range(
+            "auth.max_sessions_per_account",
+            raw.max_sessions_per_account,
+            10,
+            1,
+            1000,
+            problems,
+        ),
+        housekeeping_interval_secs: in_range(
+            "auth.housekeeping_interval_secs",
+            raw.housekeeping_interval_secs,
+            300,
+            1,
+            86_400,
+            problems,
+        ),
+        housekeeping_batch_size: in_range(
+            "auth.housekeeping_batch_size",
+            raw.housekeeping_batch_size,
+            500,
+            1,
+            10_000,
+            problems,
+        ),
     }
 }
 

@@ -103,6 +103,7 @@ pub fn build(
         sessions: SessionPolicy {
             idle_secs: i64::try_from(a.session_idle_timeout_secs()).unwrap_or(i64::MAX),
             absolute_secs: i64::try_from(a.session_absolute_timeout_secs()).unwrap_or(i64::MAX),
+            max_per_account: a.max_sessions_per_account(),
             // From the settings, which checked the idle timeout against this very value.
             touch_interval_secs: i64::try_from(a.session_touch_interval_secs()).unwrap_or(60),
         },
@@ -110,6 +111,8 @@ pub fn build(
         throttle: ThrottlePolicy {
             base_delay_secs: i64::try_from(a.throttle_base_delay_secs()).unwrap_or(1),
             max_delay_secs: i64::try_from(a.throttle_max_delay_secs()).unwrap_or(900),
+            account_hard_limit: a.throttle_hard_limit(),
+            reset_after_secs: i64::try_from(a.throttle_reset_secs()).unwrap_or(86_400),
             ..ThrottlePolicy::default()
         },
         reauth_window_secs: i64::try_from(a.reauth_window_secs()).unwrap_or(i64::MAX),

@@ -144,6 +144,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::POST, "/api/v1/admin/users/{id}/enable", Perm(UsersManage), || {
             web::post().to(admin::enable_user)
         }),
+        ep(Method::POST, "/api/v1/admin/users/{id}/unlock", Perm(UsersManage), || {
+            web::post().to(admin::unlock_user)
+        }),
         ep(Method::PUT, "/api/v1/admin/users/{id}/roles/{role}", Perm(RolesManage), || {
             web::put().to(admin::grant_role)
         }),

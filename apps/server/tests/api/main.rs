@@ -27,6 +27,7 @@ mod hashing;
 mod headers;
 mod health;
 mod helpers;
+mod housekeeping;
 mod limits;
 mod mfa;
 mod openapi;
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
         hashing::cases(),
         sessions::cases(),
         throttle::cases(),
+        housekeeping::cases(),
         rbac::cases(),
         mfa::cases(),
         openapi::cases(),

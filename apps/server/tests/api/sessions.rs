@@ -21,6 +21,7 @@ cases![
     a_wrong_current_password_changes_nothing,
     sessions_can_be_listed_and_revoked_one_or_all_others,
     a_revoked_session_of_someone_else_is_not_found,
+    a_login_beyond_the_session_cap_ends_the_oldest_session,
     ending_one_session_needs_a_recent_authentication_as_ending_all_others_does,
 ];
 
@@ -182,6 +183,33 @@ async fn a_revoked_session_of_someone_else_is_not_found(backend: Backend) {
             .unwrap();
     assert_error(response, 404, "not_found").await;
     assert_eq!(get_as(&app, "/api/v1/me", &heidi).await.status().as_u16(), 200);
+}
+
+async fn a_login_beyond_the_session_cap_ends_the_oldest_session(backend: Backend) {
+    let (clock, overrides) = manual_clock();
+    let app = crate::helpers::spawn_app_with_env(
+        backend,
+        overrides,
+        &[("APP__AUTH__MAX_SESSIONS_PER_ACCOUNT", "2")],
+    )
+    .await;
+    let (user_id, first) = signed_in(&app, "capped").await;
+    clock.advance(Duration::from_secs(1));
+    let second = login(&app, "capped").await;
+    clock.advance(Duration::from_secs(1));
+    let third = login(&app, "capped").await;
+    assert_error(get_as(&app, "/api/v1/me", &first).await, 401, "unauthorized").await;
+    for token in [&second, &third] {
+        assert_eq!(get_as(&app, "/api/v1/me", token).await.status().as_u16(), 200);
+    }
+    let listed = json(get_as(&app, "/api/v1/me/sessions", &third).await).await;
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 2, "{listed}");
+    let ended: Vec<_> = crate::accounts::audit_records(&app)
+        .into_iter()
+        .filter(|r| r["event"] == "SessionRevoked" && r["detail"]["reason"] == "session_limit")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["subject"]["user"], user_id.as_str());
 }
 
 async fn ending_one_session_needs_a_recent_authentication_as_ending_all_others_does(
