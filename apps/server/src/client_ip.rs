@@ -1,4 +1,10 @@
-//! Which client a request comes from, for the per-IP rate limits.
+//! Which client a request comes from: resolved **once per request**, by [`middleware`] (the
+//! outermost layer), and stored in the request extensions as a [`ClientAddr`]. Everything that
+//! needs the client address reads that value through [`ClientAddr::of`]: the rate limiter's
+//! key, the login throttle, session records and the audit trail's `source_ip`. Nothing else
+//! looks at the TCP peer or at forwarding headers (the workspace's `clippy.toml` refuses
+//! `peer_addr`, `connection_info` and friends everywhere but here), so no two parts of the
+//! server can disagree about who the client is.
 //!
 //! The peer address of the TCP connection is the only fact: anyone can write a forwarding
 //! header. So `X-Forwarded-For` (or `Forwarded`, per `server.client_ip_header`) is read only
@@ -12,8 +18,57 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, web};
 use sec_config::{ClientIpHeader, Settings, TrustedProxies};
+
+/// The client address of one request, as [`middleware`] resolved it: `None` only for a
+/// request that did not come over TCP (a unit test calling a service directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(Option<IpAddr>);
+
+impl ClientAddr {
+    /// The address.
+    pub fn ip(self) -> Option<IpAddr> {
+        self.0
+    }
+
+    /// The client address [`middleware`] stored for `req`. An app assembled without the
+    /// middleware (a wiring bug) gets `None`, logged as an error, rather than a second,
+    /// possibly different, answer.
+    pub fn of(req: &HttpRequest) -> Option<IpAddr> {
+        if let Some(addr) = req.extensions().get::<ClientAddr>() {
+            return addr.0;
+        }
+        tracing::error!("no client address on the request: client_ip::middleware is not wrapped");
+        None
+    }
+}
+
+/// Middleware, the outermost layer: resolves the client address of the request with the
+/// [`ClientIpPolicy`] registered as `web::Data<ClientIpPolicy>` (without one, the peer) and
+/// stores it as a [`ClientAddr`] for every layer and handler after it.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let addr = resolve(req.request());
+    req.extensions_mut().insert(ClientAddr(addr));
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+/// The one place that reads the TCP peer of a request.
+#[allow(clippy::disallowed_methods, reason = "the resolver is the one reader of the peer")]
+fn resolve(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    match req.app_data::<web::Data<ClientIpPolicy>>() {
+        Some(policy) => policy.client_ip(peer, req.headers()),
+        None => peer.map(|ip| ip.to_canonical()),
+    }
+}
 
 /// How the client address is found for this deployment.
 #[derive(Debug, Clone)]

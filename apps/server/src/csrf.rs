@@ -48,6 +48,7 @@ use actix_web::web;
 use sec_config::{Origin, Settings};
 
 use crate::auth::{MFA_COOKIE, SESSION_COOKIE};
+use crate::cookies;
 use crate::error::{AppError, ErrorCode};
 
 /// The cookies a browser sends on its own that make a request authenticated: a request carrying
@@ -136,14 +137,10 @@ fn single<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a s
     Some(first.to_str().unwrap_or("").trim())
 }
 
-/// Whether any `Cookie` header has a cookie named in [`AMBIENT_COOKIES`] (whatever its value).
+/// Whether the request carries a cookie named in [`AMBIENT_COOKIES`] (whatever its value), as
+/// the one reader that authentication also uses ([`crate::cookies`]) sees it: exact names.
 fn has_ambient_cookie(headers: &HeaderMap) -> bool {
-    headers.get_all(header::COOKIE).any(|value| {
-        value.as_bytes().split(|b| *b == b';').any(|pair| {
-            let name = pair.split(|b| *b == b'=').next().unwrap_or_default().trim_ascii();
-            AMBIENT_COOKIES.iter().any(|c| name == c.as_bytes())
-        })
-    })
+    AMBIENT_COOKIES.iter().any(|name| cookies::find(headers, name).is_present())
 }
 
 /// Middleware: 403 `cross_site_request` for a cross-site state change carrying an

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+mod body_error;
 pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;
@@ -13,6 +14,7 @@ pub mod cli_mfa;
 pub mod cli_secrets;
 pub mod cli_users;
 pub mod client_ip;
+pub mod cookies;
 pub mod cors;
 pub mod csrf;
 pub mod db;

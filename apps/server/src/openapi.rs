@@ -23,6 +23,7 @@
 //! | JSON request body | 400 `invalid_json`, 413 `payload_too_large`, 415 `unsupported_media_type` | the body cannot be read |
 //! | signed-in only | 401 `unauthorized` (and `reauth_required` where a recent authentication is needed) | the access rule |
 //! | permission | 403 `forbidden` or `mfa_required` | the access rule |
+//! | factor change | 403 `mfa_required` | no recent second-factor proof in this session |
 //!
 //! Shared answers are components (`#/components/responses/...`); where a handler documents the
 //! same status for its own reason, the two descriptions are joined.
@@ -57,7 +58,8 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
                        `ErrorBody` (422 `validation_failed`: `ValidationErrorBody`), the \
                        `X-Request-Id` header, and `Cache-Control: no-store`. Besides what \
                        each operation lists: an unknown path is 404 `not_found` and a known \
-                       path with another method 405 `method_not_allowed`; a request whose \
+                       path with another method 405 `method_not_allowed` with an `Allow` header \
+                       naming the path's methods; a request whose \
                        head is malformed (400), too large (431) or not sent within \
                        `limits.client_request_timeout_ms` (408) is answered by the HTTP layer \
                        with no body and the connection closed; the optional plain-HTTP \
@@ -104,7 +106,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         (name = "docs", description = "This document."),
         (name = "auth", description = "Registration, login, second factor, step-up, logout."),
         (name = "me", description = "The signed-in user's account and sessions."),
-        (name = "mfa", description = "The signed-in user's second factor (TOTP)."),
+        (name = "mfa", description = "The signed-in user's second factor (TOTP). Every change to the factors (a new enrollment, its confirmation, new recovery codes, turning TOTP off) needs a recent authentication and, once TOTP is on, a session that proved the second factor within the re-authentication window (a login or re-authentication with a TOTP or recovery code; the password alone is not enough): otherwise 403 `mfa_required`."),
         (name = "admin", description = "Account and role administration."),
         (name = "pages", description = "Server-rendered HTML pages and the forms they post (each with the session's form token in `csrf_token`)."),
     )
@@ -216,13 +218,20 @@ const FORBIDDEN: Shared = Shared {
                   this session was not established with it (`mfa_required`).",
     retry_after: false,
 };
+const SECOND_FACTOR_PROOF_REQUIRED: Shared = Shared {
+    name: "SecondFactorProofRequired",
+    description: "The account has a second factor and this session has not proved it within \
+                  the re-authentication window (`mfa_required`): re-authenticate with a TOTP \
+                  or recovery code, not the password.",
+    retry_after: false,
+};
 const DATABASE_UNAVAILABLE: Shared = Shared {
     name: "DatabaseUnavailable",
     description: "The database cannot be reached (`database_unavailable`).",
     retry_after: false,
 };
 
-const ALL_SHARED: [Shared; 11] = [
+const ALL_SHARED: [Shared; 12] = [
     URI_TOO_LONG,
     RATE_LIMITED,
     INTERNAL,
@@ -233,6 +242,7 @@ const ALL_SHARED: [Shared; 11] = [
     UNAUTHORIZED,
     REAUTH_REQUIRED,
     FORBIDDEN,
+    SECOND_FACTOR_PROOF_REQUIRED,
     DATABASE_UNAVAILABLE,
 ];
 
@@ -302,6 +312,10 @@ impl Modify for CommonResponses {
                 Access::Public | Access::MfaPending => {}
                 Access::Authenticated => add(r, "401", &UNAUTHORIZED),
                 Access::RecentAuthentication => add(r, "401", &REAUTH_REQUIRED),
+                Access::FactorChange => {
+                    add(r, "401", &REAUTH_REQUIRED);
+                    add(r, "403", &SECOND_FACTOR_PROOF_REQUIRED);
+                }
                 Access::Permission(_) => {
                     add(r, "401", &REAUTH_REQUIRED);
                     add(r, "403", &FORBIDDEN);

@@ -4,12 +4,15 @@
 //! Middleware, outermost first (each request passes them in this order, each response in the
 //! reverse one):
 //!
+//! 0. client address: resolved once ([`crate::client_ip`]) and stored in the request for every
+//!    layer and handler below (rate limits, login throttle, sessions, audit);
 //! 1. security headers: every response leaves with them, errors of the layers below included;
 //! 2. request id: the id, the request's log span and line, JSON bodies for actix's errors;
 //! 3. request-target cap (414);
 //! 4. HTTPS redirect (only on the `tls.redirect_http_bind` listener);
 //! 5. rate limits, general then `/api/v1/auth/*` (429);
-//! 6. CORS (preflights are answered here);
+//! 6. CORS (preflights are answered here; an answer that grants no origin loses every
+//!    `Access-Control-*` header);
 //! 7. CSRF (403 for cross-site state changes with the session cookie);
 //! 8. catch-panic (500);
 //! 9. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
@@ -26,6 +29,7 @@ use sec_config::Settings;
 
 use crate::audit::AuditSetupError;
 use crate::auth::{AuthOverrides, AuthSetupError};
+use crate::client_ip::ClientIpPolicy;
 use crate::csrf::CsrfPolicy;
 use crate::db::{Db, DbError};
 use crate::error::{AppError, ErrorCode};
@@ -34,7 +38,8 @@ use crate::rate_limit::{EmptyQuota, Limiter};
 use crate::security_headers::SecurityHeaders;
 use crate::tls::{HttpsRedirect, TlsError};
 use crate::{
-    audit, auth, catch_panic, cors, csrf, limits, request_id, routes, security_headers, tls,
+    audit, auth, catch_panic, client_ip, cors, csrf, limits, request_id, routes, security_headers,
+    tls,
 };
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
@@ -132,6 +137,7 @@ impl Application {
         limiter.spawn_housekeeping();
         let headers = web::Data::new(SecurityHeaders::from_settings(settings));
         let csrf_policy = web::Data::new(CsrfPolicy::from_settings(settings));
+        let client_ip_policy = web::Data::new(ClientIpPolicy::from_settings(settings));
         let max_url = web::Data::new(MaxUrlBytes(settings.limits().max_url_bytes()));
         let https_redirect = redirect.as_ref().map(|_| {
             web::Data::new(HttpsRedirect::new(settings.server().public_origin(), local.port()))
@@ -152,7 +158,8 @@ impl Application {
                 // Inside the request-id middleware, so a caught panic leaves with the id.
                 .wrap(from_fn(catch_panic::middleware))
                 .wrap(from_fn(csrf::middleware))
-                .wrap(cors::layer(&cors_settings));
+                .wrap(cors::layer(&cors_settings))
+                .wrap(from_fn(cors::only_for_allowed_origins));
             #[cfg(feature = "actix-governor")]
             let app = app.wrap(limiter.auth()).wrap(limiter.general());
             #[cfg(not(feature = "actix-governor"))]
@@ -163,6 +170,9 @@ impl Application {
                 .wrap(from_fn(limits::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .wrap(from_fn(security_headers::middleware))
+                // Outermost: every layer above reads the client address it resolves.
+                .wrap(from_fn(client_ip::middleware))
+                .app_data(client_ip_policy.clone())
                 .app_data(headers.clone())
                 .app_data(csrf_policy.clone())
                 .app_data(max_url.clone());
@@ -297,7 +307,7 @@ fn form_config() -> web::FormConfig {
             UrlencodedError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::BadRequest,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::form_cause(&err)).into()
     })
 }
 
@@ -310,7 +320,7 @@ fn json_config() -> web::JsonConfig {
             JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::InvalidJson,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::json_cause(&err)).into()
     })
 }
 

@@ -36,6 +36,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.trusted_proxies",
     "server.client_ip_header",
     "database.url",
+    "database.url_file",
     "database.pool_max_size",
     "database.acquire_timeout_ms",
     "database.migrate_on_start",
@@ -236,6 +237,11 @@ pub struct Settings {
     inspection: Inspection,
 }
 
+/// How often a session's `last_seen_at` is written at most, in seconds: the store is spared a
+/// write per request, so the recorded last use lags the real one by up to this much. Not a
+/// setting; the idle timeout is checked against it (it must be at least twice as long).
+pub const SESSION_TOUCH_INTERVAL_SECS: u64 = 60;
+
 /// Account, session and password-hashing settings.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -261,6 +267,12 @@ impl AuthSettings {
     /// A session unused this long ends (`auth.session_idle_timeout_secs`, default 1800).
     pub fn session_idle_timeout_secs(&self) -> u64 {
         self.session_idle_timeout_secs
+    }
+
+    /// Least time between two writes of a session's `last_seen_at`
+    /// ([`SESSION_TOUCH_INTERVAL_SECS`]).
+    pub fn session_touch_interval_secs(&self) -> u64 {
+        SESSION_TOUCH_INTERVAL_SECS
     }
 
     /// A session this old ends however busy it is (`auth.session_absolute_timeout_secs`,
@@ -599,7 +611,8 @@ impl ServerSettings {
 }
 
 impl DatabaseSettings {
-    /// The database to use (`database.url` or `DATABASE_URL`).
+    /// The database to use (`database.url`, `DATABASE_URL`, or the file `database.url_file`
+    /// names).
     pub fn target(&self) -> &DatabaseTarget {
         &self.target
     }
@@ -715,6 +728,7 @@ struct RawServer {
 #[serde(deny_unknown_fields, default)]
 struct RawDatabase {
     url: Option<String>,
+    url_file: Option<String>,
     pool_max_size: Option<u32>,
     acquire_timeout_ms: Option<u64>,
     migrate_on_start: Option<bool>,
@@ -858,11 +872,14 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     let workers =
         raw.server.workers.map(|w| in_range("server.workers", Some(w), w, 1, 256, problems));
 
-    let url_explicit = raw.database.url.is_some();
-    let url = raw.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL);
+    let url_explicit = raw.database.url.is_some() || raw.database.url_file.is_some();
     // The URL may hold a password: the message names the key, never the value.
-    let target = DatabaseTarget::parse(url)
-        .map_err(|e| problems.push(Problem::new("database.url", e.to_string())));
+    let target = match raw.database.url_file.as_deref() {
+        Some(file) => database_url_from_file(file, raw.database.url.is_some()),
+        None => DatabaseTarget::parse(raw.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
+            .map_err(|e| Problem::new("database.url", e.to_string())),
+    }
+    .map_err(|p| problems.push(p));
     let pool_max_size =
         in_range("database.pool_max_size", raw.database.pool_max_size, 10, 1, 1000, problems);
     let acquire_ms = in_range(
@@ -966,6 +983,36 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     })
 }
 
+/// `database.url_file`: the URL read from a file that only its owner may read (as a key file),
+/// without one trailing newline; refused when `database.url` (or `DATABASE_URL`) is set too,
+/// since which one wins would be a guess. Messages name the file, never its contents.
+fn database_url_from_file(file: &str, url_set_too: bool) -> Result<DatabaseTarget, Problem> {
+    let problem = |message: String| Problem::new("database.url_file", message);
+    if file.trim().is_empty() {
+        return Err(problem("must not be empty when set".to_owned()));
+    }
+    if url_set_too {
+        return Err(problem(
+            "database.url (or DATABASE_URL) is set too: keep one of the two".to_owned(),
+        ));
+    }
+    let path = Path::new(file);
+    let unreadable = |e: std::io::Error| problem(format!("cannot read {}: {e}", path.display()));
+    match crate::atomic::mode_of(path).map_err(unreadable)? {
+        Some(mode) if !crate::atomic::is_owner_only(mode) => {
+            return Err(problem(format!(
+                "{} is readable by others (mode {mode:04o}): make it owner-only (0400 or 0600)",
+                path.display()
+            )));
+        }
+        _ => {}
+    }
+    let text = secrecy::SecretString::from(std::fs::read_to_string(path).map_err(unreadable)?);
+    let url = secrecy::ExposeSecret::expose_secret(&text);
+    let url = url.strip_suffix('\n').map_or(url, |u| u.strip_suffix('\r').unwrap_or(u));
+    DatabaseTarget::parse(url).map_err(|e| problem(format!("{}: {e}", path.display())))
+}
+
 /// `auth.mfa_keys_file`: a path, and only when `auth.mfa_keys` is not set too (which one wins
 /// would be a guess). The file is read by [`Settings::load`].
 fn validate_mfa_keys_file(raw: &RawAuth, problems: &mut Vec<Problem>) -> Option<PathBuf> {
@@ -1005,6 +1052,20 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
         problems.push(Problem::new(
             "auth.session_idle_timeout_secs",
             format!("must not exceed auth.session_absolute_timeout_secs ({absolute})"),
+        ));
+    }
+    // The last use is recorded at most once per touch interval, so a session can end after
+    // `idle - touch` seconds of real inactivity: at or below the interval, sessions in use
+    // would end; twice the interval keeps a full interval of grace.
+    let least_idle = SESSION_TOUCH_INTERVAL_SECS.saturating_mul(2);
+    if idle < least_idle {
+        problems.push(Problem::new(
+            "auth.session_idle_timeout_secs",
+            format!(
+                "must be at least {least_idle} (twice the {SESSION_TOUCH_INTERVAL_SECS} s \
+                 interval at which a session's last use is recorded; a shorter idle timeout \
+                 ends sessions that are in use)"
+            ),
         ));
     }
     let memory =

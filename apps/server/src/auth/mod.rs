@@ -19,11 +19,13 @@ use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
 pub use extract::{
-    CurrentSession, FORM_TOKEN_FIELD, MfaChallengeCookie, PermissionMarker, RecentSession, Require,
-    VerifiedForm, auth_service, form_token, perm, session_cookies,
+    CurrentSession, FORM_TOKEN_FIELD, FactorChangeSession, MfaChallengeCookie, PermissionMarker,
+    RecentSession, Require, VerifiedForm, auth_service, form_token, perm, session_cookie_value,
+    session_cookies,
 };
 pub use sealer::KeyRingSealer;
 
+use crate::client_ip::ClientAddr;
 use crate::db::{Db, DbAuthStore};
 use crate::error::{AppError, ErrorCode, FieldError};
 use crate::request_id;
@@ -101,7 +103,8 @@ pub fn build(
         sessions: SessionPolicy {
             idle_secs: i64::try_from(a.session_idle_timeout_secs()).unwrap_or(i64::MAX),
             absolute_secs: i64::try_from(a.session_absolute_timeout_secs()).unwrap_or(i64::MAX),
-            ..SessionPolicy::default()
+            // From the settings, which checked the idle timeout against this very value.
+            touch_interval_secs: i64::try_from(a.session_touch_interval_secs()).unwrap_or(60),
         },
         password_policy: Arc::new(PasswordPolicy::new(a.password_min_chars())?),
         throttle: ThrottlePolicy {
@@ -155,10 +158,12 @@ impl sec_auth::AuditSink for TrailSink {
     }
 }
 
-/// What the rules need to know about `req`: client address, `User-Agent`, request id.
+/// What the rules need to know about `req`: client address (the [`ClientAddr`] resolved once
+/// for the request, so the throttle, session records and the audit trail all see the client
+/// behind a trusted proxy, never the proxy), `User-Agent`, request id.
 pub fn request_meta(req: &HttpRequest) -> RequestMeta {
     RequestMeta {
-        ip: req.peer_addr().map(|a| a.ip()),
+        ip: ClientAddr::of(req),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

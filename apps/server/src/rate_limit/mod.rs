@@ -7,8 +7,9 @@
 //! global figure; login attempts are also throttled per account in the database by the auth
 //! code, which holds across replicas.
 //!
-//! The key is the client address from [`crate::client_ip`] (the peer, or the forwarding header
-//! of a trusted proxy), with IPv6 clients keyed by their /64.
+//! The key is the request's [`ClientAddr`], resolved once per request by
+//! [`crate::client_ip::middleware`] (the peer, or the forwarding header of a trusted proxy),
+//! with IPv6 clients keyed by their /64.
 //!
 //! Two interchangeable implementations, chosen at build time:
 //! - feature `actix-governor` (default): the actix-governor middleware with our key extractor
@@ -29,7 +30,7 @@ use actix_web::{HttpResponse, ResponseError};
 use governor::Quota;
 use sec_config::Settings;
 
-use crate::client_ip::{ClientIpPolicy, rate_limit_key};
+use crate::client_ip::{ClientAddr, rate_limit_key};
 use crate::error::AppError;
 
 #[cfg(feature = "actix-governor")]
@@ -70,13 +71,10 @@ fn quotas(settings: &Settings) -> (Quota, Quota) {
     )
 }
 
-/// The bucket key of a request: its client address, IPv6 by /64. A request without a peer
-/// address (not over TCP) shares one bucket with all such requests.
-fn key_of(client_ip: &ClientIpPolicy, req: &ServiceRequest) -> IpAddr {
-    let peer = req.peer_addr().map(|a| a.ip());
-    client_ip
-        .client_ip(peer, req.headers())
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), rate_limit_key)
+/// The bucket key of a request: its client address, IPv6 by /64. A request without one (not
+/// over TCP) shares one bucket with all such requests.
+fn key_of(req: &ServiceRequest) -> IpAddr {
+    ClientAddr::of(req.request()).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), rate_limit_key)
 }
 
 /// The 429 answer: the standard error body, `Retry-After` in whole seconds (at least 1).

@@ -20,12 +20,10 @@ use governor::Quota;
 use sec_config::Settings;
 
 use super::{EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_path, key_of, quotas, too_many_requests};
-use crate::client_ip::ClientIpPolicy;
 
 /// Keys every request by its client address.
 #[derive(Debug, Clone)]
 pub struct GeneralKey {
-    client_ip: Arc<ClientIpPolicy>,
     clock: DefaultClock,
 }
 
@@ -34,7 +32,7 @@ impl KeyExtractor for GeneralKey {
     type KeyExtractionError = Infallible;
 
     fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        Ok(key_of(&self.client_ip, req))
+        Ok(key_of(req))
     }
 
     fn exceed_rate_limit_response(
@@ -50,7 +48,6 @@ impl KeyExtractor for GeneralKey {
 /// which is whitelisted.
 #[derive(Debug, Clone)]
 pub struct AuthKey {
-    client_ip: Arc<ClientIpPolicy>,
     clock: DefaultClock,
 }
 
@@ -59,7 +56,7 @@ impl KeyExtractor for AuthKey {
     type KeyExtractionError = Infallible;
 
     fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        Ok(is_auth_path(req.match_info().as_str()).then(|| key_of(&self.client_ip, req)))
+        Ok(is_auth_path(req.match_info().as_str()).then(|| key_of(req)))
     }
 
     fn exceed_rate_limit_response(
@@ -85,9 +82,8 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// Builds both limiters from `rate_limit.*` and the client-address settings.
+    /// Builds both limiters from `rate_limit.*`.
     pub fn new(settings: &Settings) -> Result<Self, EmptyQuota> {
-        let client_ip = Arc::new(ClientIpPolicy::from_settings(settings));
         // For the Retry-After of refusals. Made once: creating a quanta clock runs CPUID,
         // which a virtual machine traps, and one per refusal made a flood of refused requests
         // cost twice as much CPU as the same flood served.
@@ -95,11 +91,8 @@ impl Limiter {
         let (general, auth) = quotas(settings);
         Ok(Self {
             enabled: settings.rate_limit().enabled(),
-            general: config(
-                general,
-                GeneralKey { client_ip: client_ip.clone(), clock: clock.clone() },
-            )?,
-            auth: config(auth, AuthKey { client_ip, clock })?,
+            general: config(general, GeneralKey { clock: clock.clone() })?,
+            auth: config(auth, AuthKey { clock })?,
         })
     }
 

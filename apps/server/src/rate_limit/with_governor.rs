@@ -15,24 +15,21 @@ use governor::clock::Clock;
 use sec_config::Settings;
 
 use super::{EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_path, key_of, quotas, too_many_requests};
-use crate::client_ip::ClientIpPolicy;
 
 /// The two limiters, shared by every worker.
 #[derive(Debug, Clone)]
 pub struct Limiter {
     enabled: bool,
-    client_ip: Arc<ClientIpPolicy>,
     general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     auth: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl Limiter {
-    /// Builds both limiters from `rate_limit.*` and the client-address settings.
+    /// Builds both limiters from `rate_limit.*`.
     pub fn new(settings: &Settings) -> Result<Self, EmptyQuota> {
         let (general, auth) = quotas(settings);
         Ok(Self {
             enabled: settings.rate_limit().enabled(),
-            client_ip: Arc::new(ClientIpPolicy::from_settings(settings)),
             general: Arc::new(DefaultKeyedRateLimiter::keyed(general)),
             auth: Arc::new(DefaultKeyedRateLimiter::keyed(auth)),
         })
@@ -43,7 +40,7 @@ impl Limiter {
         if !self.enabled {
             return Ok(());
         }
-        let key = key_of(&self.client_ip, req);
+        let key = key_of(req);
         let limiters =
             [Some(&self.general), is_auth_path(req.match_info().as_str()).then_some(&self.auth)];
         for limiter in limiters.into_iter().flatten() {

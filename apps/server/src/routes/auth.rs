@@ -14,8 +14,8 @@ use super::JsonBody;
 use super::views::UserView;
 use super::views::rfc3339;
 use crate::auth::{
-    CurrentSession, MfaChallengeCookie, SESSION_COOKIE, auth_service, blocking, clearing_cookie,
-    clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie,
+    CurrentSession, MfaChallengeCookie, auth_service, blocking, clearing_cookie,
+    clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie, session_cookie_value,
 };
 use crate::error::{AppError, ErrorCode, FieldError};
 
@@ -93,7 +93,7 @@ pub(crate) async fn login(
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let previous = session_cookie_value(&req);
     let held_session = previous.is_some();
     let LoginBody { identifier, password } = body.into_inner();
     let now = auth.now();
@@ -169,7 +169,7 @@ pub(crate) async fn complete_mfa(
     let factor = body.into_inner().factor()?;
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let previous = session_cookie_value(&req);
     let outcome = blocking(move || {
         auth.complete_mfa_login(&challenge.0, &factor, previous.as_deref(), &meta)
     })
@@ -191,7 +191,8 @@ pub(crate) async fn complete_mfa(
     }
 }
 
-/// `POST /api/v1/auth/reauth` body: exactly one of the password and a TOTP code.
+/// `POST /api/v1/auth/reauth` body: exactly one of the password, a TOTP code and a recovery
+/// code.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReauthBody {
@@ -199,11 +200,14 @@ pub(crate) struct ReauthBody {
     password: Option<SecretString>,
     #[schema(value_type = Option<String>, format = Password)]
     code: Option<SecretString>,
+    #[schema(value_type = Option<String>, format = Password)]
+    recovery_code: Option<SecretString>,
 }
 
-/// Re-authenticates the signed-in user (step-up): with the password or a TOTP code (which
-/// also raises the session to two factors). 200 `{authenticated_at, aal}` with a new session
-/// cookie; 422 `password`/`code` `incorrect`; 429 when throttled.
+/// Re-authenticates the signed-in user (step-up): with the password, or with a TOTP code or a
+/// recovery code (which also raise the session to two factors, and are the proof that changes
+/// to an existing second factor need). 200 `{authenticated_at, aal}` with a new session
+/// cookie; 422 `password`/`code`/`recovery_code` `incorrect`; 429 when throttled.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/reauth",
@@ -211,7 +215,7 @@ pub(crate) struct ReauthBody {
     request_body = ReauthBody,
     responses(
         (status = 200, description = "Re-authenticated: a new session cookie.", body = crate::openapi::ReauthResponse),
-        (status = 422, description = "Wrong password or code, or both or neither given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 422, description = "Wrong password or code, or not exactly one of `password`, `code` and `recovery_code` given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
@@ -223,13 +227,20 @@ pub(crate) async fn reauth(
     body: JsonBody<ReauthBody>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let proof = match body?.into_inner() {
-        ReauthBody { password: Some(p), code: None } => Reauthentication::Password(p),
-        ReauthBody { password: None, code: Some(c) } => Reauthentication::Totp(c),
+        ReauthBody { password: Some(p), code: None, recovery_code: None } => {
+            Reauthentication::Password(p)
+        }
+        ReauthBody { password: None, code: Some(c), recovery_code: None } => {
+            Reauthentication::SecondFactor(SecondFactor::Totp(c))
+        }
+        ReauthBody { password: None, code: None, recovery_code: Some(c) } => {
+            Reauthentication::SecondFactor(SecondFactor::RecoveryCode(c))
+        }
         _ => {
             return Err(AppError::validation(vec![FieldError::new(
                 "password",
                 "one_of",
-                "give either password or code (from the authenticator app)",
+                "give one of password, code (from the authenticator app) or recovery_code",
             )])
             .into());
         }

@@ -17,6 +17,9 @@
 mod accounts;
 mod audit;
 mod auth;
+mod client_address;
+mod cookie_names;
+mod cors;
 mod csrf;
 mod database;
 mod errors;
@@ -62,12 +65,15 @@ fn main() -> ExitCode {
         secrets::cases(),
         auth::cases(),
         hashing::cases(),
+        client_address::cases(),
+        cookie_names::cases(),
         sessions::cases(),
         throttle::cases(),
         rbac::cases(),
         mfa::cases(),
         openapi::cases(),
         headers::cases(),
+        cors::cases(),
         csrf::cases(),
         pages::cases(),
         rate_limit::cases(),
