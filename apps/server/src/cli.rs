@@ -67,7 +67,7 @@ pub enum Command {
         command: crate::cli_mfa::MfaCommand,
     },
     /// Write a self-signed certificate for localhost, 127.0.0.1 and ::1 (ECDSA P-256, valid 90
-    /// days) to DIR/cert.pem and DIR/key.pem (mode 0600), for local HTTPS, and print the
+    /// days; CA:false, serverAuth, key identifiers) to DIR/cert.pem and DIR/key.pem (mode 0600), for local HTTPS, and print the
     /// settings that use it. Browsers will warn about it until it is trusted. Never for
     /// production.
     DevCert(DevCertArgs),

@@ -33,6 +33,7 @@
 //! | JSON request body | 400 `invalid_json`, 413 `payload_too_large`, 415 `unsupported_media_type` | the body cannot be read |
 //! | signed-in only | 401 `unauthorized` (and `reauth_required` where a recent authentication is needed) | the access rule |
 //! | permission | 403 `forbidden` or `mfa_required` | the access rule |
+//! | factor change | 403 `mfa_required` | no recent second-factor proof in this session |
 //!
 //! Shared answers are components (`#/components/responses/...`); where a handler documents the
 //! same status for its own reason, the two descriptions are joined.
@@ -117,7 +118,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         (name = "docs", description = "This document."),
         (name = "auth", description = "Registration, login, second factor, step-up, logout."),
         (name = "me", description = "The signed-in user's account and sessions."),
-        (name = "mfa", description = "The signed-in user's second factor (TOTP)."),
+        (name = "mfa", description = "The signed-in user's second factor (TOTP). Every change to the factors (a new enrollment, its confirmation, new recovery codes, turning TOTP off) needs a recent authentication and, once TOTP is on, a session that proved the second factor within the re-authentication window (a login or re-authentication with a TOTP or recovery code; the password alone is not enough): otherwise 403 `mfa_required`."),
         (name = "admin", description = "Account and role administration."),
         (name = "pages", description = "Server-rendered HTML pages and the forms they post (each with the session's form token in `csrf_token`)."),
     )
@@ -229,13 +230,20 @@ const FORBIDDEN: Shared = Shared {
                   this session was not established with it (`mfa_required`).",
     retry_after: false,
 };
+const SECOND_FACTOR_PROOF_REQUIRED: Shared = Shared {
+    name: "SecondFactorProofRequired",
+    description: "The account has a second factor and this session has not proved it within \
+                  the re-authentication window (`mfa_required`): re-authenticate with a TOTP \
+                  or recovery code, not the password.",
+    retry_after: false,
+};
 const DATABASE_UNAVAILABLE: Shared = Shared {
     name: "DatabaseUnavailable",
     description: "The database cannot be reached (`database_unavailable`).",
     retry_after: false,
 };
 
-const ALL_SHARED: [Shared; 11] = [
+const ALL_SHARED: [Shared; 12] = [
     URI_TOO_LONG,
     RATE_LIMITED,
     INTERNAL,
@@ -246,6 +254,7 @@ const ALL_SHARED: [Shared; 11] = [
     UNAUTHORIZED,
     REAUTH_REQUIRED,
     FORBIDDEN,
+    SECOND_FACTOR_PROOF_REQUIRED,
     DATABASE_UNAVAILABLE,
 ];
 
@@ -313,6 +322,10 @@ impl Modify for CommonResponses {
                 Access::Public | Access::MfaPending => {}
                 Access::Authenticated => add(r, "401", &UNAUTHORIZED),
                 Access::RecentAuthentication => add(r, "401", &REAUTH_REQUIRED),
+                Access::FactorChange => {
+                    add(r, "401", &REAUTH_REQUIRED);
+                    add(r, "403", &SECOND_FACTOR_PROOF_REQUIRED);
+                }
                 Access::Permission(_) => {
                     add(r, "401", &REAUTH_REQUIRED);
                     add(r, "403", &FORBIDDEN);
@@ -363,29 +376,26 @@ fn add(responses: &mut BTreeMap<String, RefOr<Response>>, status: &str, shared: 
     responses.insert(status.to_owned(), RefOr::T(joined));
 }
 
-/// The schema of a body that takes exactly one of two secret string fields: a `oneOf` whose
-/// branches each require one field as a string and allow the other only absent or null, no
-/// other property (what the handlers accept; anything else is 422 or 400).
-pub(crate) fn exactly_one_of(description: &str, fields: [&str; 2]) -> RefOr<Schema> {
-    let branch = |given: &str, other: &str| {
+/// The schema of a body that takes exactly one of some secret string fields: a `oneOf` with a
+/// branch per field, which requires that field as a string and allows the others only absent
+/// or null, and no other property (what the handlers accept; anything else is 422 or 400).
+pub(crate) fn exactly_one_of(description: &str, fields: &[&str]) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new().description(Some(description));
+    for given in fields {
         let secret = ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)));
-        ObjectBuilder::new()
+        let mut branch = ObjectBuilder::new()
             .schema_type(Type::Object)
-            .property(given, secret)
-            .required(given)
-            .property(other, ObjectBuilder::new().schema_type(Type::Null))
-            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
-    };
-    let [a, b] = fields;
-    RefOr::T(Schema::OneOf(
-        OneOfBuilder::new()
-            .item(branch(a, b))
-            .item(branch(b, a))
-            .description(Some(description))
-            .build(),
-    ))
+            .property(*given, secret)
+            .required(*given)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        for other in fields.iter().filter(|f| *f != given) {
+            branch = branch.property(*other, ObjectBuilder::new().schema_type(Type::Null));
+        }
+        one_of = one_of.item(branch);
+    }
+    RefOr::T(Schema::OneOf(one_of.build()))
 }
 
 fn lowercase_first(s: &str) -> String {

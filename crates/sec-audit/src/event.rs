@@ -182,6 +182,9 @@ pub enum RevocationReason {
     ByOwner,
     /// The password changed, which ends every session.
     PasswordChanged,
+    /// A second factor was enrolled, replaced or turned off, which ends every other session of
+    /// the account.
+    SecondFactorChanged,
     /// An administrator revoked it.
     ByAdministrator,
     /// Its idle or absolute lifetime ran out.

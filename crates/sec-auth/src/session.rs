@@ -44,6 +44,11 @@ pub struct SessionRecord {
     pub authenticated_at: i64,
     /// With how many factors the session was established (or last re-authenticated).
     pub aal: Aal,
+    /// When this session last proved a second factor (a login completed with it, a
+    /// re-authentication with it, or the confirmation of an enrollment), Unix seconds; `None`
+    /// when it never did. A password re-authentication does not move it: changes to the
+    /// factors need this proof to be recent.
+    pub second_factor_at: Option<i64>,
     /// The user's privilege epoch when the token was last issued; a different epoch on the
     /// account means a role changed since, and the token is replaced on the next request.
     pub privilege_epoch: i64,
@@ -122,6 +127,7 @@ mod tests {
             last_seen_at,
             authenticated_at: created_at,
             aal: Aal::One,
+            second_factor_at: None,
             privilege_epoch: 0,
             ip: None,
             user_agent: None,

@@ -98,6 +98,34 @@ pub enum StoreError {
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A confirmed enrollment to make the account's factor ([`AuthStore::activate_totp`]).
+pub struct Activation<'a> {
+    /// The sealed secret of the pending enrollment that was checked.
+    pub pending_sealed: &'a str,
+    /// The account had an active factor when the rules checked the request (and so demanded
+    /// a recent proof of it).
+    pub replacing: bool,
+    /// The new factor.
+    pub active: &'a TotpRecord,
+    /// The hashes of the new recovery codes.
+    pub codes: &'a [RecoveryCodeHash],
+    /// The session that confirmed it, which stays.
+    pub keep: SessionId,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+// The sealed secret is ciphertext, but there is no reason to put it in logs either.
+impl std::fmt::Debug for Activation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Activation")
+            .field("replacing", &self.replacing)
+            .field("keep", &self.keep)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Storage for accounts, roles, sessions and throttle counters.
 ///
 /// Methods are synchronous: the app calls the rules on its blocking thread pool. Each method
@@ -224,17 +252,16 @@ pub trait AuthStore: Send + Sync {
     fn pending_totp_of(&self, user: UserId) -> Result<Option<PendingTotp>, StoreError>;
 
     /// In one transaction: deletes the pending enrollment (only if it is still the one sealed
-    /// as `pending_sealed`), makes `active` the account's TOTP factor (replacing any earlier
-    /// one) and replaces its recovery codes with `codes`. False when the pending enrollment
-    /// changed or is gone: nothing is written.
+    /// as `activation.pending_sealed`), checks that the account has an active factor exactly
+    /// when `activation.replacing` says so, makes `activation.active` the account's TOTP
+    /// factor, replaces its recovery codes and ends every session but `activation.keep`.
+    /// `None` when the pending enrollment changed or is gone, or a factor appeared or went
+    /// away: nothing is written. Otherwise how many sessions ended.
     fn activate_totp(
         &self,
         user: UserId,
-        pending_sealed: &str,
-        active: &TotpRecord,
-        codes: &[RecoveryCodeHash],
-        now: i64,
-    ) -> Result<bool, StoreError>;
+        activation: &Activation<'_>,
+    ) -> Result<Option<u64>, StoreError>;
 
     /// Replaces the account's recovery codes, in one transaction; false (nothing written) when
     /// no TOTP factor is active.

@@ -235,6 +235,11 @@ pub struct Settings {
     inspection: Inspection,
 }
 
+/// How often a session's `last_seen_at` is written at most, in seconds: the store is spared a
+/// write per request, so the recorded last use lags the real one by up to this much. Not a
+/// setting; the idle timeout is checked against it (it must be at least twice as long).
+pub const SESSION_TOUCH_INTERVAL_SECS: u64 = 60;
+
 /// Account, session and password-hashing settings.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -259,6 +264,12 @@ impl AuthSettings {
     /// A session unused this long ends (`auth.session_idle_timeout_secs`, default 1800).
     pub fn session_idle_timeout_secs(&self) -> u64 {
         self.session_idle_timeout_secs
+    }
+
+    /// Least time between two writes of a session's `last_seen_at`
+    /// ([`SESSION_TOUCH_INTERVAL_SECS`]).
+    pub fn session_touch_interval_secs(&self) -> u64 {
+        SESSION_TOUCH_INTERVAL_SECS
     }
 
     /// A session this old ends however busy it is (`auth.session_absolute_timeout_secs`,
@@ -996,6 +1007,20 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
         problems.push(Problem::new(
             "auth.session_idle_timeout_secs",
             format!("must not exceed auth.session_absolute_timeout_secs ({absolute})"),
+        ));
+    }
+    // The last use is recorded at most once per touch interval, so a session can end after
+    // `idle - touch` seconds of real inactivity: at or below the interval, sessions in use
+    // would end; twice the interval keeps a full interval of grace.
+    let least_idle = SESSION_TOUCH_INTERVAL_SECS.saturating_mul(2);
+    if idle < least_idle {
+        problems.push(Problem::new(
+            "auth.session_idle_timeout_secs",
+            format!(
+                "must be at least {least_idle} (twice the {SESSION_TOUCH_INTERVAL_SECS} s \
+                 interval at which a session's last use is recorded; a shorter idle timeout \
+                 ends sessions that are in use)"
+            ),
         ));
     }
     let memory =

@@ -19,8 +19,9 @@ use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
 pub use extract::{
-    CurrentSession, FORM_TOKEN_FIELD, MfaChallengeCookie, PermissionMarker, RecentSession, Require,
-    VerifiedForm, auth_service, form_token, perm, session_cookie_value, session_cookies,
+    CurrentSession, FORM_TOKEN_FIELD, FactorChangeSession, MfaChallengeCookie, PermissionMarker,
+    RecentSession, Require, VerifiedForm, auth_service, form_token, perm, session_cookie_value,
+    session_cookies,
 };
 pub use sealer::KeyRingSealer;
 
@@ -101,7 +102,8 @@ pub fn build(
         sessions: SessionPolicy {
             idle_secs: i64::try_from(a.session_idle_timeout_secs()).unwrap_or(i64::MAX),
             absolute_secs: i64::try_from(a.session_absolute_timeout_secs()).unwrap_or(i64::MAX),
-            ..SessionPolicy::default()
+            // From the settings, which checked the idle timeout against this very value.
+            touch_interval_secs: i64::try_from(a.session_touch_interval_secs()).unwrap_or(60),
         },
         password_policy: Arc::new(PasswordPolicy::new(a.password_min_chars())?),
         throttle: ThrottlePolicy {

@@ -14,10 +14,10 @@
 
 use diesel::prelude::*;
 use sec_auth::{
-    Aal, AuthStore, Change, Decision, MfaChallenge, NewAccount, NewSession, PendingTotp,
-    Permission, PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId, SessionLookup,
-    SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash, TotpRecord, UniqueField,
-    UserId, UserLookup, UserRecord,
+    Aal, Activation, AuthStore, Change, Decision, MfaChallenge, NewAccount, NewSession,
+    PendingTotp, Permission, PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId,
+    SessionLookup, SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash, TotpRecord,
+    UniqueField, UserId, UserLookup, UserRecord,
 };
 
 use super::schema::{
@@ -114,6 +114,7 @@ struct SessionRow {
     last_seen_at: i64,
     authenticated_at: i64,
     aal: i64,
+    second_factor_at: Option<i64>,
     privilege_epoch: i64,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -129,6 +130,7 @@ struct NewSessionRow<'a> {
     last_seen_at: i64,
     authenticated_at: i64,
     aal: i64,
+    second_factor_at: Option<i64>,
     privilege_epoch: i64,
     ip: Option<&'a str>,
     user_agent: Option<&'a str>,
@@ -145,6 +147,7 @@ impl<'a> NewSessionRow<'a> {
             last_seen_at: r.last_seen_at,
             authenticated_at: r.authenticated_at,
             aal: r.aal.as_i64(),
+            second_factor_at: r.second_factor_at,
             privilege_epoch: r.privilege_epoch,
             ip: r.ip.as_deref(),
             user_agent: r.user_agent.as_deref(),
@@ -193,6 +196,7 @@ fn session_record(row: SessionRow) -> Result<SessionRecord, DbError> {
         last_seen_at: row.last_seen_at,
         authenticated_at: row.authenticated_at,
         aal: Aal::from_i64(row.aal),
+        second_factor_at: row.second_factor_at,
         privilege_epoch: row.privilege_epoch,
         ip: row.ip,
         user_agent: row.user_agent,
@@ -487,6 +491,16 @@ impl AuthStore for DbAuthStore {
             let target =
                 sessions::table.find(id.to_string()).filter(sessions::token_hash.eq(old.to_hex()));
             let n = match proof {
+                Some(proof) if proof.second_factor => diesel::update(target)
+                    .set((
+                        sessions::token_hash.eq(new.to_hex()),
+                        sessions::privilege_epoch.eq(privilege_epoch),
+                        sessions::authenticated_at.eq(proof.at),
+                        sessions::aal.eq(proof.aal.as_i64()),
+                        sessions::second_factor_at.eq(proof.at),
+                        sessions::last_seen_at.eq(now),
+                    ))
+                    .execute(conn)?,
                 Some(proof) => diesel::update(target)
                     .set((
                         sessions::token_hash.eq(new.to_hex()),
@@ -689,26 +703,30 @@ impl AuthStore for DbAuthStore {
     fn activate_totp(
         &self,
         user: UserId,
-        pending_sealed: &str,
-        active: &TotpRecord,
-        codes: &[RecoveryCodeHash],
-        now: i64,
-    ) -> Result<bool, StoreError> {
+        activation: &Activation<'_>,
+    ) -> Result<Option<u64>, StoreError> {
         let id = user.to_string();
+        let keep = activation.keep.to_string();
+        let active = activation.active;
         self.with(|conn| {
-            let done = conn.transaction(|conn| {
+            committed(conn.transaction(|conn| {
                 // The write first (see the module comment): only the enrollment that was
                 // checked may be activated, once.
                 let taken = diesel::delete(
                     mfa_totp_pending::table
                         .find(&id)
-                        .filter(mfa_totp_pending::secret_sealed.eq(pending_sealed)),
+                        .filter(mfa_totp_pending::secret_sealed.eq(activation.pending_sealed)),
                 )
                 .execute(conn)?;
                 if taken != 1 {
                     return Err(REFUSED);
                 }
-                diesel::delete(mfa_totp::table.find(&id)).execute(conn)?;
+                // The factor the rules saw is the factor replaced: a first enrollment must not
+                // overwrite a factor confirmed meanwhile without the proof that demands.
+                let replaced = diesel::delete(mfa_totp::table.find(&id)).execute(conn)?;
+                if (replaced == 1) != activation.replacing {
+                    return Err(REFUSED);
+                }
                 diesel::insert_into(mfa_totp::table)
                     .values((
                         mfa_totp::user_id.eq(&id),
@@ -717,10 +735,15 @@ impl AuthStore for DbAuthStore {
                         mfa_totp::enabled_at.eq(active.enabled_at),
                     ))
                     .execute(conn)?;
-                store_recovery_codes(conn, &id, codes, now)?;
-                Ok(())
-            });
-            Ok(committed(done)?.is_some())
+                store_recovery_codes(conn, &id, activation.codes, activation.now)?;
+                let ended = diesel::delete(
+                    sessions::table
+                        .filter(sessions::user_id.eq(&id))
+                        .filter(sessions::id.ne(&keep)),
+                )
+                .execute(conn)?;
+                Ok(u64::try_from(ended).unwrap_or(0))
+            }))
         })
     }
 

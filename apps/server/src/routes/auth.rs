@@ -199,12 +199,14 @@ pub(crate) async fn complete_mfa(
     }
 }
 
-/// `POST /api/v1/auth/reauth` body: exactly one of the password and a TOTP code.
+/// `POST /api/v1/auth/reauth` body: exactly one of the password, a TOTP code and a recovery
+/// code.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReauthBody {
     password: Option<SecretString>,
     code: Option<SecretString>,
+    recovery_code: Option<SecretString>,
 }
 
 // "Exactly one of" is a `oneOf` in the document, which the derive cannot say.
@@ -213,7 +215,7 @@ impl utoipa::PartialSchema for SecondFactorBody {
         crate::openapi::exactly_one_of(
             "`POST /api/v1/auth/mfa` and `DELETE /api/v1/me/mfa/totp` body: exactly one of a \
              TOTP code and a recovery code (the other absent or null).",
-            ["code", "recovery_code"],
+            &["code", "recovery_code"],
         )
     }
 }
@@ -223,18 +225,19 @@ impl ToSchema for SecondFactorBody {}
 impl utoipa::PartialSchema for ReauthBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         crate::openapi::exactly_one_of(
-            "`POST /api/v1/auth/reauth` body: exactly one of the password and a TOTP code (the \
-             other absent or null).",
-            ["password", "code"],
+            "`POST /api/v1/auth/reauth` body: exactly one of the password, a TOTP code and a \
+             recovery code (the others absent or null).",
+            &["password", "code", "recovery_code"],
         )
     }
 }
 
 impl ToSchema for ReauthBody {}
 
-/// Re-authenticates the signed-in user (step-up): with the password or a TOTP code (which
-/// also raises the session to two factors). 200 `{authenticated_at, aal}` with a new session
-/// cookie; 422 `password`/`code` `incorrect`; 429 when throttled.
+/// Re-authenticates the signed-in user (step-up): with the password, or with a TOTP code or a
+/// recovery code (which also raise the session to two factors, and are the proof that changes
+/// to an existing second factor need). 200 `{authenticated_at, aal}` with a new session
+/// cookie; 422 `password`/`code`/`recovery_code` `incorrect`; 429 when throttled.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/reauth",
@@ -242,7 +245,7 @@ impl ToSchema for ReauthBody {}
     request_body = ReauthBody,
     responses(
         (status = 200, description = "Re-authenticated: a new session cookie.", body = crate::openapi::ReauthResponse),
-        (status = 422, description = "Wrong password or code, or both or neither given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 422, description = "Wrong password or code, or not exactly one of `password`, `code` and `recovery_code` given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
@@ -254,13 +257,20 @@ pub(crate) async fn reauth(
     body: JsonBody<ReauthBody>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let proof = match body?.into_inner() {
-        ReauthBody { password: Some(p), code: None } => Reauthentication::Password(p),
-        ReauthBody { password: None, code: Some(c) } => Reauthentication::Totp(c),
+        ReauthBody { password: Some(p), code: None, recovery_code: None } => {
+            Reauthentication::Password(p)
+        }
+        ReauthBody { password: None, code: Some(c), recovery_code: None } => {
+            Reauthentication::SecondFactor(SecondFactor::Totp(c))
+        }
+        ReauthBody { password: None, code: None, recovery_code: Some(c) } => {
+            Reauthentication::SecondFactor(SecondFactor::RecoveryCode(c))
+        }
         _ => {
             return Err(AppError::validation(vec![FieldError::new(
                 "password",
                 "one_of",
-                "give either password or code (from the authenticator app)",
+                "give one of password, code (from the authenticator app) or recovery_code",
             )])
             .into());
         }

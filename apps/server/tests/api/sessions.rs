@@ -21,6 +21,7 @@ cases![
     a_wrong_current_password_changes_nothing,
     sessions_can_be_listed_and_revoked_one_or_all_others,
     a_revoked_session_of_someone_else_is_not_found,
+    ending_one_session_needs_a_recent_authentication_as_ending_all_others_does,
 ];
 
 fn last_seen(app: &crate::helpers::TestApp) -> i64 {
@@ -181,4 +182,46 @@ async fn a_revoked_session_of_someone_else_is_not_found(backend: Backend) {
             .unwrap();
     assert_error(response, 404, "not_found").await;
     assert_eq!(get_as(&app, "/api/v1/me", &heidi).await.status().as_u16(), 200);
+}
+
+async fn ending_one_session_needs_a_recent_authentication_as_ending_all_others_does(
+    backend: Backend,
+) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_overrides(backend, overrides).await;
+    register(&app, "ivan").await;
+    // A stolen session, used after the re-authentication window...
+    let stolen = login(&app, "ivan").await;
+    let owner = login(&app, "ivan").await;
+    let list = json(get_as(&app, "/api/v1/me/sessions", &owner).await).await;
+    let owner_id =
+        list["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    clock.advance(Duration::from_secs(601));
+    let end = |token: &str| {
+        with_session(&app, Method::DELETE, &format!("/api/v1/me/sessions/{owner_id}"), token)
+            .header("origin", app.address.as_str())
+            .send()
+    };
+    // ...cannot sign the owner out one session at a time, as it cannot all at once.
+    assert_error(end(&stolen).await.unwrap(), 401, "reauth_required").await;
+    let all = with_session(&app, Method::DELETE, "/api/v1/me/sessions", &stolen)
+        .header("origin", app.address.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_error(all, 401, "reauth_required").await;
+    assert_eq!(get_as(&app, "/api/v1/me", &owner).await.status().as_u16(), 200);
+    // With the password, it can.
+    let r = with_session(&app, Method::POST, "/api/v1/auth/reauth", &stolen)
+        .header("origin", app.address.as_str())
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let fresh = session_token(&r).unwrap();
+    assert_eq!(end(&fresh).await.unwrap().status().as_u16(), 204);
+    assert_error(get_as(&app, "/api/v1/me", &owner).await, 401, "unauthorized").await;
 }

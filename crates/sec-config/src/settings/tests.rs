@@ -540,6 +540,16 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
         ],
         "{err}"
     );
+    // An idle timeout at (or under twice) the interval at which the last use is recorded
+    // would end sessions in use: refused, saying why.
+    for idle in ["60", "119"] {
+        let err = load(dir.path(), &[("APP__AUTH__SESSION_IDLE_TIMEOUT_SECS", idle)]).unwrap_err();
+        assert_eq!(keys(&err), ["auth.session_idle_timeout_secs"], "{err}");
+        assert!(err.to_string().contains("interval at which a session's last use"), "{err}");
+    }
+    let s = load(dir.path(), &[("APP__AUTH__SESSION_IDLE_TIMEOUT_SECS", "120")]).unwrap();
+    assert_eq!(s.auth().session_idle_timeout_secs(), 120);
+    assert_eq!(s.auth().session_touch_interval_secs(), 60);
     // Another row of the OWASP table is fine.
     let s = load(
         dir.path(),
