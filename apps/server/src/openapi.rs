@@ -4,7 +4,17 @@
 //! Served at `GET /api/openapi.json`, printed by `server openapi`, and checked in as
 //! `docs/openapi.json` (`just openapi`); the API tests fail when the checked-in file is stale,
 //! when a route of [`crate::routes::endpoints`] is missing here (or one here is not a route),
-//! and when a real response does not match what an operation documents.
+//! when a real response does not match what an operation documents (formats and the ranges
+//! of `int32`/`int64` included), and when a request valid against the declared schema at its
+//! boundaries (shortest and longest fields, smallest and largest integers) is not served as
+//! documented.
+//!
+//! Request schemas state what the server checks: registration lengths and patterns from
+//! `sec_core` (`Username`, `Email`, the password policy at its default minimum of 15; a fork
+//! that raises `auth.password_min_chars` should change `min_length` too), `oneOf` for the
+//! "exactly one of" bodies ([`exactly_one_of`]), and integer ranges as parsed (`u32` is
+//! `int64` with a maximum, since OpenAPI's `int32` is signed). What a schema cannot say (the
+//! common-password list, one script per username, a taken name) stays a documented 422.
 //!
 //! Handlers that build their JSON with `json!` are described by the response shapes below:
 //! they exist only for the document, and the conformance test checks them against what the
@@ -34,7 +44,9 @@ use actix_web::http::Method;
 use serde::Serialize;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
@@ -257,9 +269,7 @@ impl Shared {
         if self.retry_after {
             let seconds = ObjectBuilder::new()
                 .schema_type(Type::Integer)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Int64,
-                )))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
                 .minimum(Some(0));
             let header = HeaderBuilder::new()
                 .schema(seconds)
@@ -365,6 +375,28 @@ fn add(responses: &mut BTreeMap<String, RefOr<Response>>, status: &str, shared: 
         format!("{} Or: {}", existing.description, lowercase_first(shared.description));
     joined.headers.extend(existing.headers);
     responses.insert(status.to_owned(), RefOr::T(joined));
+}
+
+/// The schema of a body that takes exactly one of some secret string fields: a `oneOf` with a
+/// branch per field, which requires that field as a string and allows the others only absent
+/// or null, and no other property (what the handlers accept; anything else is 422 or 400).
+pub(crate) fn exactly_one_of(description: &str, fields: &[&str]) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new().description(Some(description));
+    for given in fields {
+        let secret = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)));
+        let mut branch = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(*given, secret)
+            .required(*given)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        for other in fields.iter().filter(|f| *f != given) {
+            branch = branch.property(*other, ObjectBuilder::new().schema_type(Type::Null));
+        }
+        one_of = one_of.item(branch);
+    }
+    RefOr::T(Schema::OneOf(one_of.build()))
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -517,9 +549,11 @@ pub(crate) struct RecoveryCodes {
 pub(crate) struct UserPage {
     /// The accounts, oldest first.
     users: Vec<AdminUserView>,
-    /// The offset asked for.
+    /// The offset asked for (any `u32`).
+    #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
     offset: u32,
     /// The page size used (the one asked for, within 1..=100).
+    #[schema(minimum = 1, maximum = 100)]
     limit: u32,
 }
 
@@ -530,4 +564,36 @@ pub(crate) struct UserPage {
 pub(crate) struct AdminUserEnvelope {
     /// The account with its state and roles.
     user: AdminUserView,
+}
+
+#[cfg(test)]
+mod tests {
+    use sec_core::{
+        EMAIL_MAX_LEN, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS_DEFAULT, USERNAME_MAX_CHARS,
+        USERNAME_MIN_CHARS,
+    };
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The lengths the document states are sec-core's own limits (the attributes need
+    /// literals, so this keeps the two from drifting apart).
+    #[test]
+    fn registration_lengths_are_sec_core_limits() -> Result<(), serde_json::Error> {
+        let doc = serde_json::to_value(document())?;
+        let schemas = &doc["components"]["schemas"];
+        let field = |schema: &str, name: &str, key: &str| -> Value {
+            schemas[schema]["properties"][name][key].clone()
+        };
+        assert_eq!(field("RegisterBody", "username", "minLength"), USERNAME_MIN_CHARS);
+        assert_eq!(field("RegisterBody", "username", "maxLength"), USERNAME_MAX_CHARS);
+        assert_eq!(field("RegisterBody", "email", "maxLength"), EMAIL_MAX_LEN);
+        for (schema, name) in [("RegisterBody", "password"), ("ChangePasswordBody", "new_password")]
+        {
+            assert_eq!(field(schema, name, "minLength"), PASSWORD_MIN_CHARS_DEFAULT);
+            assert_eq!(field(schema, name, "maxLength"), PASSWORD_MAX_CHARS);
+        }
+        assert_eq!(schemas["UserPage"]["properties"]["offset"]["maximum"], u32::MAX);
+        Ok(())
+    }
 }

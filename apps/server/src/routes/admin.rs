@@ -34,7 +34,7 @@ fn user_id(raw: &str) -> Result<UserId, AppError> {
     get,
     path = "/api/v1/admin/users",
     tag = "admin",
-    params(("offset" = Option<u32>, Query, description = "Accounts to skip (default 0)."), ("limit" = Option<u32>, Query, description = "Page size (default 50, clamped to 1..=100).")),
+    params(("offset" = Option<u64>, Query, maximum = 4_294_967_295_u64, description = "Accounts to skip (default 0)."), ("limit" = Option<u64>, Query, maximum = 4_294_967_295_u64, description = "Page size (default 50, clamped to 1..=100).")),
     responses(
         (status = 200, description = "A page of accounts, oldest first.", body = crate::openapi::UserPage),
         (status = 400, description = "A malformed or unknown query parameter (`bad_request`).", body = crate::openapi::ErrorBody),

@@ -42,7 +42,9 @@ pub(crate) async fn get(
 pub(crate) struct ChangePasswordBody {
     #[schema(value_type = String, format = Password)]
     current_password: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// The password rules of registration: at least `auth.password_min_chars` characters
+    /// (15 unless configured otherwise, never below 8), at most 128.
+    #[schema(value_type = String, format = Password, min_length = 15, max_length = 128)]
     new_password: SecretString,
 }
 
