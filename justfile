@@ -37,6 +37,10 @@ bench:
 bench-http:
     BENCH_DATABASE_URL={{pg_url}} scripts/bench-http.sh
 
+# Peak memory under login and registration floods, against the bound in docs/performance.md
+bench-memory:
+    BENCH_DATABASE_URL={{pg_url}} scripts/bench-memory.sh
+
 # Run the deploy rules (SEC-C…) against the current environment without starting the server
 self-check:
     cargo run -- check --deploy

@@ -199,6 +199,9 @@ fn a_database_password_reaches_no_log_audit_file_or_console() {
     // A start that fails on the database must not quote the URL either.
     let bad_url = format!("{scheme_user}:{canary}@{host}/no_such_database_{name}");
     let failed = run_server(dir.path(), &[ANY_PORT, ("DATABASE_URL", &bad_url)], &[]);
+    // libpq quotes the part of a URL it cannot parse: a malformed escape in the password.
+    let malformed_url = format!("{scheme_user}:%zz{canary}@{host}/{name}");
+    let malformed = run_server(dir.path(), &[ANY_PORT, ("DATABASE_URL", &malformed_url)], &[]);
     diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)
         .unwrap();
@@ -207,8 +210,9 @@ fn a_database_password_reaches_no_log_audit_file_or_console() {
     assert_eq!(missing.0, 404);
     assert!(exit.success());
     assert!(!failed.status.success());
+    assert!(!malformed.status.success());
     assert!(console.iter().all(|l| !l.contains(&canary)), "console: {console:?}");
-    for stream in [&failed.stdout, &failed.stderr] {
+    for stream in [&failed.stdout, &failed.stderr, &malformed.stdout, &malformed.stderr] {
         assert!(!String::from_utf8_lossy(stream).contains(&canary));
     }
     let leaks = files_containing(&dir.path().join("var"), &canary);

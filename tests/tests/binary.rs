@@ -227,3 +227,29 @@ fn with_the_dev_certificate_the_server_listens_on_https() {
         seen.join("\n")
     );
 }
+
+/// A request the HTTP parser refuses is the client's fault: it gets 400 and must not produce an
+/// ERROR line, so that ERROR (what alerting watches) stays about the server.
+#[test]
+fn a_malformed_request_is_answered_400_without_an_error_line() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(dir.path(), &[ANY_PORT]);
+    for raw in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: \x01\x7f\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    ] {
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        stream.write_all(raw).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    // A request after them, so their lines (if any) are out before the server stops.
+    assert_eq!(server.get("/healthz").0, 200);
+    let (_, output) = server.stop_with("TERM");
+    let errors: Vec<&String> = output.iter().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(output.iter().any(|l| l.contains("server stopped")), "{}", output.join("\n"));
+}

@@ -93,6 +93,8 @@ fn findings(target: &str, vars: Vec<(String, String)>) -> Vec<String> {
     let mfa_keys = root.join("mfa.keys");
     write_owner_only(&mfa_keys, &String::from_utf8(keygen.stdout).unwrap());
     let log_dir = root.join("log");
+    let database_url = root.join("database-url");
+    write_owner_only(&database_url, "postgres://app:x7Kp2mQ9vL4nR8sTw3Yz@db.internal:5432/app\n");
 
     let mut env: Vec<(String, String)> = Vec::new();
     for (k, v) in vars {
@@ -101,14 +103,15 @@ fn findings(target: &str, vars: Vec<(String, String)>) -> Vec<String> {
             "APP__LOG__AUDIT_KEY_FILE" => path(&audit_key),
             "APP__AUTH__MFA_KEYS_FILE" => path(&mfa_keys),
             "APP__LOG__DIR" => path(&log_dir),
+            "APP__DATABASE__URL_FILE" => path(&database_url),
             // Compose reads the password from a pgpass file of the deployment.
             "DATABASE_URL" => "postgres://app@postgres:5432/app?sslmode=disable".to_owned(),
             _ => v,
         };
         env.push((k, v));
     }
-    if !env.iter().any(|(k, _)| k == "DATABASE_URL") {
-        // Kubernetes gives it from a Secret, systemd from the encrypted secrets file.
+    if !env.iter().any(|(k, _)| k == "DATABASE_URL" || k == "APP__DATABASE__URL_FILE") {
+        // systemd keeps it in the encrypted secrets file (Kubernetes: a file from the Secret).
         env.push(("DATABASE_URL".to_owned(), "postgres://app@db.internal:5432/app".to_owned()));
     }
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -140,7 +143,16 @@ fn write_owner_only(p: &Path, content: &str) {
 #[test]
 fn the_kubernetes_settings_pass_the_deploy_check() {
     let vars = env_file(&repo_file("deploy/k8s/base/server.env"));
-    assert!(vars.iter().any(|(k, _)| k == "APP__SERVER__TRUSTED_PROXIES"), "{vars:?}");
+    let proxies = vars
+        .iter()
+        .find(|(k, _)| k == "APP__SERVER__TRUSTED_PROXIES")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no trusted proxies: {vars:?}"));
+    // Narrower than "every private range": no pod of another namespace, node or VPC host
+    // outside the pod network may name the client.
+    for broad in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"] {
+        assert!(!proxies.split(',').any(|p| p.trim() == broad), "{proxies} trusts {broad}");
+    }
     let found = findings("kubernetes", vars);
     assert!(found.is_empty(), "deploy/k8s/base/server.env: {found:#?}");
 }

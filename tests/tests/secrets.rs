@@ -188,6 +188,23 @@ fn check_deploy_fails_on_errors_with_ids_and_passes_a_sound_configuration() {
 }
 
 #[test]
+fn init_works_in_a_fresh_clone_and_names_a_failure_once() {
+    // A fresh clone: no `config/`, no `var/`.
+    let dir = tempfile::tempdir().unwrap();
+    let init = run_server(dir.path(), &[], &["secrets", "init"]);
+    assert!(init.status.success(), "{}", text(&init));
+    assert!(dir.path().join("config/secrets.development.enc").is_file());
+
+    // `config` exists but is a file: the folder cannot be made, and the OS says why once.
+    let blocked = tempfile::tempdir().unwrap();
+    std::fs::write(blocked.path().join("config"), "not a folder").unwrap();
+    let init = run_server(blocked.path(), &[], &["secrets", "init"]);
+    assert!(!init.status.success());
+    let shown = text(&init);
+    assert_eq!(shown.matches("os error").count(), 1, "{shown}");
+}
+
+#[test]
 fn development_generates_its_key_once_logs_it_and_reads_the_secrets_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();

@@ -96,3 +96,70 @@ fn create_admin_refuses_a_weak_password_and_a_non_terminal_without_the_flag() {
     assert!(!no_flag.status.success());
     assert!(String::from_utf8_lossy(&no_flag.stderr).contains("--password-stdin"));
 }
+
+fn unlock(dir: &std::path::Path, username: &str) -> std::process::Output {
+    server_command(dir, &[])
+        .args(["users", "unlock", "--username", username])
+        .stdin(Stdio::null())
+        .output()
+        .expect("server runs")
+}
+
+/// Every audit record under `dir` (the trail's JSON lines files), as text lines.
+fn audit_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "jsonl") {
+                lines.extend(std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned));
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn users_unlock_clears_the_back_off_at_once_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_admin(dir.path(), Some(&format!("{PASSWORD}\n")), &["--password-stdin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // An hour-long back-off from the first delay on: without the command, the right password
+    // would be refused for an hour.
+    let slow = [
+        ("APP__AUTH__THROTTLE_BASE_DELAY_SECS", "3600"),
+        ("APP__AUTH__THROTTLE_MAX_DELAY_SECS", "3600"),
+        ("APP__SERVER__BIND", "127.0.0.1:0"),
+    ];
+    let login = |server: &RunningServer, password: &str| {
+        let body = format!(r#"{{"identifier":"root","password":"{password}"}}"#);
+        http_json(&server.addr, "POST", "/api/v1/auth/login", &body, &[]).0
+    };
+    let server = RunningServer::start(dir.path(), &slow);
+    for _ in 0..5 {
+        assert_eq!(login(&server, "wrong-password-wrong-password"), 401);
+    }
+    assert_eq!(login(&server, PASSWORD), 429, "the address is backing off");
+    // The command writes to the audit trail, which a running server on the same folder holds.
+    drop(server);
+
+    let out = unlock(dir.path(), "root");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cleared"));
+    let server = RunningServer::start(dir.path(), &slow);
+    assert_eq!(login(&server, PASSWORD), 200, "the counters are cleared");
+    drop(server);
+    let audited: Vec<String> = audit_lines(dir.path())
+        .into_iter()
+        .filter(|l| l.contains("LoginFailuresCleared"))
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert!(audited[0].contains(r#""actor":"system""#), "{}", audited[0]);
+
+    let unknown = unlock(dir.path(), "nobody");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+}

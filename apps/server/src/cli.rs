@@ -1,6 +1,7 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
 //! migrations, `server audit verify|keygen` checks the audit chain or makes its key, `server
-//! users create-admin` makes the first administrator, `server mfa keygen|reseal` handles the
+//! users create-admin` makes the first administrator, `server users unlock` clears an
+//! account's login-failure counters, `server mfa keygen|reseal` handles the
 //! key of TOTP secrets at rest, `server openapi` prints the API's OpenAPI document,
 //! `server dev-cert` writes a certificate for local HTTPS. Settings
 //! come from config files and environment variables, never from flags, so that nothing secret
@@ -67,7 +68,7 @@ pub enum Command {
         command: crate::cli_mfa::MfaCommand,
     },
     /// Write a self-signed certificate for localhost, 127.0.0.1 and ::1 (ECDSA P-256, valid 90
-    /// days) to DIR/cert.pem and DIR/key.pem (mode 0600), for local HTTPS, and print the
+    /// days; CA:false, serverAuth, key identifiers) to DIR/cert.pem and DIR/key.pem (mode 0600), for local HTTPS, and print the
     /// settings that use it. Browsers will warn about it until it is trusted. Never for
     /// production.
     DevCert(DevCertArgs),

@@ -1,5 +1,7 @@
 //! `server users create-admin`: the first administrator, made from the command line because
-//! no one can grant the admin role over the API before an admin exists.
+//! no one can grant the admin role over the API before an admin exists. `server users
+//! unlock`: clears an account's login-failure counters (the owner locked out by a campaign
+//! when no administrator can sign in, or none exists yet).
 //!
 //! The password never comes from an argument (process lists and shell history would keep it):
 //! it is read at a prompt without echo, twice, or as one line from standard input with
@@ -9,7 +11,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use sec_auth::{AuthError, Registration};
+use sec_auth::{AuthError, Registration, RequestMeta};
 use sec_config::Settings;
 use sec_core::{ExposeSecret, SecretString};
 
@@ -33,6 +35,14 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Clear an account's login-failure counters (password and second factor, from every
+    /// address), ending any back-off or hard limit on it at once. Audited as
+    /// LoginFailuresCleared. The same as POST /api/v1/admin/users/{id}/unlock.
+    Unlock {
+        /// User name of the account.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 /// Runs a `users` subcommand.
@@ -45,6 +55,32 @@ pub fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
             let password = read_password(password_stdin)?;
             create_admin(settings, &username, &email, &password)
         }
+        UsersCommand::Unlock { username } => unlock(settings, &username),
+    }
+}
+
+fn unlock(settings: &Settings, username: &str) -> anyhow::Result<()> {
+    let db = Db::new(settings.database()).context("cannot open the database")?;
+    if settings.database().migrate_on_start() {
+        db.migrate().context("migrations failed")?;
+    }
+    let trail = crate::audit::open(settings).context("cannot open the audit trail")?;
+    let rules = auth::build(settings, &db, &trail, &AuthOverrides::default())?;
+    let cleared = rules
+        .user_id_by_username(username)
+        .and_then(|id| rules.clear_login_failures(None, id, &RequestMeta::default()));
+    match cleared {
+        Ok(counters) => {
+            #[allow(clippy::print_stdout, reason = "the command's result, for the terminal")]
+            {
+                println!(
+                    "cleared the login-failure counters of {username} ({counters} held failures)"
+                );
+            }
+            Ok(())
+        }
+        Err(AuthError::NotFound) => bail!("no account has the user name {username:?}"),
+        Err(other) => Err(anyhow::Error::new(other).context("the counters were not cleared")),
     }
 }
 

@@ -2,8 +2,12 @@
 //!
 //! Off by default: with an empty `cors.allowed_origins` no `Access-Control-*` header is ever
 //! sent, so browsers let no other origin read a response. When origins are listed, exactly
-//! those get access; an origin not on the list is treated as if CORS were off (the request is
-//! served, the browser withholds the answer), so the list cannot be probed for error codes.
+//! those get access; a request from an origin not on the list (or with no `Origin`) is served
+//! as if CORS were off: the answer carries no `Access-Control-*` header at all
+//! ([`only_for_allowed_origins`] removes the ones `actix-cors` adds to every answer), only
+//! `Vary: Origin`. A preflight from an unlisted origin, or asking for a method or header that
+//! is not allowed, is refused with 400 `bad_request` and no `Access-Control-*` header, so a
+//! refusal names no listed origin, method or header.
 //! `*` alone allows any origin without credentials (`Access-Control-Allow-Origin: *`);
 //! `*` with `cors.allow_credentials` is refused at start-up (SEC-C020), because it would let
 //! every site read answers made with the user's cookies.
@@ -12,8 +16,11 @@
 //! `Content-Type`, `X-Request-Id`. Exposed: `X-Request-Id`, `Retry-After`.
 
 use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderName;
 use actix_web::http::{Method, header};
-use actix_web::middleware::Condition;
+use actix_web::middleware::{Condition, Next};
 use sec_config::{CorsOrigins, CorsSettings};
 
 /// The CORS layer for `App::wrap`; a pass-through when `cors.allowed_origins` is empty.
@@ -51,4 +58,32 @@ pub fn layer(cors: &CorsSettings) -> Condition<Cors> {
         layer = layer.supports_credentials();
     }
     Condition::new(enabled, layer)
+}
+
+/// Middleware around [`layer`]: an answer that grants no origin (no
+/// `Access-Control-Allow-Origin`) leaves without any `Access-Control-*` header. `actix-cors`
+/// adds `Access-Control-Allow-Credentials` and `Access-Control-Expose-Headers` to every answer,
+/// whatever the origin; they grant nothing without `Allow-Origin`, but they would tell an
+/// unlisted origin that credentials are enabled, and they make "as if CORS were off" untrue.
+///
+/// # Errors
+///
+/// Those of the inner service, unchanged.
+pub async fn only_for_allowed_origins(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        let granted: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in granted {
+            headers.remove(name);
+        }
+    }
+    Ok(response)
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+mod body_error;
 pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;
@@ -18,6 +19,7 @@ pub mod cors;
 pub mod csrf;
 pub mod db;
 pub mod error;
+pub mod housekeeping;
 pub mod limits;
 pub mod openapi;
 pub mod rate_limit;

@@ -4,7 +4,17 @@
 //! Served at `GET /api/openapi.json`, printed by `server openapi`, and checked in as
 //! `docs/openapi.json` (`just openapi`); the API tests fail when the checked-in file is stale,
 //! when a route of [`crate::routes::endpoints`] is missing here (or one here is not a route),
-//! and when a real response does not match what an operation documents.
+//! when a real response does not match what an operation documents (formats and the ranges
+//! of `int32`/`int64` included), and when a request valid against the declared schema at its
+//! boundaries (shortest and longest fields, smallest and largest integers) is not served as
+//! documented.
+//!
+//! Request schemas state what the server checks: registration lengths and patterns from
+//! `sec_core` (`Username`, `Email`, the password policy at its default minimum of 15; a fork
+//! that raises `auth.password_min_chars` should change `min_length` too), `oneOf` for the
+//! "exactly one of" bodies ([`exactly_one_of`]), and integer ranges as parsed (`u32` is
+//! `int64` with a maximum, since OpenAPI's `int32` is signed). What a schema cannot say (the
+//! common-password list, one script per username, a taken name) stays a documented 422.
 //!
 //! Handlers that build their JSON with `json!` are described by the response shapes below:
 //! they exist only for the document, and the conformance test checks them against what the
@@ -23,6 +33,7 @@
 //! | JSON request body | 400 `invalid_json`, 408 `request_timeout`, 413 `payload_too_large`, 415 `unsupported_media_type` | the body cannot be read |
 //! | signed-in only | 401 `unauthorized` (and `reauth_required` where a recent authentication is needed) | the access rule |
 //! | permission | 403 `forbidden` or `mfa_required` | the access rule |
+//! | factor change | 403 `mfa_required` | no recent second-factor proof in this session |
 //!
 //! Shared answers are components (`#/components/responses/...`); where a handler documents the
 //! same status for its own reason, the two descriptions are joined.
@@ -33,7 +44,9 @@ use actix_web::http::Method;
 use serde::Serialize;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
@@ -57,7 +70,8 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
                        `ErrorBody` (422 `validation_failed`: `ValidationErrorBody`), the \
                        `X-Request-Id` header, and `Cache-Control: no-store`. Besides what \
                        each operation lists: an unknown path is 404 `not_found` and a known \
-                       path with another method 405 `method_not_allowed`; a request whose \
+                       path with another method 405 `method_not_allowed` with an `Allow` header \
+                       naming the path's methods; a request whose \
                        head is malformed (400), too large (431) or not sent within \
                        `limits.client_request_timeout_ms` (408) is answered by the HTTP layer \
                        with no body and the connection closed; the optional plain-HTTP \
@@ -87,6 +101,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         admin::get_user,
         admin::disable_user,
         admin::enable_user,
+        admin::unlock_user,
         admin::grant_role,
         admin::revoke_role,
         crate::routes::pages::account,
@@ -104,7 +119,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         (name = "docs", description = "This document."),
         (name = "auth", description = "Registration, login, second factor, step-up, logout."),
         (name = "me", description = "The signed-in user's account and sessions."),
-        (name = "mfa", description = "The signed-in user's second factor (TOTP)."),
+        (name = "mfa", description = "The signed-in user's second factor (TOTP). Every change to the factors (a new enrollment, its confirmation, new recovery codes, turning TOTP off) needs a recent authentication and, once TOTP is on, a session that proved the second factor within the re-authentication window (a login or re-authentication with a TOTP or recovery code; the password alone is not enough): otherwise 403 `mfa_required`."),
         (name = "admin", description = "Account and role administration."),
         (name = "pages", description = "Server-rendered HTML pages and the forms they post (each with the session's form token in `csrf_token`)."),
     )
@@ -222,13 +237,20 @@ const FORBIDDEN: Shared = Shared {
                   this session was not established with it (`mfa_required`).",
     retry_after: false,
 };
+const SECOND_FACTOR_PROOF_REQUIRED: Shared = Shared {
+    name: "SecondFactorProofRequired",
+    description: "The account has a second factor and this session has not proved it within \
+                  the re-authentication window (`mfa_required`): re-authenticate with a TOTP \
+                  or recovery code, not the password.",
+    retry_after: false,
+};
 const DATABASE_UNAVAILABLE: Shared = Shared {
     name: "DatabaseUnavailable",
     description: "The database cannot be reached (`database_unavailable`).",
     retry_after: false,
 };
 
-const ALL_SHARED: [Shared; 12] = [
+const ALL_SHARED: [Shared; 13] = [
     URI_TOO_LONG,
     RATE_LIMITED,
     INTERNAL,
@@ -240,6 +262,7 @@ const ALL_SHARED: [Shared; 12] = [
     UNAUTHORIZED,
     REAUTH_REQUIRED,
     FORBIDDEN,
+    SECOND_FACTOR_PROOF_REQUIRED,
     DATABASE_UNAVAILABLE,
 ];
 
@@ -253,9 +276,7 @@ impl Shared {
         if self.retry_after {
             let seconds = ObjectBuilder::new()
                 .schema_type(Type::Integer)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Int64,
-                )))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
                 .minimum(Some(0));
             let header = HeaderBuilder::new()
                 .schema(seconds)
@@ -310,6 +331,10 @@ impl Modify for CommonResponses {
                 Access::Public | Access::MfaPending => {}
                 Access::Authenticated => add(r, "401", &UNAUTHORIZED),
                 Access::RecentAuthentication => add(r, "401", &REAUTH_REQUIRED),
+                Access::FactorChange => {
+                    add(r, "401", &REAUTH_REQUIRED);
+                    add(r, "403", &SECOND_FACTOR_PROOF_REQUIRED);
+                }
                 Access::Permission(_) => {
                     add(r, "401", &REAUTH_REQUIRED);
                     add(r, "403", &FORBIDDEN);
@@ -358,6 +383,28 @@ fn add(responses: &mut BTreeMap<String, RefOr<Response>>, status: &str, shared: 
         format!("{} Or: {}", existing.description, lowercase_first(shared.description));
     joined.headers.extend(existing.headers);
     responses.insert(status.to_owned(), RefOr::T(joined));
+}
+
+/// The schema of a body that takes exactly one of some secret string fields: a `oneOf` with a
+/// branch per field, which requires that field as a string and allows the others only absent
+/// or null, and no other property (what the handlers accept; anything else is 422 or 400).
+pub(crate) fn exactly_one_of(description: &str, fields: &[&str]) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new().description(Some(description));
+    for given in fields {
+        let secret = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)));
+        let mut branch = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(*given, secret)
+            .required(*given)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        for other in fields.iter().filter(|f| *f != given) {
+            branch = branch.property(*other, ObjectBuilder::new().schema_type(Type::Null));
+        }
+        one_of = one_of.item(branch);
+    }
+    RefOr::T(Schema::OneOf(one_of.build()))
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -510,9 +557,11 @@ pub(crate) struct RecoveryCodes {
 pub(crate) struct UserPage {
     /// The accounts, oldest first.
     users: Vec<AdminUserView>,
-    /// The offset asked for.
+    /// The offset asked for (any `u32`).
+    #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
     offset: u32,
     /// The page size used (the one asked for, within 1..=100).
+    #[schema(minimum = 1, maximum = 100)]
     limit: u32,
 }
 
@@ -523,4 +572,36 @@ pub(crate) struct UserPage {
 pub(crate) struct AdminUserEnvelope {
     /// The account with its state and roles.
     user: AdminUserView,
+}
+
+#[cfg(test)]
+mod tests {
+    use sec_core::{
+        EMAIL_MAX_LEN, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS_DEFAULT, USERNAME_MAX_CHARS,
+        USERNAME_MIN_CHARS,
+    };
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The lengths the document states are sec-core's own limits (the attributes need
+    /// literals, so this keeps the two from drifting apart).
+    #[test]
+    fn registration_lengths_are_sec_core_limits() -> Result<(), serde_json::Error> {
+        let doc = serde_json::to_value(document())?;
+        let schemas = &doc["components"]["schemas"];
+        let field = |schema: &str, name: &str, key: &str| -> Value {
+            schemas[schema]["properties"][name][key].clone()
+        };
+        assert_eq!(field("RegisterBody", "username", "minLength"), USERNAME_MIN_CHARS);
+        assert_eq!(field("RegisterBody", "username", "maxLength"), USERNAME_MAX_CHARS);
+        assert_eq!(field("RegisterBody", "email", "maxLength"), EMAIL_MAX_LEN);
+        for (schema, name) in [("RegisterBody", "password"), ("ChangePasswordBody", "new_password")]
+        {
+            assert_eq!(field(schema, name, "minLength"), PASSWORD_MIN_CHARS_DEFAULT);
+            assert_eq!(field(schema, name, "maxLength"), PASSWORD_MAX_CHARS);
+        }
+        assert_eq!(schemas["UserPage"]["properties"]["offset"]["maximum"], u32::MAX);
+        Ok(())
+    }
 }

@@ -15,7 +15,8 @@
 //! 4. HTTPS redirect (only on the `tls.redirect_http_bind` listener);
 //! 5. body read deadline (408 `request_timeout` when the body does not arrive in time);
 //! 6. rate limits, general then `/api/v1/auth/*` (429);
-//! 7. CORS (preflights are answered here);
+//! 7. CORS (preflights are answered here; an answer that grants no origin loses every
+//!    `Access-Control-*` header);
 //! 8. CSRF (403 for cross-site state changes with the session cookie);
 //! 9. catch-panic (500);
 //! 10. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
@@ -41,8 +42,8 @@ use crate::rate_limit::{EmptyQuota, Limiter};
 use crate::security_headers::SecurityHeaders;
 use crate::tls::{HttpsRedirect, TlsError};
 use crate::{
-    audit, auth, catch_panic, client_ip, cors, csrf, limits, request_id, routes, security_headers,
-    tls,
+    audit, auth, catch_panic, client_ip, cors, csrf, housekeeping, limits, request_id, routes,
+    security_headers, tls,
 };
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
@@ -150,6 +151,7 @@ impl Application {
         let cors_settings = settings.cors().clone();
 
         let auth_service = auth::build(settings, &db, &audit, &overrides)?;
+        housekeeping::spawn(db.clone(), &auth_service, settings);
         let app_db = db.clone();
         let app_audit = audit.clone();
         #[cfg(not(feature = "actix-governor"))]
@@ -163,7 +165,8 @@ impl Application {
                 // Inside the request-id middleware, so a caught panic leaves with the id.
                 .wrap(from_fn(catch_panic::middleware))
                 .wrap(from_fn(csrf::middleware))
-                .wrap(cors::layer(&cors_settings));
+                .wrap(cors::layer(&cors_settings))
+                .wrap(from_fn(cors::only_for_allowed_origins));
             #[cfg(feature = "actix-governor")]
             let app = app.wrap(limiter.auth()).wrap(limiter.general());
             #[cfg(not(feature = "actix-governor"))]
@@ -314,7 +317,7 @@ fn form_config() -> web::FormConfig {
             UrlencodedError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::BadRequest,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::form_cause(&err)).into()
     })
 }
 
@@ -327,7 +330,7 @@ fn json_config() -> web::JsonConfig {
             JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::InvalidJson,
         };
-        AppError::with_cause(code, err.to_string()).into()
+        AppError::with_cause(code, crate::body_error::json_cause(&err)).into()
     })
 }
 

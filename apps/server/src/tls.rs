@@ -10,7 +10,8 @@
 //! The redirect listener is off by default: a client that follows it has already sent its
 //! first request (and any cookie without `Secure`, or token in the URL) in clear text, so API
 //! clients should use `https://` from the start and HSTS should keep browsers there. It exists
-//! for people typing the bare host name into a browser.
+//! for people typing the bare host name into a browser, and never sends them to a host the
+//! request named ([`HttpsRedirect`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,6 +78,13 @@ pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError>
 }
 
 /// Where the redirect listener sends clients, registered as `web::Data<HttpsRedirect>`.
+///
+/// The request's `Host` is the client's to choose, and a cache or proxy between may keep the
+/// answer for others: copying it into `Location` would make the listener an open redirect
+/// (`Host: evil.example` → `https://evil.example/...`). So the target is `server.public_origin`
+/// when it is set (production requires it with this listener, SEC-C024); without it, only a
+/// loopback `Host` (`localhost`, `127.0.0.0/8`, `::1`: this machine, a developer's browser) is
+/// redirected, and any other `Host` gets 400 with no `Location`.
 #[derive(Debug, Clone)]
 pub struct HttpsRedirect {
     public_origin: Option<Origin>,
@@ -84,13 +92,14 @@ pub struct HttpsRedirect {
 }
 
 impl HttpsRedirect {
-    /// To `public_origin` when it is an `https` origin, else to the requested host on
+    /// To `public_origin` when it is an `https` origin, else to a loopback host on
     /// `https_port` (the TLS listener's port).
     pub fn new(public_origin: Option<&Origin>, https_port: u16) -> Self {
         Self { public_origin: public_origin.filter(|o| o.is_https()).cloned(), https_port }
     }
 
-    /// The `Location` for a request; `None` when its `Host` is missing or malformed.
+    /// The `Location` for a request; `None` when there is no safe target: no `public_origin`
+    /// and a `Host` that is missing, malformed or not a loopback name.
     fn location(&self, req: &ServiceRequest) -> Option<String> {
         let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         if let Some(origin) = &self.public_origin {
@@ -98,11 +107,21 @@ impl HttpsRedirect {
         }
         let host = req.headers().get(header::HOST)?.to_str().ok()?;
         let host = Origin::from_host(false, host).ok()?;
+        if !is_loopback(host.host()) {
+            return None;
+        }
         Some(match self.https_port {
             443 => format!("https://{}{target}", host.host()),
             port => format!("https://{}:{port}{target}", host.host()),
         })
     }
+}
+
+/// `localhost` or a loopback address (IPv6 in brackets, as [`Origin::host`] gives it). Names
+/// under `.localhost` are left out: resolvers need not keep them on this machine.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Middleware: a request that arrived over plain HTTP while TLS is on (so through the
@@ -122,7 +141,8 @@ pub async fn redirect_middleware(
         )),
         Some(None) => Ok(req.error_response(AppError::with_cause(
             ErrorCode::BadRequest,
-            "no usable Host header to redirect to",
+            "no redirect target: set server.public_origin (only a loopback Host is redirected \
+             without it)",
         ))),
     }
 }

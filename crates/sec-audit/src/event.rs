@@ -99,6 +99,12 @@ pub enum AuditEvent {
     },
     /// An administrator unlocked (re-enabled) an account.
     AccountUnlocked,
+    /// An administrator or operator cleared an account's login-failure counters (password and
+    /// second factor, every address), lifting any back-off or hard limit at once.
+    LoginFailuresCleared {
+        /// How many counters held failures.
+        counters: u64,
+    },
     /// The encrypted secrets were re-keyed.
     SecretsRotated,
     /// A setting was refused at start-up.
@@ -138,6 +144,7 @@ impl AuditEvent {
             Self::AccountCreated => "AccountCreated",
             Self::AccountLocked { .. } => "AccountLocked",
             Self::AccountUnlocked => "AccountUnlocked",
+            Self::LoginFailuresCleared { .. } => "LoginFailuresCleared",
             Self::SecretsRotated => "SecretsRotated",
             Self::ConfigRejected { .. } => "ConfigRejected",
             Self::ServerStarted { .. } => "ServerStarted",
@@ -182,10 +189,15 @@ pub enum RevocationReason {
     ByOwner,
     /// The password changed, which ends every session.
     PasswordChanged,
+    /// A second factor was enrolled, replaced or turned off, which ends every other session of
+    /// the account.
+    SecondFactorChanged,
     /// An administrator revoked it.
     ByAdministrator,
     /// Its idle or absolute lifetime ran out.
     Expired,
+    /// A new session of the account would have exceeded the per-account cap; the oldest end.
+    SessionLimit,
 }
 
 /// How an event ended.

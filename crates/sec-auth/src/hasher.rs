@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sec_core::{HashingPool, Password, PasswordHash, SecretString, Verified, VerifyError};
+use sec_core::{
+    HashError, HashingPool, Password, PasswordHash, PoolError, SecretString, Verified, VerifyError,
+};
 
 /// Hashing could not be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -17,7 +19,8 @@ pub enum HashFailure {
     Failed,
 }
 
-/// Hashes and verifies passwords. Every method blocks: call them on a blocking thread.
+/// Hashes and verifies passwords. Every method blocks until the work is done: call them on a
+/// blocking thread.
 pub trait CredentialHasher: Send + Sync {
     /// Hashes a new password (already checked against the policy).
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashFailure>;
@@ -39,7 +42,9 @@ pub trait CredentialHasher: Send + Sync {
     fn dummy_verify(&self, candidate: &SecretString) -> Result<(), HashFailure>;
 }
 
-/// [`CredentialHasher`] over a [`HashingPool`]: waits at most `wait` for a slot.
+/// [`CredentialHasher`] over a [`HashingPool`]: the work runs on the pool's hashing threads
+/// (the calling thread only waits), and a job that cannot start within `wait`, or finds the
+/// pool's queue full, is [`HashFailure::Busy`].
 #[derive(Debug, Clone)]
 pub struct PooledHasher {
     pool: HashingPool,
@@ -47,7 +52,7 @@ pub struct PooledHasher {
 }
 
 impl PooledHasher {
-    /// Hashing through `pool`, waiting up to `wait` for a free slot.
+    /// Hashing through `pool`, waiting up to `wait` for a hashing thread.
     pub fn new(pool: HashingPool, wait: Duration) -> Self {
         Self { pool, wait }
     }
@@ -58,15 +63,20 @@ impl PooledHasher {
     }
 }
 
+fn hash_failure(e: PoolError<HashError>) -> HashFailure {
+    match e {
+        PoolError::Busy(_) => HashFailure::Busy,
+        _ => HashFailure::Failed,
+    }
+}
+
 impl CredentialHasher for PooledHasher {
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashFailure> {
-        let hasher = self.pool.acquire_timeout(self.wait).map_err(|_| HashFailure::Busy)?;
-        hasher.hash(password).map_err(|_| HashFailure::Failed)
+        self.pool.hash(password, self.wait).map_err(hash_failure)
     }
 
     fn rehash_verified(&self, candidate: &SecretString) -> Result<PasswordHash, HashFailure> {
-        let hasher = self.pool.acquire_timeout(self.wait).map_err(|_| HashFailure::Busy)?;
-        hasher.rehash_verified(candidate).map_err(|_| HashFailure::Failed)
+        self.pool.rehash_verified(candidate, self.wait).map_err(hash_failure)
     }
 
     fn verify(
@@ -74,20 +84,22 @@ impl CredentialHasher for PooledHasher {
         candidate: &SecretString,
         stored: &str,
     ) -> Result<Option<Verified>, HashFailure> {
-        let hasher = self.pool.acquire_timeout(self.wait).map_err(|_| HashFailure::Busy)?;
-        match hasher.verify(candidate, stored) {
+        match self.pool.verify(candidate, stored, self.wait) {
             Ok(verified) => Ok(Some(verified)),
-            Err(VerifyError::Mismatch) => Ok(None),
-            Err(other) => {
+            Err(PoolError::Busy(_)) => Err(HashFailure::Busy),
+            Err(PoolError::Failed(VerifyError::Mismatch)) => Ok(None),
+            Err(PoolError::Failed(other)) => {
                 tracing::error!(error = %other, "a stored password hash cannot be checked");
+                Ok(None)
+            }
+            Err(other) => {
+                tracing::error!(error = %other, "a password could not be verified");
                 Ok(None)
             }
         }
     }
 
     fn dummy_verify(&self, candidate: &SecretString) -> Result<(), HashFailure> {
-        let hasher = self.pool.acquire_timeout(self.wait).map_err(|_| HashFailure::Busy)?;
-        hasher.dummy_verify(candidate);
-        Ok(())
+        self.pool.dummy_verify(candidate, self.wait).map_err(|_| HashFailure::Busy)
     }
 }

@@ -42,12 +42,13 @@ pub use mfa::{
 pub use permission::{InvalidRoleName, Permission, PermissionSet, ROLE_ADMIN, ROLE_USER, RoleName};
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode, RecoveryCodeHash};
 pub use service::{
-    AuditSink, Auth, AuthConfig, Authenticated, LoggedIn, LoginOutcome, MfaPending, MfaPolicy,
-    Principal, Reauthentication, Registration, RequestMeta,
+    AuditSink, Auth, AuthConfig, Authenticated, Confirmed, LoggedIn, LoginOutcome, MfaPending,
+    MfaPolicy, Principal, Reauthentication, Registration, RequestMeta,
 };
 pub use session::{Expiry, SessionCheck, SessionId, SessionPolicy, SessionRecord};
 pub use store::{
-    AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
+    Activation, AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField,
+    UserLookup,
 };
 pub use throttle::{Decision, DenyReason, ThrottleCounter, ThrottlePolicy, ThrottleView};
 pub use token::{FORM_TOKEN_CHARS, SessionToken, TOKEN_CHARS, TokenHash};

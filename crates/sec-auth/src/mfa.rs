@@ -33,13 +33,17 @@ impl Aal {
     }
 }
 
-/// A fresh proof of identity to record on a session: when, and with how many factors.
+/// A fresh proof of identity to record on a session: when, with how many factors, and
+/// whether the proof itself was a second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Proof {
     /// Unix seconds.
     pub at: i64,
     /// The level the session holds from now on.
     pub aal: Aal,
+    /// The proof was a second factor (a TOTP or recovery code), not the password: the
+    /// session's [`second_factor_at`](crate::SessionRecord::second_factor_at) becomes `at`.
+    pub second_factor: bool,
 }
 
 /// An account's active TOTP factor, as stored.

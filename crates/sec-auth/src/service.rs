@@ -26,7 +26,8 @@ use crate::permission::{Permission, PermissionSet, ROLE_ADMIN, ROLE_USER, RoleNa
 use crate::recovery::{self, RecoveryCode};
 use crate::session::{SessionCheck, SessionId, SessionPolicy, SessionRecord};
 use crate::store::{
-    AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField, UserLookup,
+    Activation, AuthStore, Change, NewAccount, NewSession, SessionLookup, StoreError, UniqueField,
+    UserLookup,
 };
 use crate::throttle::{Decision, ThrottlePolicy};
 use crate::token::{SessionToken, TokenHash};
@@ -197,20 +198,38 @@ pub struct MfaPending {
     pub expires_at: i64,
 }
 
+/// A confirmed TOTP enrollment.
+pub struct Confirmed {
+    /// The ten new recovery codes, shown once.
+    pub recovery_codes: Vec<RecoveryCode>,
+    /// The confirming session's new token (two factors).
+    pub token: SessionToken,
+    /// How many other sessions of the account ended.
+    pub sessions_ended: u64,
+}
+
+impl std::fmt::Debug for Confirmed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Confirmed")
+            .field("sessions_ended", &self.sessions_ended)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a signed-in user presents to re-authenticate.
 pub enum Reauthentication {
     /// The account password.
     Password(SecretString),
-    /// A TOTP code.
-    Totp(SecretString),
+    /// A second factor: a TOTP code or an unused recovery code.
+    SecondFactor(SecondFactor),
 }
 
 impl std::fmt::Debug for Reauthentication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Password(_) => "Reauthentication::Password([REDACTED])",
-            Self::Totp(_) => "Reauthentication::Totp([REDACTED])",
-        })
+        match self {
+            Self::Password(_) => f.write_str("Reauthentication::Password([REDACTED])"),
+            Self::SecondFactor(factor) => write!(f, "Reauthentication::SecondFactor({factor:?})"),
+        }
     }
 }
 
@@ -527,14 +546,14 @@ impl Auth {
         }
         let now = self.now();
         let (record, token) = self.new_session(&user, now, Aal::Two, meta)?;
-        let stored = self.store.complete_mfa_challenge(
-            challenge.id,
-            &NewSession { record: &record, token_hash: &token.hash() },
-        )?;
-        if !stored {
+        let stored = self
+            .store
+            .complete_mfa_challenge(challenge.id, &self.new_session_row(&record, &token.hash()))?;
+        let Some(ended) = stored else {
             // Another request completed this step first: it got the session.
             return Err(AuthError::Unauthenticated);
-        }
+        };
+        self.audit_session_limit(user.id, ended, meta);
         self.audit.record(meta.audit(AuditEvent::LoginSucceeded, Actor::User(user.id.into())));
         Ok(LoggedIn { user, session: record, token })
     }
@@ -657,9 +676,13 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let now = self.now();
         let policy = self.config.throttle;
-        let decision = self
-            .store
-            .throttle_reserve(key, &meta.throttle_ip(), now, &|view| policy.decide(view, now))?;
+        let decision = self.store.throttle_reserve(
+            key,
+            &meta.throttle_ip(),
+            now,
+            policy.forget_before(now),
+            &|view| policy.decide(view, now),
+        )?;
         match decision {
             Decision::Allow => Ok(()),
             Decision::Deny { reason, retry_after_secs } => {
@@ -722,6 +745,7 @@ impl Auth {
             last_seen_at: now,
             authenticated_at: now,
             aal,
+            second_factor_at: (aal == Aal::Two).then_some(now),
             privilege_epoch: user.privilege_epoch,
             ip: meta.ip.map(|ip| ip.to_string()),
             user_agent: meta.user_agent.as_deref().map(|ua| cut(ua, USER_AGENT_MAX_CHARS)),
@@ -737,8 +761,26 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<(SessionRecord, SessionToken), AuthError> {
         let (record, token) = self.new_session(user, now, aal, meta)?;
-        self.store.create_session(&NewSession { record: &record, token_hash: &token.hash() })?;
+        let ended = self.store.create_session(&self.new_session_row(&record, &token.hash()))?;
+        self.audit_session_limit(user.id, ended, meta);
         Ok((record, token))
+    }
+
+    fn new_session_row<'a>(
+        &self,
+        record: &'a SessionRecord,
+        token_hash: &'a TokenHash,
+    ) -> NewSession<'a> {
+        NewSession { record, token_hash, max_per_account: self.config.sessions.max_per_account }
+    }
+
+    /// Records that the per-account cap ended `ended` of the account's oldest sessions.
+    fn audit_session_limit(&self, user: UserId, ended: u64, meta: &RequestMeta) {
+        if ended > 0 {
+            tracing::info!(%user, ended, "session cap reached: the oldest sessions ended");
+            let event = AuditEvent::SessionRevoked { reason: RevocationReason::SessionLimit };
+            self.audit.record(meta.audit(event, Actor::System).subject(Subject::User(user.into())));
+        }
     }
 
     /// Checks a presented session token: it must name a stored session of an enabled account
@@ -991,6 +1033,41 @@ impl Auth {
         }
     }
 
+    /// Clears an account's login-failure counters (password and second factor, from every
+    /// address), so that any back-off or hard limit on it ends at once; addresses it signed
+    /// in from stay known. `by` is the administrator doing it, `None` for an operator at the
+    /// command line. Audited (also when nothing was counted). Returns how many counters held
+    /// failures.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`].
+    pub fn clear_login_failures(
+        &self,
+        by: Option<&Principal>,
+        target: UserId,
+        meta: &RequestMeta,
+    ) -> Result<u64, AuthError> {
+        self.store.find_user(UserLookup::Id(target))?.ok_or(AuthError::NotFound)?;
+        let password = format!("user:{target}");
+        let second_factor = format!("mfa:user:{target}");
+        let counters = self.store.throttle_clear(&[&password, &second_factor])?;
+        let actor = by.map_or(Actor::System, |p| Actor::User(p.user.id.into()));
+        let event = AuditEvent::LoginFailuresCleared { counters };
+        self.audit.record(meta.audit(event, actor).subject(Subject::User(target.into())));
+        tracing::info!(user = %target, counters, "login-failure counters cleared");
+        Ok(counters)
+    }
+
+    /// The id of the account with this user name (compared in canonical form).
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`], also for a name that is not a valid user name.
+    pub fn user_id_by_username(&self, username: &str) -> Result<UserId, AuthError> {
+        let name = Username::parse(username).map_err(|_| AuthError::NotFound)?;
+        let user = self.store.find_user(UserLookup::Username(name.canonical()))?;
+        user.map(|u| u.id).ok_or(AuthError::NotFound)
+    }
+
     /// Grants a role. The account's sessions get new tokens on their next request.
     ///
     /// # Errors
@@ -1079,13 +1156,49 @@ impl Auth {
         Err(AuthError::MfaRequired)
     }
 
-    /// Proves the principal's identity again (step-up): with the password, or with a TOTP
-    /// code (which also raises the session to two factors). Throttled on the same counters as
-    /// the password and second factor elsewhere. The session gets a new token and a new
-    /// authentication time, returned with its new state.
+    /// Refuses a change to the principal's factors (a new enrollment or its confirmation,
+    /// new recovery codes, turning TOTP off) unless this session may make it: the last
+    /// authentication is within the re-authentication window and, once the account has a
+    /// second factor, the session holds two factors and proved the second one within the
+    /// window. A password alone never changes an existing factor: not a session signed in
+    /// before the enrollment, and not a password re-authentication.
     ///
     /// # Errors
-    /// [`AuthError::Invalid`] naming `password` or `code` (`incorrect`, or
+    /// [`AuthError::MfaRequired`] when the account has a factor and this session has no
+    /// recent proof of it (re-authenticate with a TOTP or recovery code);
+    /// [`AuthError::ReauthRequired`] when the account has none and the last authentication
+    /// is too old.
+    pub fn require_factor_change(&self, principal: &Principal) -> Result<(), AuthError> {
+        if self.store.totp_of(principal.user.id)?.is_some() {
+            self.require_second_factor_proof(principal)?;
+        }
+        self.require_recent_auth(principal)
+    }
+
+    fn require_second_factor_proof(&self, principal: &Principal) -> Result<(), AuthError> {
+        let session = &principal.session;
+        let recent = session
+            .second_factor_at
+            .is_some_and(|at| self.now().saturating_sub(at) <= self.config.reauth_window_secs);
+        if session.aal == Aal::Two && recent {
+            return Ok(());
+        }
+        tracing::info!(
+            user = %principal.user.id,
+            aal = session.aal.as_i64(),
+            "factor change refused: no recent second-factor proof in this session"
+        );
+        Err(AuthError::MfaRequired)
+    }
+
+    /// Proves the principal's identity again (step-up): with the password, or with a second
+    /// factor, a TOTP or recovery code (which also raises the session to two factors and
+    /// counts as the recent second-factor proof that changes to factors need). Throttled on
+    /// the same counters as the password and second factor elsewhere. The session gets a new
+    /// token and a new authentication time, returned with its new state.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] naming `password`, `code` or `recovery_code` (`incorrect`, or
     /// `mfa_not_enabled` for a code without TOTP); [`AuthError::Throttled`];
     /// [`AuthError::Unauthenticated`] when the session ended meanwhile.
     pub fn reauthenticate(
@@ -1095,7 +1208,7 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<(SessionToken, Proof), AuthError> {
         let user = &principal.user;
-        let aal = match proof {
+        let (aal, second_factor) = match proof {
             Reauthentication::Password(password) => {
                 let key = format!("user:{}", user.id);
                 self.reserve_attempt(&key, Subject::User(user.id.into()), meta)?;
@@ -1105,20 +1218,23 @@ impl Auth {
                     return Err(incorrect("password", "the password is not correct"));
                 }
                 self.store.throttle_success(&key, &meta.throttle_ip(), self.now())?;
-                principal.session.aal
+                (principal.session.aal, false)
             }
-            Reauthentication::Totp(code) => {
-                let factor = SecondFactor::Totp(code.clone());
-                match self.verify_second_factor(user, &factor, meta)? {
-                    FactorOutcome::Accepted => Aal::Two,
-                    FactorOutcome::NotEnrolled => return Err(not_enrolled("code")),
+            Reauthentication::SecondFactor(factor) => {
+                let field = match factor {
+                    SecondFactor::Totp(_) => "code",
+                    SecondFactor::RecoveryCode(_) => "recovery_code",
+                };
+                match self.verify_second_factor(user, factor, meta)? {
+                    FactorOutcome::Accepted => (Aal::Two, true),
+                    FactorOutcome::NotEnrolled => return Err(not_enrolled(field)),
                     FactorOutcome::Wrong | FactorOutcome::Replayed => {
-                        return Err(incorrect("code", "the code is not correct"));
+                        return Err(incorrect(field, "the code is not correct"));
                     }
                 }
             }
         };
-        let proof = Proof { at: self.now(), aal };
+        let proof = Proof { at: self.now(), aal, second_factor };
         let token = self.replace_token(principal, proof)?;
         self.audit.record(meta.audit(AuditEvent::Reauthenticated, Actor::User(user.id.into())));
         Ok((token, proof))
@@ -1168,14 +1284,17 @@ impl Auth {
 
     /// Starts a TOTP enrollment: a new 160-bit secret, sealed and stored as pending (an
     /// active factor stays in force until the new one is confirmed), handed out once as an
-    /// `otpauth://` URI and QR codes.
+    /// `otpauth://` URI and QR codes. A change to factors: see
+    /// [`Auth::require_factor_change`].
     ///
     /// # Errors
-    /// [`AuthError::MfaUnavailable`] without a key for secrets at rest.
+    /// [`AuthError::MfaUnavailable`] without a key for secrets at rest; the errors of
+    /// [`Auth::require_factor_change`].
     pub fn begin_totp_enrollment(
         &self,
         principal: &Principal,
     ) -> Result<TotpEnrollment, AuthError> {
+        self.require_factor_change(principal)?;
         let totp = self.totp()?;
         let user = &principal.user;
         let secret = TotpSecret::generate()?;
@@ -1197,18 +1316,22 @@ impl Auth {
 
     /// Confirms a pending enrollment with a code from the new secret: it becomes the
     /// account's TOTP factor (replacing an earlier one), ten new recovery codes replace any
-    /// earlier set, and this session gets a new token established with two factors. Returns
-    /// the recovery codes (shown once) and the token.
+    /// earlier set, every other session of the account ends (none of them proved the new
+    /// factor; one signed in with the password before the first enrollment must not outlive
+    /// it), and this session gets a new token established with two factors. A change to
+    /// factors: see [`Auth::require_factor_change`]. Codes are throttled like every second
+    /// factor. Returns the recovery codes (shown once), the token and how many sessions ended.
     ///
     /// # Errors
     /// [`AuthError::Invalid`] on `code`: `incorrect`, or `no_enrollment` when nothing is
-    /// pending (or it expired); [`AuthError::MfaUnavailable`].
+    /// pending (or it expired); [`AuthError::Throttled`]; [`AuthError::MfaUnavailable`]; the
+    /// errors of [`Auth::require_factor_change`].
     pub fn confirm_totp_enrollment(
         &self,
         principal: &Principal,
         code: &SecretString,
         meta: &RequestMeta,
-    ) -> Result<(Vec<RecoveryCode>, SessionToken), AuthError> {
+    ) -> Result<Confirmed, AuthError> {
         let user = &principal.user;
         let no_enrollment = || {
             AuthError::Invalid(vec![problem(
@@ -1217,42 +1340,67 @@ impl Auth {
                 "no enrollment is waiting for confirmation; start a new one".to_owned(),
             )])
         };
+        let replaced = self.store.totp_of(user.id)?;
+        if replaced.is_some() {
+            self.require_second_factor_proof(principal)?;
+        }
+        self.require_recent_auth(principal)?;
         let now = self.now();
         let pending = self.store.pending_totp_of(user.id)?.ok_or_else(no_enrollment)?;
         if now >= pending.expires_at {
             return Err(no_enrollment());
         }
+        let key = format!("mfa:user:{}", user.id);
+        self.reserve_attempt(&key, Subject::User(user.id.into()), meta)?;
         let secret = self.open_totp(user.id, &pending.sealed_secret)?;
         let steps = self.totp()?.matching_steps(&secret, code.expose_secret(), now)?;
         let Some(&step) = steps.last() else {
             self.audit.record(meta.audit(AuditEvent::MfaFailed, Actor::User(user.id.into())));
             return Err(incorrect("code", "the code is not correct"));
         };
+        self.store.throttle_success(&key, &meta.throttle_ip(), now)?;
         // The confirming code's step counts as used, so it cannot also sign in; a replaced
         // factor's last step is kept when later, so the account's steps only move forward.
-        let last_step = self.store.totp_of(user.id)?.map_or(step, |old| old.last_step.max(step));
+        let last_step = replaced.as_ref().map_or(step, |old| old.last_step.max(step));
         let codes = recovery::generate_set()?;
         let hashes: Vec<_> = codes.iter().map(RecoveryCode::hash).collect();
         let active =
             TotpRecord { sealed_secret: pending.sealed_secret.clone(), last_step, enabled_at: now };
-        if !self.store.activate_totp(user.id, &pending.sealed_secret, &active, &hashes, now)? {
-            return Err(no_enrollment());
+        let activation = Activation {
+            pending_sealed: &pending.sealed_secret,
+            replacing: replaced.is_some(),
+            active: &active,
+            codes: &hashes,
+            keep: principal.session.id,
+            now,
+        };
+        // `None`: the enrollment was taken, or a factor appeared or went away since the check
+        // above (the rule checked must be the rule applied).
+        let ended = self.store.activate_totp(user.id, &activation)?.ok_or_else(no_enrollment)?;
+        let actor = Actor::User(user.id.into());
+        self.audit.record(meta.audit(AuditEvent::MfaEnrolled, actor.clone()));
+        if ended > 0 {
+            let event =
+                AuditEvent::SessionRevoked { reason: RevocationReason::SecondFactorChanged };
+            self.audit.record(meta.audit(event, actor).subject(Subject::User(user.id.into())));
         }
-        self.audit.record(meta.audit(AuditEvent::MfaEnrolled, Actor::User(user.id.into())));
-        let token = self.replace_token(principal, Proof { at: now, aal: Aal::Two })?;
-        Ok((codes, token))
+        let proof = Proof { at: now, aal: Aal::Two, second_factor: true };
+        let token = self.replace_token(principal, proof)?;
+        Ok(Confirmed { recovery_codes: codes, token, sessions_ended: ended })
     }
 
     /// Replaces the principal's recovery codes with ten new ones (the old set stops working
-    /// at once). Returns the codes, shown once.
+    /// at once). A change to factors: see [`Auth::require_factor_change`]. Returns the
+    /// codes, shown once.
     ///
     /// # Errors
-    /// [`AuthError::MfaNotEnabled`].
+    /// [`AuthError::MfaNotEnabled`]; the errors of [`Auth::require_factor_change`].
     pub fn regenerate_recovery_codes(
         &self,
         principal: &Principal,
         meta: &RequestMeta,
     ) -> Result<Vec<RecoveryCode>, AuthError> {
+        self.require_factor_change(principal)?;
         let codes = recovery::generate_set()?;
         let hashes: Vec<_> = codes.iter().map(RecoveryCode::hash).collect();
         if !self.store.replace_recovery_codes(principal.user.id, &hashes, self.now())? {
@@ -1265,17 +1413,19 @@ impl Auth {
 
     /// Turns TOTP off after checking a TOTP or recovery code: the factor, pending enrollment
     /// and recovery codes are deleted and every other session of the account ends, in one
-    /// transaction. Returns how many sessions ended.
+    /// transaction. A change to factors: see [`Auth::require_factor_change`]. Returns how
+    /// many sessions ended.
     ///
     /// # Errors
     /// [`AuthError::Invalid`] naming `code` or `recovery_code`; [`AuthError::MfaNotEnabled`];
-    /// [`AuthError::Throttled`].
+    /// [`AuthError::Throttled`]; the errors of [`Auth::require_factor_change`].
     pub fn disable_totp(
         &self,
         principal: &Principal,
         factor: &SecondFactor,
         meta: &RequestMeta,
     ) -> Result<u64, AuthError> {
+        self.require_factor_change(principal)?;
         let field = match factor {
             SecondFactor::Totp(_) => "code",
             SecondFactor::RecoveryCode(_) => "recovery_code",
@@ -1294,7 +1444,8 @@ impl Auth {
         let actor = Actor::User(principal.user.id.into());
         self.audit.record(meta.audit(AuditEvent::MfaDisabled, actor.clone()));
         if ended > 0 {
-            let event = AuditEvent::SessionRevoked { reason: RevocationReason::ByOwner };
+            let event =
+                AuditEvent::SessionRevoked { reason: RevocationReason::SecondFactorChanged };
             self.audit
                 .record(meta.audit(event, actor).subject(Subject::User(principal.user.id.into())));
         }

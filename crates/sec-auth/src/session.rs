@@ -44,6 +44,11 @@ pub struct SessionRecord {
     pub authenticated_at: i64,
     /// With how many factors the session was established (or last re-authenticated).
     pub aal: Aal,
+    /// When this session last proved a second factor (a login completed with it, a
+    /// re-authentication with it, or the confirmation of an enrollment), Unix seconds; `None`
+    /// when it never did. A password re-authentication does not move it: changes to the
+    /// factors need this proof to be recent.
+    pub second_factor_at: Option<i64>,
     /// The user's privilege epoch when the token was last issued; a different epoch on the
     /// account means a role changed since, and the token is replaced on the next request.
     pub privilege_epoch: i64,
@@ -84,15 +89,33 @@ pub struct SessionPolicy {
     pub absolute_secs: i64,
     /// Least time between two writes of `last_seen_at`.
     pub touch_interval_secs: i64,
+    /// Most sessions one account may hold; a new one beyond it ends the oldest first.
+    pub max_per_account: u32,
 }
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        Self { idle_secs: 30 * 60, absolute_secs: 12 * 3600, touch_interval_secs: 60 }
+        Self {
+            idle_secs: 30 * 60,
+            absolute_secs: 12 * 3600,
+            touch_interval_secs: 60,
+            max_per_account: 10,
+        }
     }
 }
 
 impl SessionPolicy {
+    /// A session last seen at or before this second has run out of idle time at `now` (the
+    /// same rule as [`SessionPolicy::check`], for queries over many rows).
+    pub fn idle_cutoff(&self, now: i64) -> i64 {
+        now.saturating_sub(self.idle_secs)
+    }
+
+    /// A session created at or before this second has reached its absolute lifetime at `now`.
+    pub fn absolute_cutoff(&self, now: i64) -> i64 {
+        now.saturating_sub(self.absolute_secs)
+    }
+
     /// Applies the timeouts at time `now`.
     ///
     /// `last_seen_at` lags real use by up to one touch interval, so a session may expire up to
@@ -122,6 +145,7 @@ mod tests {
             last_seen_at,
             authenticated_at: created_at,
             aal: Aal::One,
+            second_factor_at: None,
             privilege_epoch: 0,
             ip: None,
             user_agent: None,

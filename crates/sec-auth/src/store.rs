@@ -68,6 +68,9 @@ pub struct NewSession<'a> {
     pub record: &'a SessionRecord,
     /// SHA-256 of its token.
     pub token_hash: &'a TokenHash,
+    /// Most sessions the account may hold, this one included: when storing it would exceed
+    /// this, the account's oldest sessions are deleted first, in the same transaction.
+    pub max_per_account: u32,
 }
 
 /// The outcome of a change that a safety rule may refuse.
@@ -96,6 +99,34 @@ pub enum StoreError {
     /// Anything else.
     #[error("storage failed")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A confirmed enrollment to make the account's factor ([`AuthStore::activate_totp`]).
+pub struct Activation<'a> {
+    /// The sealed secret of the pending enrollment that was checked.
+    pub pending_sealed: &'a str,
+    /// The account had an active factor when the rules checked the request (and so demanded
+    /// a recent proof of it).
+    pub replacing: bool,
+    /// The new factor.
+    pub active: &'a TotpRecord,
+    /// The hashes of the new recovery codes.
+    pub codes: &'a [RecoveryCodeHash],
+    /// The session that confirmed it, which stays.
+    pub keep: SessionId,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+// The sealed secret is ciphertext, but there is no reason to put it in logs either.
+impl std::fmt::Debug for Activation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Activation")
+            .field("replacing", &self.replacing)
+            .field("keep", &self.keep)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Storage for accounts, roles, sessions and throttle counters.
@@ -152,8 +183,10 @@ pub trait AuthStore: Send + Sync {
     /// admin's admin role.
     fn revoke_role(&self, id: UserId, role: &str, now: i64) -> Result<Change, StoreError>;
 
-    /// Stores a new session.
-    fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError>;
+    /// Stores a new session, first deleting the account's oldest sessions as far as
+    /// [`NewSession::max_per_account`] requires (concurrent logins of one account are
+    /// serialised, so the cap holds). Returns how many were deleted.
+    fn create_session(&self, session: &NewSession<'_>) -> Result<u64, StoreError>;
 
     /// The session with this token hash, its account and the account's roles (sorted), on one
     /// connection: this runs on every authenticated request.
@@ -193,17 +226,26 @@ pub trait AuthStore: Send + Sync {
     /// and when it allows, counts the attempt as a failure in both (a later
     /// [`AuthStore::throttle_success`] takes it back). Concurrent callers, on any replica, are
     /// serialised so that each sees the other's count.
+    ///
+    /// A counter whose last failure is at or before `forget_before` has decayed
+    /// ([`crate::ThrottlePolicy::forget_before`]): `decide` sees it with zero failures and the
+    /// attempt is counted as its first.
     fn throttle_reserve(
         &self,
         subject: &str,
         ip: &str,
         now: i64,
+        forget_before: i64,
         decide: &dyn Fn(&ThrottleView) -> Decision,
     ) -> Result<Decision, StoreError>;
 
     /// Resets both counters of `subject` after a success from `ip`, and marks `ip` as known
     /// for it.
     fn throttle_success(&self, subject: &str, ip: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Sets the failures of every counter of these subjects (account-wide and per address) to
+    /// zero; known-address marks stay. Returns how many counters had failures.
+    fn throttle_clear(&self, subjects: &[&str]) -> Result<u64, StoreError>;
 
     /// The account's active TOTP factor.
     fn totp_of(&self, user: UserId) -> Result<Option<TotpRecord>, StoreError>;
@@ -224,17 +266,16 @@ pub trait AuthStore: Send + Sync {
     fn pending_totp_of(&self, user: UserId) -> Result<Option<PendingTotp>, StoreError>;
 
     /// In one transaction: deletes the pending enrollment (only if it is still the one sealed
-    /// as `pending_sealed`), makes `active` the account's TOTP factor (replacing any earlier
-    /// one) and replaces its recovery codes with `codes`. False when the pending enrollment
-    /// changed or is gone: nothing is written.
+    /// as `activation.pending_sealed`), checks that the account has an active factor exactly
+    /// when `activation.replacing` says so, makes `activation.active` the account's TOTP
+    /// factor, replaces its recovery codes and ends every session but `activation.keep`.
+    /// `None` when the pending enrollment changed or is gone, or a factor appeared or went
+    /// away: nothing is written. Otherwise how many sessions ended.
     fn activate_totp(
         &self,
         user: UserId,
-        pending_sealed: &str,
-        active: &TotpRecord,
-        codes: &[RecoveryCodeHash],
-        now: i64,
-    ) -> Result<bool, StoreError>;
+        activation: &Activation<'_>,
+    ) -> Result<Option<u64>, StoreError>;
 
     /// Replaces the account's recovery codes, in one transaction; false (nothing written) when
     /// no TOTP factor is active.
@@ -273,11 +314,13 @@ pub trait AuthStore: Send + Sync {
     /// Deletes a pending second-factor step; true if it existed.
     fn delete_mfa_challenge(&self, id: uuid::Uuid) -> Result<bool, StoreError>;
 
-    /// In one transaction: deletes the pending step `id` and stores `session`. False when the
-    /// step was already gone (another request completed it): no session is stored.
+    /// In one transaction: deletes the pending step `id` and stores `session` as
+    /// [`AuthStore::create_session`] does (returning how many old sessions the cap ended).
+    /// `None` when the step was already gone (another request completed it): nothing is
+    /// written.
     fn complete_mfa_challenge(
         &self,
         id: uuid::Uuid,
         session: &NewSession<'_>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<u64>, StoreError>;
 }

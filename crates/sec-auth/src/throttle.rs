@@ -11,7 +11,16 @@
 //! - **per account, all addresses**: the same back-off after
 //!   [`ThrottlePolicy::account_free_failures`] failures, and after
 //!   [`ThrottlePolicy::account_hard_limit`] consecutive failures (NIST SP 800-63B §5.2.2: no
-//!   more than 100) no further attempt is evaluated at all. Any success resets it.
+//!   more than 100) no further attempt from an unknown address is evaluated at all. Any
+//!   success resets it.
+//!
+//! Failures are forgotten after a quiet period: a counter whose last counted failure is
+//! [`ThrottlePolicy::reset_after_secs`] old (default 24 hours) reads as zero, and counting
+//! starts again from one. Refused attempts are not counted, so once a campaign reaches the
+//! hard limit it cannot prolong the lock: the account opens to every address again one quiet
+//! period after its last counted failure, whatever the attacker keeps sending. The period is
+//! long next to the capped back-off (15 minutes), so waiting it out never gives an attacker
+//! more guesses than trying at the capped rate would (docs/auth.md has the arithmetic).
 //!
 //! An address that has logged in to the account successfully before is *known* for it and is
 //! not subject to the account-wide counter, only to its own pair counter. So a distributed
@@ -25,7 +34,8 @@
 //! through while the counter still reads low.
 
 /// The numbers. Defaults: 5 free failures per address, 10 per account, then 1 s doubling to
-/// 15 minutes; hard stop at 100 consecutive failures per account for unknown addresses.
+/// 15 minutes; hard stop at 100 consecutive failures per account for unknown addresses;
+/// failures forgotten after 24 hours without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
     /// Failures from one address before back-off starts for it.
@@ -38,6 +48,9 @@ pub struct ThrottlePolicy {
     pub max_delay_secs: i64,
     /// Consecutive failures after which unknown addresses are refused outright.
     pub account_hard_limit: u32,
+    /// Seconds without a counted failure after which a counter is forgotten (reads as zero).
+    /// Never shorter than `max_delay_secs` (settings validation sees to it).
+    pub reset_after_secs: i64,
 }
 
 impl Default for ThrottlePolicy {
@@ -48,6 +61,7 @@ impl Default for ThrottlePolicy {
             base_delay_secs: 1,
             max_delay_secs: 15 * 60,
             account_hard_limit: 100,
+            reset_after_secs: 24 * 60 * 60,
         }
     }
 }
@@ -118,8 +132,28 @@ impl ThrottlePolicy {
         self.base_delay_secs.saturating_mul(1_i64 << doublings).min(self.max_delay_secs)
     }
 
-    /// Judges an attempt at `now` on the stored counters.
+    /// A counter whose last counted failure is at or before this second has decayed: it
+    /// reads as zero failures, the store counts the next failure as the first, and
+    /// housekeeping may delete it (unless it marks a known address).
+    pub fn forget_before(&self, now: i64) -> i64 {
+        now.saturating_sub(self.reset_after_secs)
+    }
+
+    /// `counter` as it stands at `now`: without failures once it has decayed.
+    pub fn current(&self, counter: ThrottleCounter, now: i64) -> ThrottleCounter {
+        if counter.last_failure_at <= self.forget_before(now) {
+            ThrottleCounter { failures: 0, ..counter }
+        } else {
+            counter
+        }
+    }
+
+    /// Judges an attempt at `now` on the stored counters (decayed ones read as zero).
     pub fn decide(&self, view: &ThrottleView, now: i64) -> Decision {
+        let view = ThrottleView {
+            account: view.account.map(|c| self.current(c, now)),
+            pair: view.pair.map(|c| self.current(c, now)),
+        };
         let mut worst: Option<(DenyReason, i64)> = None;
         let mut deny = |reason, wait: i64| {
             if wait > 0 && worst.is_none_or(|(_, w)| wait > w) {
@@ -135,7 +169,9 @@ impl ThrottlePolicy {
         let known_address = view.pair.and_then(|p| p.last_success_at).is_some();
         if let (false, Some(account)) = (known_address, view.account) {
             if account.failures >= self.account_hard_limit {
-                deny(DenyReason::AccountLocked, self.max_delay_secs.max(1));
+                // Open again one quiet period after the last counted failure.
+                let opens_at = account.last_failure_at.saturating_add(self.reset_after_secs);
+                deny(DenyReason::AccountLocked, opens_at.saturating_sub(now).max(1));
             } else {
                 let ready_at = account
                     .last_failure_at
@@ -204,6 +240,31 @@ mod tests {
     }
 
     #[test]
+    fn the_hard_limit_lifts_one_quiet_period_after_the_last_failure() {
+        let p = ThrottlePolicy::default();
+        let locked = ThrottleView { account: Some(counter(100, 5_000)), pair: None };
+        let opens_at = 5_000 + p.reset_after_secs;
+        assert_eq!(
+            p.decide(&locked, opens_at - 1),
+            Decision::Deny { reason: DenyReason::AccountLocked, retry_after_secs: 1 }
+        );
+        assert_eq!(p.decide(&locked, opens_at), Decision::Allow, "a new address gets in");
+        // Once decayed, the counter starts again from zero: the free tries, then back-off.
+        assert_eq!(p.current(counter(100, 5_000), opens_at).failures, 0);
+        assert_eq!(p.current(counter(100, 5_000), opens_at - 1).failures, 100);
+    }
+
+    #[test]
+    fn waiting_out_the_reset_gives_fewer_guesses_than_the_capped_rate() {
+        // The decay must not be a way around the back-off: in one quiet period an attacker
+        // at the capped rate would get reset/max_delay tries, far more than the free ones a
+        // reset gives back.
+        let p = ThrottlePolicy::default();
+        assert!(i64::from(p.account_free_failures) < p.reset_after_secs / p.max_delay_secs);
+        assert!(i64::from(p.pair_free_failures) < p.reset_after_secs / p.max_delay_secs);
+    }
+
+    #[test]
     fn a_known_address_is_not_held_back_by_the_account_counter() {
         let p = ThrottlePolicy::default();
         let known = ThrottleCounter { failures: 0, last_failure_at: 0, last_success_at: Some(0) };
@@ -240,12 +301,26 @@ mod tests {
             for _ in 0..3_000 {
                 let view = ThrottleView { account: Some(account), pair: None };
                 if p.decide(&view, now) == Decision::Allow {
+                    // What the store does: count on from the counter as it stands now.
+                    account = p.current(account, now);
                     account.failures += 1;
                     account.last_failure_at = now;
                 }
                 now += step;
             }
             prop_assert!(account.failures <= p.account_hard_limit);
+        }
+
+        /// However a campaign left the counters, a new address is let in once no failure has
+        /// been counted for a quiet period: the throttle never locks anyone out for good.
+        #[test]
+        fn every_lock_ends_after_a_quiet_period(af in 0u32..1_000, pf in 0u32..1_000, t in 0i64..100_000) {
+            let p = ThrottlePolicy::default();
+            let view = ThrottleView {
+                account: Some(counter(af, t)),
+                pair: Some(counter(pf, t)),
+            };
+            prop_assert_eq!(p.decide(&view, t + p.reset_after_secs), Decision::Allow);
         }
     }
 }

@@ -271,7 +271,14 @@ pub const RULES: &[Rule] = &[
         scope: Scope::Production,
         check: http::security_headers_off,
     },
-    // SEC-C024 to SEC-C029 are kept for further HTTP-layer rules.
+    Rule {
+        id: "SEC-C024",
+        title: "public origin set for the HTTPS redirect listener",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: http::redirect_without_public_origin,
+    },
+    // SEC-C025 to SEC-C029 are kept for further HTTP-layer rules.
     Rule {
         id: "SEC-C030",
         title: "MFA key configured",

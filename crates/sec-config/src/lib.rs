@@ -54,7 +54,8 @@ pub use settings::{
     AuthSettings, ClientIpHeader, CorsOrigins, CorsSettings, CsrfSettings,
     DEFAULT_HSTS_MAX_AGE_SECS, DEFAULT_PAGE_CSP, DEV_MFA_KEY_FILE, DatabaseSettings,
     HeadersSettings, KNOWN_KEYS, LimitsSettings, LogFormat, LogRotation, LogSettings,
-    RateLimitSettings, ServerSettings, Settings, Sources, TlsFiles, TlsSettings, TrustedProxies,
+    RateLimitSettings, SESSION_TOUCH_INTERVAL_SECS, ServerSettings, Settings, Sources, TlsFiles,
+    TlsSettings, TrustedProxies,
 };
 pub use tls::{
     CertificateError, CertificateFacts, DEV_CERT_DIR, DEV_CERT_NAMES, DEV_CERT_VALIDITY_DAYS,

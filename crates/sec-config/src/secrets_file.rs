@@ -68,12 +68,15 @@ pub enum SecretsError {
         reason: String,
     },
     /// Reading or writing failed.
-    #[error("{}: {source}", path.display())]
+    ///
+    /// The OS error is part of the message and deliberately not a `source`: a report that
+    /// prints the chain (`{:#}`) would otherwise say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -252,7 +255,7 @@ impl SecretsFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(SecretsError::Missing(self.path.clone()));
             }
-            Err(source) => return Err(SecretsError::Io { path: self.path.clone(), source }),
+            Err(error) => return Err(SecretsError::Io { path: self.path.clone(), error }),
         };
         let opened = keys
             .decrypt(&token)
@@ -266,11 +269,17 @@ impl SecretsFile {
     /// existing file.
     pub fn create(&self, keys: &KeyRing, doc: &SecretsDoc) -> Result<(), SecretsError> {
         let token = self.encrypt(keys, doc)?;
-        atomic::create_new(&self.path, token.as_bytes(), SECRETS_FILE_MODE).map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
+        // A fresh clone has no `config/` folder. It holds committed, non-secret files (this
+        // one is encrypted), so it gets the usual mode, not an owner-only one.
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)
+                .map_err(|error| SecretsError::Io { path: dir.to_path_buf(), error })?;
+        }
+        atomic::create_new(&self.path, token.as_bytes(), SECRETS_FILE_MODE).map_err(|error| {
+            if error.kind() == io::ErrorKind::AlreadyExists {
                 SecretsError::AlreadyExists(self.path.clone())
             } else {
-                SecretsError::Io { path: self.path.clone(), source }
+                SecretsError::Io { path: self.path.clone(), error }
             }
         })
     }
@@ -313,15 +322,14 @@ impl SecretsFile {
         let (doc, _) = self.open(keys)?;
         let original = doc.to_toml();
         let scratch = Scratch::create(scratch_root, original.as_bytes())
-            .map_err(|source| SecretsError::Io { path: scratch_root.to_path_buf(), source })?;
+            .map_err(|error| SecretsError::Io { path: scratch_root.to_path_buf(), error })?;
         loop {
-            editor(scratch.file()).map_err(|source| SecretsError::Io {
-                path: scratch.file().to_path_buf(),
-                source,
-            })?;
-            let text = Zeroizing::new(fs::read_to_string(scratch.file()).map_err(|source| {
-                SecretsError::Io { path: scratch.file().to_path_buf(), source }
-            })?);
+            editor(scratch.file())
+                .map_err(|error| SecretsError::Io { path: scratch.file().to_path_buf(), error })?;
+            let text =
+                Zeroizing::new(fs::read_to_string(scratch.file()).map_err(|error| {
+                    SecretsError::Io { path: scratch.file().to_path_buf(), error }
+                })?);
             match SecretsDoc::parse(&text) {
                 Ok(edited) => {
                     if edited.to_toml() == original {
@@ -350,7 +358,7 @@ impl SecretsFile {
         let mut token = self.encrypt(keys, doc)?;
         token.push('\n');
         atomic::replace_with_hook(&self.path, token.as_bytes(), SECRETS_FILE_MODE, hook)
-            .map_err(|source| SecretsError::Io { path: self.path.clone(), source })
+            .map_err(|error| SecretsError::Io { path: self.path.clone(), error })
     }
 }
 

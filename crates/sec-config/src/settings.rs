@@ -36,6 +36,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "server.trusted_proxies",
     "server.client_ip_header",
     "database.url",
+    "database.url_file",
     "database.pool_max_size",
     "database.acquire_timeout_ms",
     "database.migrate_on_start",
@@ -54,6 +55,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.argon2_parallelism",
     "auth.hash_wait_ms",
     "auth.hash_concurrency",
+    "auth.hash_queue",
     "auth.reauth_window_secs",
     "auth.admin_requires_mfa",
     "auth.totp_issuer",
@@ -61,6 +63,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.mfa_keys_file",
     "auth.throttle_base_delay_secs",
     "auth.throttle_max_delay_secs",
+    "auth.throttle_hard_limit",
+    "auth.throttle_reset_secs",
+    "auth.max_sessions_per_account",
+    "auth.housekeeping_interval_secs",
+    "auth.housekeeping_batch_size",
     "limits.max_url_bytes",
     "limits.client_request_timeout_ms",
     "limits.client_disconnect_timeout_ms",
@@ -237,6 +244,11 @@ pub struct Settings {
     inspection: Inspection,
 }
 
+/// How often a session's `last_seen_at` is written at most, in seconds: the store is spared a
+/// write per request, so the recorded last use lags the real one by up to this much. Not a
+/// setting; the idle timeout is checked against it (it must be at least twice as long).
+pub const SESSION_TOUCH_INTERVAL_SECS: u64 = 60;
+
 /// Account, session and password-hashing settings.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -248,6 +260,7 @@ pub struct AuthSettings {
     argon2_parallelism: u32,
     hash_wait: Duration,
     hash_concurrency: Option<usize>,
+    hash_queue: usize,
     reauth_window_secs: u64,
     admin_requires_mfa: bool,
     totp_issuer: String,
@@ -255,12 +268,23 @@ pub struct AuthSettings {
     mfa_keys_file: Option<PathBuf>,
     throttle_base_delay_secs: u64,
     throttle_max_delay_secs: u64,
+    throttle_hard_limit: u32,
+    throttle_reset_secs: u64,
+    max_sessions_per_account: u32,
+    housekeeping_interval_secs: u64,
+    housekeeping_batch_size: u32,
 }
 
 impl AuthSettings {
     /// A session unused this long ends (`auth.session_idle_timeout_secs`, default 1800).
     pub fn session_idle_timeout_secs(&self) -> u64 {
         self.session_idle_timeout_secs
+    }
+
+    /// Least time between two writes of a session's `last_seen_at`
+    /// ([`SESSION_TOUCH_INTERVAL_SECS`]).
+    pub fn session_touch_interval_secs(&self) -> u64 {
+        SESSION_TOUCH_INTERVAL_SECS
     }
 
     /// A session this old ends however busy it is (`auth.session_absolute_timeout_secs`,
@@ -302,6 +326,12 @@ impl AuthSettings {
         self.hash_concurrency
     }
 
+    /// Logins and registrations that may wait for a hashing thread beyond those hashing
+    /// (`auth.hash_queue`, default 64); one more is answered 503 `busy` at once.
+    pub fn hash_queue(&self) -> usize {
+        self.hash_queue
+    }
+
     /// Sensitive actions need an authentication at most this old, in seconds
     /// (`auth.reauth_window_secs`, default 600).
     pub fn reauth_window_secs(&self) -> u64 {
@@ -317,6 +347,38 @@ impl AuthSettings {
     /// Longest login back-off delay (`auth.throttle_max_delay_secs`, default 900).
     pub fn throttle_max_delay_secs(&self) -> u64 {
         self.throttle_max_delay_secs
+    }
+
+    /// Consecutive failures after which an account refuses every address that never signed
+    /// in to it (`auth.throttle_hard_limit`, default 100, the NIST SP 800-63B maximum; at
+    /// least 11, above the 10 free account-wide failures).
+    pub fn throttle_hard_limit(&self) -> u32 {
+        self.throttle_hard_limit
+    }
+
+    /// Seconds without a counted failure after which a failure counter is forgotten, which
+    /// also ends a hard limit (`auth.throttle_reset_secs`, default 86400; at least
+    /// `auth.throttle_max_delay_secs`).
+    pub fn throttle_reset_secs(&self) -> u64 {
+        self.throttle_reset_secs
+    }
+
+    /// Most sessions one account may hold; a new one beyond it ends the oldest first
+    /// (`auth.max_sessions_per_account`, default 10).
+    pub fn max_sessions_per_account(&self) -> u32 {
+        self.max_sessions_per_account
+    }
+
+    /// How often each instance deletes expired sessions, MFA steps and enrollments and stale
+    /// throttle counters, in seconds (`auth.housekeeping_interval_secs`, default 300).
+    pub fn housekeeping_interval_secs(&self) -> u64 {
+        self.housekeeping_interval_secs
+    }
+
+    /// Most rows one housekeeping transaction deletes from one table
+    /// (`auth.housekeeping_batch_size`, default 500).
+    pub fn housekeeping_batch_size(&self) -> u32 {
+        self.housekeeping_batch_size
     }
 
     /// Whether administration needs an active second factor (`auth.admin_requires_mfa`,
@@ -593,7 +655,8 @@ impl ServerSettings {
 }
 
 impl DatabaseSettings {
-    /// The database to use (`database.url` or `DATABASE_URL`).
+    /// The database to use (`database.url`, `DATABASE_URL`, or the file `database.url_file`
+    /// names).
     pub fn target(&self) -> &DatabaseTarget {
         &self.target
     }
@@ -683,6 +746,7 @@ struct RawAuth {
     argon2_parallelism: Option<u32>,
     hash_wait_ms: Option<u64>,
     hash_concurrency: Option<usize>,
+    hash_queue: Option<usize>,
     reauth_window_secs: Option<u64>,
     admin_requires_mfa: Option<bool>,
     totp_issuer: Option<String>,
@@ -690,6 +754,11 @@ struct RawAuth {
     mfa_keys_file: Option<String>,
     throttle_base_delay_secs: Option<u64>,
     throttle_max_delay_secs: Option<u64>,
+    throttle_hard_limit: Option<u32>,
+    throttle_reset_secs: Option<u64>,
+    max_sessions_per_account: Option<u32>,
+    housekeeping_interval_secs: Option<u64>,
+    housekeeping_batch_size: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -708,6 +777,7 @@ struct RawServer {
 #[serde(deny_unknown_fields, default)]
 struct RawDatabase {
     url: Option<String>,
+    url_file: Option<String>,
     pool_max_size: Option<u32>,
     acquire_timeout_ms: Option<u64>,
     migrate_on_start: Option<bool>,
@@ -851,11 +921,14 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     let workers =
         raw.server.workers.map(|w| in_range("server.workers", Some(w), w, 1, 256, problems));
 
-    let url_explicit = raw.database.url.is_some();
-    let url = raw.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL);
+    let url_explicit = raw.database.url.is_some() || raw.database.url_file.is_some();
     // The URL may hold a password: the message names the key, never the value.
-    let target = DatabaseTarget::parse(url)
-        .map_err(|e| problems.push(Problem::new("database.url", e.to_string())));
+    let target = match raw.database.url_file.as_deref() {
+        Some(file) => database_url_from_file(file, raw.database.url.is_some()),
+        None => DatabaseTarget::parse(raw.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
+            .map_err(|e| Problem::new("database.url", e.to_string())),
+    }
+    .map_err(|p| problems.push(p));
     let pool_max_size =
         in_range("database.pool_max_size", raw.database.pool_max_size, 10, 1, 1000, problems);
     let acquire_ms = in_range(
@@ -959,6 +1032,36 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     })
 }
 
+/// `database.url_file`: the URL read from a file that only its owner may read (as a key file),
+/// without one trailing newline; refused when `database.url` (or `DATABASE_URL`) is set too,
+/// since which one wins would be a guess. Messages name the file, never its contents.
+fn database_url_from_file(file: &str, url_set_too: bool) -> Result<DatabaseTarget, Problem> {
+    let problem = |message: String| Problem::new("database.url_file", message);
+    if file.trim().is_empty() {
+        return Err(problem("must not be empty when set".to_owned()));
+    }
+    if url_set_too {
+        return Err(problem(
+            "database.url (or DATABASE_URL) is set too: keep one of the two".to_owned(),
+        ));
+    }
+    let path = Path::new(file);
+    let unreadable = |e: std::io::Error| problem(format!("cannot read {}: {e}", path.display()));
+    match crate::atomic::mode_of(path).map_err(unreadable)? {
+        Some(mode) if !crate::atomic::is_owner_only(mode) => {
+            return Err(problem(format!(
+                "{} is readable by others (mode {mode:04o}): make it owner-only (0400 or 0600)",
+                path.display()
+            )));
+        }
+        _ => {}
+    }
+    let text = secrecy::SecretString::from(std::fs::read_to_string(path).map_err(unreadable)?);
+    let url = secrecy::ExposeSecret::expose_secret(&text);
+    let url = url.strip_suffix('\n').map_or(url, |u| u.strip_suffix('\r').unwrap_or(u));
+    DatabaseTarget::parse(url).map_err(|e| problem(format!("{}: {e}", path.display())))
+}
+
 /// `auth.mfa_keys_file`: a path, and only when `auth.mfa_keys` is not set too (which one wins
 /// would be a guess). The file is read by [`Settings::load`].
 fn validate_mfa_keys_file(raw: &RawAuth, problems: &mut Vec<Problem>) -> Option<PathBuf> {
@@ -1000,6 +1103,20 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
             format!("must not exceed auth.session_absolute_timeout_secs ({absolute})"),
         ));
     }
+    // The last use is recorded at most once per touch interval, so a session can end after
+    // `idle - touch` seconds of real inactivity: at or below the interval, sessions in use
+    // would end; twice the interval keeps a full interval of grace.
+    let least_idle = SESSION_TOUCH_INTERVAL_SECS.saturating_mul(2);
+    if idle < least_idle {
+        problems.push(Problem::new(
+            "auth.session_idle_timeout_secs",
+            format!(
+                "must be at least {least_idle} (twice the {SESSION_TOUCH_INTERVAL_SECS} s \
+                 interval at which a session's last use is recorded; a shorter idle timeout \
+                 ends sessions that are in use)"
+            ),
+        ));
+    }
     let memory =
         in_range("auth.argon2_memory_kib", raw.argon2_memory_kib, 19_456, 8, 4_194_304, problems);
     let iterations = in_range("auth.argon2_iterations", raw.argon2_iterations, 2, 1, 64, problems);
@@ -1032,6 +1149,22 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
             format!("must not exceed auth.throttle_max_delay_secs ({max_delay})"),
         ));
     }
+    let reset = in_range(
+        "auth.throttle_reset_secs",
+        raw.throttle_reset_secs,
+        86_400,
+        1,
+        30 * 86_400,
+        problems,
+    );
+    // A counter forgotten before its back-off ends would let an attacker wait out the decay
+    // instead of the back-off.
+    if reset < max_delay {
+        problems.push(Problem::new(
+            "auth.throttle_reset_secs",
+            format!("must not be below auth.throttle_max_delay_secs ({max_delay})"),
+        ));
+    }
     AuthSettings {
         session_idle_timeout_secs: idle,
         session_absolute_timeout_secs: absolute,
@@ -1057,6 +1190,7 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
         hash_concurrency: raw
             .hash_concurrency
             .map(|n| in_range("auth.hash_concurrency", Some(n), n, 1, 256, problems)),
+        hash_queue: in_range("auth.hash_queue", raw.hash_queue, 64, 0, 4096, problems),
         reauth_window_secs: in_range(
             "auth.reauth_window_secs",
             raw.reauth_window_secs,
@@ -1076,6 +1210,39 @@ fn validate_auth(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
         mfa_keys_file: validate_mfa_keys_file(raw, problems),
         throttle_base_delay_secs: base_delay,
         throttle_max_delay_secs: max_delay,
+        throttle_hard_limit: in_range(
+            "auth.throttle_hard_limit",
+            raw.throttle_hard_limit,
+            100,
+            11,
+            100,
+            problems,
+        ),
+        throttle_reset_secs: reset,
+        max_sessions_per_account: in_range(
+            "auth.max_sessions_per_account",
+            raw.max_sessions_per_account,
+            10,
+            1,
+            1000,
+            problems,
+        ),
+        housekeeping_interval_secs: in_range(
+            "auth.housekeeping_interval_secs",
+            raw.housekeeping_interval_secs,
+            300,
+            1,
+            86_400,
+            problems,
+        ),
+        housekeeping_batch_size: in_range(
+            "auth.housekeeping_batch_size",
+            raw.housekeeping_batch_size,
+            500,
+            1,
+            10_000,
+            problems,
+        ),
     }
 }
 

@@ -148,6 +148,15 @@ impl DevCertificate {
             .map_err(|e| DevCertError::Generate(e.to_string()))?;
         params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(rcgen::DnType::CommonName, "localhost (server dev-cert)");
+        // What strict validators check of a server certificate (RFC 5280 4.2.1): not a CA
+        // (basicConstraints CA:false, critical; rcgen then adds the subject key identifier),
+        // a key that signs (digitalSignature: an ECDSA key cannot do keyEncipherment, which is
+        // RSA key transport), for TLS server authentication only, and the issuer's key
+        // identifier, here its own.
+        params.is_ca = rcgen::IsCa::ExplicitNoCa;
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
         let now = time::OffsetDateTime::now_utc();
         // A day of slack for clocks that run behind.
         params.not_before = now - time::Duration::days(1);
@@ -201,7 +210,7 @@ pub(crate) fn file_mode(path: &Path) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
 
     use super::*;
 
@@ -240,6 +249,97 @@ mod tests {
         assert_ne!(std::fs::read(made.key_file()).unwrap(), before, "replaced with --force");
         #[cfg(unix)]
         assert_eq!(file_mode(made.key_file()), Some(0o600));
+    }
+
+    /// The written certificate, DER.
+    fn dev_cert_der(dir: &Path) -> Vec<u8> {
+        let made = DevCertificate::create(&dir.join("tls"), false).unwrap();
+        let pem = std::fs::read(made.cert_file()).unwrap();
+        let block = x509_parser::pem::Pem::iter_from_buffer(&pem).next().unwrap().unwrap();
+        block.contents
+    }
+
+    /// Strict validators want a server certificate to say what it is: not a CA, a signing key
+    /// for TLS server authentication, with key identifiers (RFC 5280 4.2.1).
+    #[test]
+    fn the_dev_certificate_carries_the_extensions_strict_validators_check() {
+        use x509_parser::extensions::{GeneralName, ParsedExtension};
+        let dir = tempfile::tempdir().unwrap();
+        let der = dev_cert_der(dir.path());
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+
+        let bc = cert.basic_constraints().unwrap().expect("basicConstraints");
+        assert!(bc.critical, "basicConstraints is critical");
+        assert!(!bc.value.ca, "CA:false");
+        let ku = cert.key_usage().unwrap().expect("keyUsage");
+        assert!(ku.critical, "keyUsage is critical");
+        assert!(ku.value.digital_signature(), "ECDSA signs the handshake");
+        // An ECDSA key cannot encipher keys: keyEncipherment is for RSA key transport only.
+        assert!(!ku.value.key_encipherment() && !ku.value.key_cert_sign());
+        let eku = cert.extended_key_usage().unwrap().expect("extendedKeyUsage");
+        assert!(eku.value.server_auth, "serverAuth");
+        assert!(!eku.value.any && !eku.value.client_auth, "server authentication only");
+
+        let mut ski = None;
+        let mut aki = None;
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => ski = Some(id.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(id) => {
+                    aki = id.key_identifier.as_ref().map(|k| k.0.to_vec());
+                }
+                _ => {}
+            }
+        }
+        let ski = ski.expect("subjectKeyIdentifier");
+        assert!(!ski.is_empty());
+        assert_eq!(aki.expect("authorityKeyIdentifier"), ski, "self-signed: issuer key = own key");
+
+        let san = cert.subject_alternative_name().unwrap().expect("subjectAltName");
+        let names: Vec<String> = san
+            .value
+            .general_names
+            .iter()
+            .map(|n| match n {
+                GeneralName::DNSName(d) => (*d).to_owned(),
+                GeneralName::IPAddress(ip) => format!("{ip:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names.len(), DEV_CERT_NAMES.len(), "{names:?}");
+        assert_eq!(names[0], "localhost");
+    }
+
+    /// webpki (rustls's verifier) with the certificate as its own trust anchor, as a developer
+    /// who trusts it has it, and the strict form of the usage check: serverAuth *required*,
+    /// where rustls's default only refuses a certificate that lists other usages.
+    #[test]
+    fn a_strict_verifier_trusting_the_dev_certificate_accepts_it_for_localhost() {
+        use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+        use webpki::{EndEntityCert, KeyUsage, anchor_from_trusted_cert};
+        const EKU_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+
+        let dir = tempfile::tempdir().unwrap();
+        let der = CertificateDer::from(dev_cert_der(dir.path()));
+        let anchor = anchor_from_trusted_cert(&der).unwrap();
+        let ee = EndEntityCert::try_from(&der).unwrap();
+        let now = UnixTime::now();
+        ee.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            &[],
+            now,
+            KeyUsage::required(EKU_SERVER_AUTH),
+            None,
+            None,
+        )
+        .unwrap();
+        for name in DEV_CERT_NAMES {
+            let name = ServerName::try_from(*name).unwrap();
+            ee.verify_is_valid_for_subject_name(&name).unwrap();
+        }
+        let other = ServerName::try_from("example.com").unwrap();
+        assert!(ee.verify_is_valid_for_subject_name(&other).is_err(), "only its own names");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! a stored hash should be replaced, and a dummy verification for unknown users.
 //!
 //! Hashing is CPU- and memory-heavy (19 MiB per hash at the default): run it off the async
-//! workers through a [`HashingPool`], which bounds how many run at once.
+//! workers through a [`HashingPool`], whose few threads own and reuse their Argon2 memory and
+//! are the only ones that hash, so memory stays bounded however many logins arrive.
 
 mod calibrate;
 mod phc;
@@ -11,12 +12,14 @@ mod pool;
 
 use std::fmt;
 
-use argon2::{Algorithm, Argon2, AssociatedData, ParamsBuilder, Version};
+use argon2::{Algorithm, Argon2, AssociatedData, Block, ParamsBuilder, Version};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::{Deserialize, Serialize};
 
 pub use self::calibrate::{CALIBRATION_MAX_M_COST_KIB, calibrate, calibrate_with_memory_limit};
-pub use self::pool::{HashPermit, HashingPool, PoolBusy, default_max_concurrent_hashes};
+pub use self::pool::{
+    DEFAULT_HASH_QUEUE, HashingPool, PoolBusy, PoolError, WorkerLost, default_max_concurrent_hashes,
+};
 
 use crate::Password;
 use crate::tokens::{RandomnessError, constant_time_eq, fill_random};
@@ -358,7 +361,7 @@ impl PasswordHasher {
     /// # Errors
     /// [`HashError::Randomness`] if no salt could be drawn.
     pub fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        self.hash_normalized(password.normalized_bytes())
+        self.hash_normalized(password.normalized_bytes(), &mut WorkArea::default())
     }
 
     /// Hashes again, at the current parameters and pepper, a password that has *just verified*
@@ -371,11 +374,16 @@ impl PasswordHasher {
     /// [`HashError::Randomness`] if no salt could be drawn.
     pub fn rehash_verified(&self, candidate: &SecretString) -> Result<PasswordHash, HashError> {
         crate::password::with_nfkc(candidate.expose_secret(), |normalized| {
-            self.hash_normalized(normalized.as_bytes())
+            self.hash_normalized(normalized.as_bytes(), &mut WorkArea::default())
         })
     }
 
-    fn hash_normalized(&self, normalized: &[u8]) -> Result<PasswordHash, HashError> {
+    /// Hashes NFKC-normalised password bytes, in `area` when it is large enough.
+    pub(crate) fn hash_normalized(
+        &self,
+        normalized: &[u8],
+        area: &mut WorkArea,
+    ) -> Result<PasswordHash, HashError> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
         let mut tag = [0u8; HASH_LEN];
@@ -388,7 +396,7 @@ impl PasswordHasher {
             secret: self.pepper.as_ref().map(|p| p.secret.expose_secret()),
             data: None,
         };
-        work.run(normalized, &salt, &mut tag).map_err(|_| HashError::Internal)?;
+        work.run_in(normalized, &salt, &mut tag, area).map_err(|_| HashError::Internal)?;
         Ok(PasswordHash(phc::encode(&phc::PhcHash {
             algorithm: Algorithm::Argon2id,
             version: Version::V0x13,
@@ -414,7 +422,7 @@ impl PasswordHasher {
     /// that cannot be checked.
     pub fn verify(&self, candidate: &SecretString, stored: &str) -> Result<Verified, VerifyError> {
         crate::password::with_nfkc(candidate.expose_secret(), |normalized| {
-            self.verify_normalized(normalized.as_bytes(), stored)
+            self.verify_normalized(normalized.as_bytes(), stored, &mut WorkArea::default())
         })
     }
 
@@ -427,7 +435,19 @@ impl PasswordHasher {
         std::hint::black_box(outcome).ok();
     }
 
-    fn verify_normalized(&self, password: &[u8], stored: &str) -> Result<Verified, VerifyError> {
+    /// The built-in hash [`dummy_verify`](Self::dummy_verify) verifies against.
+    pub(crate) fn dummy_phc(&self) -> &str {
+        &self.dummy_phc
+    }
+
+    /// Verifies NFKC-normalised password bytes against a stored PHC string, in `area` when it
+    /// is large enough for the parameters the string names.
+    pub(crate) fn verify_normalized(
+        &self,
+        password: &[u8],
+        stored: &str,
+        area: &mut WorkArea,
+    ) -> Result<Verified, VerifyError> {
         let parsed = phc::parse(stored).map_err(|e| match e {
             phc::PhcError::Malformed(reason) => VerifyError::MalformedHash { reason },
             phc::PhcError::Unsupported => VerifyError::UnsupportedAlgorithm,
@@ -464,7 +484,7 @@ impl PasswordHasher {
             data: parsed.data.as_deref(),
         };
         let mut tag = vec![0u8; parsed.hash.len()];
-        work.run(password, &parsed.salt, &mut tag).map_err(|_| VerifyError::Internal)?;
+        work.run_in(password, &parsed.salt, &mut tag, area).map_err(|_| VerifyError::Internal)?;
         if !constant_time_eq(&tag, &parsed.hash) {
             return Err(VerifyError::Mismatch);
         }
@@ -493,12 +513,53 @@ pub(crate) struct Work<'a> {
     pub(crate) data: Option<&'a [u8]>,
 }
 
+/// Argon2's working memory (`m_cost` KiB of 1 KiB blocks), kept by a hashing thread from one
+/// computation to the next so that a hash allocates nothing large. Argon2 overwrites every
+/// block in its first pass before reading it, so what a previous hash left does not matter.
+#[derive(Default)]
+pub(crate) struct WorkArea {
+    blocks: Vec<Block>,
+}
+
+impl WorkArea {
+    /// An area large enough for hashes at `params`.
+    pub(crate) fn for_params(params: HashParams) -> Self {
+        let blocks = usize::try_from(params.m_cost_kib).unwrap_or(0);
+        Self { blocks: vec![Block::default(); blocks] }
+    }
+
+    /// Its size in blocks (KiB).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+impl fmt::Debug for WorkArea {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkArea").field("kib", &self.blocks.len()).finish()
+    }
+}
+
 impl Work<'_> {
+    /// Runs with memory of its own, allocated for this computation and freed after it.
     pub(crate) fn run(
         &self,
         password: &[u8],
         salt: &[u8],
         out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        self.run_in(password, salt, out, &mut WorkArea::default())
+    }
+
+    /// Runs in `area` when it holds enough blocks for these parameters (a stored hash at
+    /// other parameters may need more); otherwise in memory allocated for this computation.
+    pub(crate) fn run_in(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+        area: &mut WorkArea,
     ) -> Result<(), argon2::Error> {
         #[cfg(test)]
         work_log::record(self, salt.len(), out.len());
@@ -512,7 +573,11 @@ impl Work<'_> {
             Some(secret) => Argon2::new_with_secret(secret, self.algorithm, self.version, params)?,
             None => Argon2::new(self.algorithm, self.version, params),
         };
-        argon2.hash_password_into(password, salt, out)
+        let needed = argon2.params().block_count();
+        match area.blocks.get_mut(..needed) {
+            Some(blocks) => argon2.hash_password_into_with_memory(password, salt, out, blocks),
+            None => argon2.hash_password_into(password, salt, out),
+        }
     }
 }
 

@@ -7,8 +7,9 @@
 //!   except by documented normalisation (NFKC, IDNA, domain case).
 //! - Output is escaped by context ([`html_escape`], [`html_attr_escape`]); the rare field
 //!   holding markup goes through [`sanitize_rich_html`].
-//! - Passwords are hashed with Argon2id by a [`PasswordHasher`], behind a [`HashingPool`] that
-//!   bounds concurrent hashes; [`calibrate`] picks parameters for a machine.
+//! - Passwords are hashed with Argon2id by a [`PasswordHasher`], on a [`HashingPool`] whose few
+//!   threads alone hash, in memory they reuse, behind a bounded queue; [`calibrate`] picks
+//!   parameters for a machine.
 //! - Web origins from settings and from `Origin`/`Referer`/`Host` headers are compared in one
 //!   normal form ([`Origin`]).
 //! - Secrets are compared with [`constant_time_eq`]; tokens come from [`random_token`].
@@ -30,10 +31,10 @@ mod username;
 pub use email::{EMAIL_LOCAL_PART_MAX_LEN, EMAIL_MAX_LEN, Email, EmailError};
 pub use escape::{html_attr_escape, html_escape, sanitize_rich_html};
 pub use hashing::{
-    CALIBRATION_MAX_M_COST_KIB, HASH_LEN, HashConfigError, HashError, HashParams, HashPermit,
-    HashingPool, MAX_M_COST_KIB, MAX_P_COST, MAX_T_COST, PasswordHash, PasswordHasher, Pepper,
-    PoolBusy, SALT_LEN, Verified, VerifyError, calibrate, calibrate_with_memory_limit,
-    default_max_concurrent_hashes,
+    CALIBRATION_MAX_M_COST_KIB, DEFAULT_HASH_QUEUE, HASH_LEN, HashConfigError, HashError,
+    HashParams, HashingPool, MAX_M_COST_KIB, MAX_P_COST, MAX_T_COST, PasswordHash, PasswordHasher,
+    Pepper, PoolBusy, PoolError, SALT_LEN, Verified, VerifyError, WorkerLost, calibrate,
+    calibrate_with_memory_limit, default_max_concurrent_hashes,
 };
 pub use origin::{Origin, OriginError};
 pub use password::{Password, PasswordRejected};

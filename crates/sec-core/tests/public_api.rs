@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on any error")]
 
 use std::num::NonZeroUsize;
-use std::thread;
+use std::time::Duration;
 
 use sec_core::{
     Email, HashParams, HashingPool, Password, PasswordContext, PasswordHasher, PasswordPolicy,
-    PolicyViolation, SecretString, Username, VerifyError,
+    PolicyViolation, PoolError, SecretString, Username, VerifyError,
 };
 
 fn secret(s: &str) -> SecretString {
@@ -35,33 +35,24 @@ fn registration_then_login_then_rehash_after_a_parameter_change() {
 
     let old_params = HashParams::new(12_288, 3, 1).unwrap();
     let old = HashingPool::new(PasswordHasher::new(old_params, None), NonZeroUsize::MIN);
-    let stored = old.try_acquire().unwrap().hash(&password).unwrap();
+    let wait = Duration::from_secs(60);
+    let stored = old.hash(&password, wait).unwrap();
 
     // Later the configuration moves to the defaults; login still works and asks for a re-hash.
     let pool = HashingPool::with_default_bound(PasswordHasher::new(HashParams::default(), None));
-    let permit = pool.try_acquire().unwrap();
-    let stored_str = stored.as_str().to_owned();
-    let (verified, rehashed) = thread::spawn(move || {
-        let verified =
-            permit.verify(&secret("nanoseconds are 30 cm of wire"), &stored_str).unwrap();
-        (verified, permit.hash(&password).unwrap())
-    })
-    .join()
-    .unwrap();
+    let verified =
+        pool.verify(&secret("nanoseconds are 30 cm of wire"), stored.as_str(), wait).unwrap();
     assert!(verified.needs_rehash());
-    let again = pool
-        .try_acquire()
-        .unwrap()
-        .verify(&secret("nanoseconds are 30 cm of wire"), rehashed.as_str());
+    let rehashed = pool.rehash_verified(&secret("nanoseconds are 30 cm of wire"), wait).unwrap();
+    let again = pool.verify(&secret("nanoseconds are 30 cm of wire"), rehashed.as_str(), wait);
     assert!(!again.unwrap().needs_rehash());
 
     // Wrong password and unknown user look the same to the caller (both are failures).
-    let permit = pool.try_acquire().unwrap();
     assert_eq!(
-        permit.verify(&secret("nanoseconds are 31 cm of wire"), rehashed.as_str()),
-        Err(VerifyError::Mismatch)
+        pool.verify(&secret("nanoseconds are 31 cm of wire"), rehashed.as_str(), wait),
+        Err(PoolError::Failed(VerifyError::Mismatch))
     );
-    permit.dummy_verify(&secret("nanoseconds are 31 cm of wire"));
+    assert_eq!(pool.dummy_verify(&secret("nanoseconds are 31 cm of wire"), wait), Ok(()));
 }
 
 #[test]
@@ -70,7 +61,6 @@ fn the_shared_types_can_cross_threads() {
     fn send_static<T: Send + 'static>() {}
     send_sync::<PasswordHasher>();
     send_sync::<HashingPool>();
-    send_static::<sec_core::HashPermit>();
     send_sync::<PasswordPolicy>();
     send_sync::<Email>();
     send_sync::<Username>();

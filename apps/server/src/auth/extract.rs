@@ -1,6 +1,7 @@
 //! Extractors that put a route's access rule in its handler's signature:
 //! [`CurrentSession`] (any signed-in user), [`RecentSession`] (a signed-in user who
-//! authenticated within the re-authentication window), [`Require<P>`] (a permission, which
+//! authenticated within the re-authentication window), [`FactorChangeSession`] (one who may
+//! change the account's second factor), [`Require<P>`] (a permission, which
 //! also demands a second factor and a recent authentication) and [`MfaChallengeCookie`] (a
 //! login waiting for its second factor). Put them first in the argument list, so a refused
 //! request is answered before its body is even read.
@@ -164,8 +165,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedForm<T> {
             // Back to one string for the parser of `T`, so that fields are read exactly as
             // actix's own form extractor reads them (numbers, options, sequences).
             let encoded = serde_urlencoded::to_string(&rest).map_err(AppError::internal)?;
-            let fields = serde_urlencoded::from_str::<T>(&encoded)
-                .map_err(|e| AppError::with_cause(ErrorCode::BadRequest, e))?;
+            let fields = serde_urlencoded::from_str::<T>(&encoded).map_err(|e| {
+                AppError::with_cause(
+                    ErrorCode::BadRequest,
+                    crate::body_error::serde_cause(&e.to_string()),
+                )
+            })?;
             Ok(Self { session: CurrentSession(principal), fields })
         })
     }
@@ -237,6 +242,32 @@ impl FromRequest for RecentSession {
         Box::pin(async move {
             let principal = authenticate(&req).await?;
             auth_service(&req)?.require_recent_auth(&principal)?;
+            Ok(Self(principal))
+        })
+    }
+}
+
+/// A signed-in user who may change the account's factors (enroll TOTP, confirm it, regenerate
+/// recovery codes, turn TOTP off): authenticated within the re-authentication window and, once
+/// the account has a second factor, with a session that holds two factors and proved the
+/// second one within the window ([`sec_auth::Auth::require_factor_change`]). 401
+/// `unauthorized` without a valid session; 403 `mfa_required` without that proof (a
+/// re-authentication with a TOTP or recovery code gives it; the password does not); 401
+/// `reauth_required` on an account without a factor whose last authentication is older.
+#[derive(Debug, Clone)]
+pub struct FactorChangeSession(pub Principal);
+
+impl FromRequest for FactorChangeSession {
+    type Error = AppError;
+    type Future = LocalFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let principal = authenticate(&req).await?;
+            let auth = auth_service(&req)?;
+            let checked = principal.clone();
+            blocking(move || auth.require_factor_change(&checked)).await?;
             Ok(Self(principal))
         })
     }

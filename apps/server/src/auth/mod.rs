@@ -19,8 +19,9 @@ use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
 pub use extract::{
-    CurrentSession, FORM_TOKEN_FIELD, MfaChallengeCookie, PermissionMarker, RecentSession, Require,
-    VerifiedForm, auth_service, form_token, perm, session_cookie_value, session_cookies,
+    CurrentSession, FORM_TOKEN_FIELD, FactorChangeSession, MfaChallengeCookie, PermissionMarker,
+    RecentSession, Require, VerifiedForm, auth_service, form_token, perm, session_cookie_value,
+    session_cookies,
 };
 pub use sealer::KeyRingSealer;
 
@@ -92,7 +93,8 @@ pub fn build(
             )?;
             let slots =
                 a.hash_concurrency().and_then(NonZeroUsize::new).unwrap_or_else(hashing_slots);
-            let pool = HashingPool::new(PasswordHasher::new(params, None), slots);
+            let pool =
+                HashingPool::with_queue(PasswordHasher::new(params, None), slots, a.hash_queue());
             Arc::new(PooledHasher::new(pool, a.hash_wait())) as Arc<dyn CredentialHasher>
         }
     };
@@ -101,12 +103,16 @@ pub fn build(
         sessions: SessionPolicy {
             idle_secs: i64::try_from(a.session_idle_timeout_secs()).unwrap_or(i64::MAX),
             absolute_secs: i64::try_from(a.session_absolute_timeout_secs()).unwrap_or(i64::MAX),
-            ..SessionPolicy::default()
+            max_per_account: a.max_sessions_per_account(),
+            // From the settings, which checked the idle timeout against this very value.
+            touch_interval_secs: i64::try_from(a.session_touch_interval_secs()).unwrap_or(60),
         },
         password_policy: Arc::new(PasswordPolicy::new(a.password_min_chars())?),
         throttle: ThrottlePolicy {
             base_delay_secs: i64::try_from(a.throttle_base_delay_secs()).unwrap_or(1),
             max_delay_secs: i64::try_from(a.throttle_max_delay_secs()).unwrap_or(900),
+            account_hard_limit: a.throttle_hard_limit(),
+            reset_after_secs: i64::try_from(a.throttle_reset_secs()).unwrap_or(86_400),
             ..ThrottlePolicy::default()
         },
         reauth_window_secs: i64::try_from(a.reauth_window_secs()).unwrap_or(i64::MAX),

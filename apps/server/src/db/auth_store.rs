@@ -14,10 +14,10 @@
 
 use diesel::prelude::*;
 use sec_auth::{
-    Aal, AuthStore, Change, Decision, MfaChallenge, NewAccount, NewSession, PendingTotp,
-    Permission, PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId, SessionLookup,
-    SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash, TotpRecord, UniqueField,
-    UserId, UserLookup, UserRecord,
+    Aal, Activation, AuthStore, Change, Decision, MfaChallenge, NewAccount, NewSession,
+    PendingTotp, Permission, PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId,
+    SessionLookup, SessionRecord, StoreError, ThrottleCounter, ThrottleView, TokenHash, TotpRecord,
+    UniqueField, UserId, UserLookup, UserRecord,
 };
 
 use super::schema::{
@@ -114,6 +114,7 @@ struct SessionRow {
     last_seen_at: i64,
     authenticated_at: i64,
     aal: i64,
+    second_factor_at: Option<i64>,
     privilege_epoch: i64,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -129,6 +130,7 @@ struct NewSessionRow<'a> {
     last_seen_at: i64,
     authenticated_at: i64,
     aal: i64,
+    second_factor_at: Option<i64>,
     privilege_epoch: i64,
     ip: Option<&'a str>,
     user_agent: Option<&'a str>,
@@ -145,6 +147,7 @@ impl<'a> NewSessionRow<'a> {
             last_seen_at: r.last_seen_at,
             authenticated_at: r.authenticated_at,
             aal: r.aal.as_i64(),
+            second_factor_at: r.second_factor_at,
             privilege_epoch: r.privilege_epoch,
             ip: r.ip.as_deref(),
             user_agent: r.user_agent.as_deref(),
@@ -193,15 +196,22 @@ fn session_record(row: SessionRow) -> Result<SessionRecord, DbError> {
         last_seen_at: row.last_seen_at,
         authenticated_at: row.authenticated_at,
         aal: Aal::from_i64(row.aal),
+        second_factor_at: row.second_factor_at,
         privilege_epoch: row.privilege_epoch,
         ip: row.ip,
         user_agent: row.user_agent,
     })
 }
 
-fn counter(row: &ThrottleRow) -> ThrottleCounter {
+/// The counter a row holds, read as zero failures once it has decayed (its last failure at
+/// or before `forget_before`).
+fn counter(row: &ThrottleRow, forget_before: i64) -> ThrottleCounter {
     ThrottleCounter {
-        failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
+        failures: if row.last_failure_at <= forget_before {
+            0
+        } else {
+            u32::try_from(row.failures).unwrap_or(u32::MAX)
+        },
         last_failure_at: row.last_failure_at,
         last_success_at: row.last_success_at,
     }
@@ -438,11 +448,14 @@ impl AuthStore for DbAuthStore {
         })
     }
 
-    fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError> {
+    fn create_session(&self, session: &NewSession<'_>) -> Result<u64, StoreError> {
         let row = NewSessionRow::of(session);
         self.with(|conn| {
-            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
-            Ok(())
+            conn.transaction::<_, DbError, _>(|conn| {
+                let ended = make_room(conn, &row.user_id, session.max_per_account)?;
+                diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+                Ok(ended)
+            })
         })
     }
 
@@ -487,6 +500,16 @@ impl AuthStore for DbAuthStore {
             let target =
                 sessions::table.find(id.to_string()).filter(sessions::token_hash.eq(old.to_hex()));
             let n = match proof {
+                Some(proof) if proof.second_factor => diesel::update(target)
+                    .set((
+                        sessions::token_hash.eq(new.to_hex()),
+                        sessions::privilege_epoch.eq(privilege_epoch),
+                        sessions::authenticated_at.eq(proof.at),
+                        sessions::aal.eq(proof.aal.as_i64()),
+                        sessions::second_factor_at.eq(proof.at),
+                        sessions::last_seen_at.eq(now),
+                    ))
+                    .execute(conn)?,
                 Some(proof) => diesel::update(target)
                     .set((
                         sessions::token_hash.eq(new.to_hex()),
@@ -551,6 +574,7 @@ impl AuthStore for DbAuthStore {
         subject: &str,
         ip: &str,
         now: i64,
+        forget_before: i64,
         decide: &dyn Fn(&ThrottleView) -> Decision,
     ) -> Result<Decision, StoreError> {
         self.with(|conn| {
@@ -562,14 +586,17 @@ impl AuthStore for DbAuthStore {
                     .load(conn)?;
                 let account = rows.iter().find(|r| r.ip.is_empty());
                 let pair = rows.iter().find(|r| !r.ip.is_empty());
-                let view = ThrottleView { account: account.map(counter), pair: pair.map(counter) };
+                let view = ThrottleView {
+                    account: account.map(|r| counter(r, forget_before)),
+                    pair: pair.map(|r| counter(r, forget_before)),
+                };
                 let decision = decide(&view);
                 if decision != Decision::Allow {
                     return Ok(decision);
                 }
                 let counted = conn.transaction(|conn| {
-                    let a = count_failure(conn, subject, "", account, now)?;
-                    let p = count_failure(conn, subject, ip, pair, now)?;
+                    let a = count_failure(conn, subject, "", account, now, forget_before)?;
+                    let p = count_failure(conn, subject, ip, pair, now, forget_before)?;
                     if a && p { Ok(true) } else { Err(Tx::Refused(Change::Unchanged)) }
                 });
                 match counted {
@@ -607,6 +634,19 @@ impl AuthStore for DbAuthStore {
                 .execute(conn)?;
                 Ok(())
             })
+        })
+    }
+
+    fn throttle_clear(&self, subjects: &[&str]) -> Result<u64, StoreError> {
+        self.with(|conn| {
+            let n = diesel::update(
+                login_throttle::table
+                    .filter(login_throttle::subject.eq_any(subjects))
+                    .filter(login_throttle::failures.gt(0)),
+            )
+            .set(login_throttle::failures.eq(0))
+            .execute(conn)?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 
@@ -689,26 +729,30 @@ impl AuthStore for DbAuthStore {
     fn activate_totp(
         &self,
         user: UserId,
-        pending_sealed: &str,
-        active: &TotpRecord,
-        codes: &[RecoveryCodeHash],
-        now: i64,
-    ) -> Result<bool, StoreError> {
+        activation: &Activation<'_>,
+    ) -> Result<Option<u64>, StoreError> {
         let id = user.to_string();
+        let keep = activation.keep.to_string();
+        let active = activation.active;
         self.with(|conn| {
-            let done = conn.transaction(|conn| {
+            committed(conn.transaction(|conn| {
                 // The write first (see the module comment): only the enrollment that was
                 // checked may be activated, once.
                 let taken = diesel::delete(
                     mfa_totp_pending::table
                         .find(&id)
-                        .filter(mfa_totp_pending::secret_sealed.eq(pending_sealed)),
+                        .filter(mfa_totp_pending::secret_sealed.eq(activation.pending_sealed)),
                 )
                 .execute(conn)?;
                 if taken != 1 {
                     return Err(REFUSED);
                 }
-                diesel::delete(mfa_totp::table.find(&id)).execute(conn)?;
+                // The factor the rules saw is the factor replaced: a first enrollment must not
+                // overwrite a factor confirmed meanwhile without the proof that demands.
+                let replaced = diesel::delete(mfa_totp::table.find(&id)).execute(conn)?;
+                if (replaced == 1) != activation.replacing {
+                    return Err(REFUSED);
+                }
                 diesel::insert_into(mfa_totp::table)
                     .values((
                         mfa_totp::user_id.eq(&id),
@@ -717,10 +761,15 @@ impl AuthStore for DbAuthStore {
                         mfa_totp::enabled_at.eq(active.enabled_at),
                     ))
                     .execute(conn)?;
-                store_recovery_codes(conn, &id, codes, now)?;
-                Ok(())
-            });
-            Ok(committed(done)?.is_some())
+                store_recovery_codes(conn, &id, activation.codes, activation.now)?;
+                let ended = diesel::delete(
+                    sessions::table
+                        .filter(sessions::user_id.eq(&id))
+                        .filter(sessions::id.ne(&keep)),
+                )
+                .execute(conn)?;
+                Ok(u64::try_from(ended).unwrap_or(0))
+            }))
         })
     }
 
@@ -865,7 +914,7 @@ impl AuthStore for DbAuthStore {
         &self,
         id: uuid::Uuid,
         session: &NewSession<'_>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let row = NewSessionRow::of(session);
         self.with(|conn| {
             let done = conn.transaction(|conn| {
@@ -876,12 +925,36 @@ impl AuthStore for DbAuthStore {
                 if taken != 1 {
                     return Err(REFUSED);
                 }
+                let ended = make_room(conn, &row.user_id, session.max_per_account)?;
                 diesel::insert_into(sessions::table).values(&row).execute(conn)?;
-                Ok(())
+                Ok(ended)
             });
-            Ok(committed(done)?.is_some())
+            committed(done)
         })
     }
+}
+
+/// Deletes the oldest sessions of `user` until one more fits under `cap` (inside the
+/// caller's transaction); returns how many. It starts with a write to the account's row, so
+/// that two logins of one account take turns (PostgreSQL's row lock; SQLite's write lock) and
+/// neither counts before the other's session is stored.
+fn make_room(conn: &mut DbConnection, user: &str, cap: u32) -> Result<u64, DbError> {
+    diesel::update(users::table.find(user))
+        .set(users::updated_at.eq(users::updated_at))
+        .execute(conn)?;
+    let held: i64 = sessions::table.filter(sessions::user_id.eq(user)).count().get_result(conn)?;
+    let excess = held.saturating_sub(i64::from(cap.max(1))).saturating_add(1);
+    if excess <= 0 {
+        return Ok(0);
+    }
+    let oldest: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user))
+        .select(sessions::id)
+        .order((sessions::created_at.asc(), sessions::id.asc()))
+        .limit(excess)
+        .load(conn)?;
+    let n = diesel::delete(sessions::table.filter(sessions::id.eq_any(&oldest))).execute(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Replaces an account's recovery codes (inside the caller's transaction).
@@ -906,13 +979,15 @@ fn store_recovery_codes(
 }
 
 /// Adds one failure to a counter if it still holds what was read (`seen`); inserts it when
-/// none was read. False when another writer changed it first.
+/// none was read, and starts it again from one when it had decayed (last failure at or before
+/// `forget_before`). False when another writer changed it first.
 fn count_failure(
     conn: &mut DbConnection,
     subject: &str,
     ip: &str,
     seen: Option<&ThrottleRow>,
     now: i64,
+    forget_before: i64,
 ) -> Result<bool, Tx> {
     match seen {
         None => {
@@ -935,7 +1010,11 @@ fn count_failure(
                     .filter(login_throttle::last_failure_at.eq(row.last_failure_at)),
             )
             .set((
-                login_throttle::failures.eq(row.failures + 1),
+                login_throttle::failures.eq(if row.last_failure_at <= forget_before {
+                    1
+                } else {
+                    row.failures.saturating_add(1)
+                }),
                 login_throttle::last_failure_at.eq(now),
             ))
             .execute(conn)?;

@@ -50,8 +50,10 @@ impl DbConnectionManager {
 /// Why the pool could not open or validate a connection.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ManagerError {
+    /// The driver's message, with anything it quoted from a PostgreSQL URL's credentials or
+    /// parameters removed ([`redact_libpq_message`]).
     #[error("cannot connect: {0}")]
-    Connect(#[from] ConnectionError),
+    Connect(String),
     #[error("connection set-up failed: {0}")]
     Setup(#[from] diesel::result::Error),
     #[error("connection check failed: {0}")]
@@ -130,11 +132,16 @@ impl r2d2::ManageConnection for DbConnectionManager {
     fn connect(&self) -> Result<PooledConnection, ManagerError> {
         let conn = match &self.target {
             DatabaseTarget::Postgres { url } => {
-                DbConnection::Postgres(PgConnection::establish(url.expose_secret())?)
+                let url = url.expose_secret();
+                let conn = PgConnection::establish(url).map_err(|e| {
+                    ManagerError::Connect(redact_libpq_message(&e.to_string(), url))
+                })?;
+                DbConnection::Postgres(conn)
             }
             DatabaseTarget::Sqlite { path } => {
                 let path = path.to_str().ok_or(ManagerError::Path)?;
-                let mut conn = SqliteConnection::establish(path)?;
+                let mut conn = SqliteConnection::establish(path)
+                    .map_err(|e| ManagerError::Connect(e.to_string()))?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
                 DbConnection::Sqlite(conn)
             }
@@ -179,15 +186,135 @@ pub(crate) fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
     Ok(())
 }
 
+/// `message` (from libpq) without what it may have quoted from the secret parts of `url`.
+///
+/// libpq quotes the offending part of a connection string it cannot parse, so a password with
+/// a malformed percent-escape (`postgres://u:%zz…@host/db`) would be written to the log by the
+/// pool's warnings and by every `database_unavailable` error. This is the one place a driver
+/// message about connecting becomes our error, so it is cleaned here:
+///
+/// - a quoted span (`"…"`) is kept only when it is part of the URL's public part (host, port,
+///   database, parameter names) or an IP address (libpq's "connection to server at "…"");
+///   any other span becomes `"[redacted]"`: it may be a password or a parameter value;
+/// - the password, as written in the URL and percent-decoded, is then removed wherever it
+///   still appears.
+pub(crate) fn redact_libpq_message(message: &str, url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (userinfo, after_userinfo) = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => (userinfo, after),
+        None => ("", rest),
+    };
+    let (location, query) = after_userinfo.split_once('?').unwrap_or((after_userinfo, ""));
+    let parameter_names: Vec<&str> =
+        query.split('&').filter_map(|pair| pair.split('=').next()).collect();
+    let public = |span: &str| {
+        !span.is_empty()
+            && (location.contains(span)
+                || parameter_names.contains(&span)
+                || span.parse::<std::net::IpAddr>().is_ok())
+    };
+
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    // Odd pieces are inside quotes; an unpaired last quote leaves its tail redacted too.
+    for (i, piece) in parts.enumerate() {
+        out.push('"');
+        if i % 2 == 0 && !public(piece) {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(piece);
+        }
+    }
+
+    let password = userinfo.split_once(':').map_or("", |(_, password)| password);
+    let decoded = percent_decode_lossy(password);
+    for secret in [password, decoded.as_str()] {
+        if !secret.is_empty() {
+            out = out.replace(secret, "[redacted]");
+        }
+    }
+    out
+}
+
+/// `%XX` escapes decoded, anything malformed kept as written.
+fn percent_decode_lossy(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
 /// Sends the pool's connection failures to the log instead of `log`'s default handler.
 #[derive(Debug)]
 pub(crate) struct LogPoolErrors;
 
 impl r2d2::HandleError<ManagerError> for LogPoolErrors {
     fn handle_error(&self, error: ManagerError) {
-        // libpq's messages name host and port but never the password; they span several
-        // lines, folded here so each failure is one log line.
+        // libpq's messages span several lines, folded here so each failure is one log line
+        // (what they quote from the URL was already removed: `redact_libpq_message`).
         let message = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
         tracing::warn!(error = %message, "database connection failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_quotes_of_a_password_are_redacted() {
+        let url = "postgres://app:%zzCanary1@db.internal:5432/app?sslmode=require";
+        let shown = redact_libpq_message(r#"invalid percent-encoded token: "%zzCanary1""#, url);
+        assert_eq!(shown, r#"invalid percent-encoded token: "[redacted]""#);
+
+        let url = "postgres://app:pa%00Canary2@db.internal/app";
+        let shown = redact_libpq_message(
+            r#"forbidden value %00 in percent-encoded value: "pa%00Canary2""#,
+            url,
+        );
+        assert!(!shown.contains("Canary2"), "{shown}");
+
+        // Unquoted, and decoded: still removed.
+        let url = "postgres://app:Canary%33@db.internal/app";
+        let shown = redact_libpq_message("odd: Canary3 and Canary%33", url);
+        assert!(!shown.contains("Canary"), "{shown}");
+    }
+
+    #[test]
+    fn libpq_quotes_of_the_public_part_are_kept() {
+        let url = "postgres://app:secret@db.internal:5432/app?sslmode=bogus&foo=1";
+        for message in [
+            r#"could not translate host name "db.internal" to address"#,
+            r#"connection to server at "10.0.0.5", port 5432 failed: Connection refused"#,
+            r#"invalid URI query parameter: "foo""#,
+            r#"FATAL: database "app" does not exist"#,
+        ] {
+            assert_eq!(redact_libpq_message(message, url), message);
+        }
+        // A parameter value may be a password (`?password=`).
+        assert_eq!(
+            redact_libpq_message(r#"invalid sslmode value: "bogus""#, url),
+            r#"invalid sslmode value: "[redacted]""#
+        );
     }
 }

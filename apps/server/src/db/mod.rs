@@ -44,11 +44,12 @@ impl Db {
     /// Creates the pool without connecting: a database that is down at start-up makes the
     /// server not ready (`/readyz` answers 503) rather than unable to start, and the pool
     /// reconnects by itself when the database comes back. For SQLite, the folder of the file
-    /// is created (owner-only) if missing.
+    /// is created (owner-only) if missing, and so is the file itself (mode 0600).
     pub fn new(settings: &DatabaseSettings) -> Result<Self, DbError> {
         let target = settings.target().clone();
         if let DatabaseTarget::Sqlite { path } = &target {
             create_parent_dir(path)?;
+            create_owner_only_file(path)?;
         }
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_max_size())
@@ -132,4 +133,55 @@ fn create_parent_dir(path: &Path) -> Result<(), DbError> {
     builder.create(parent).map_err(|e| {
         DbError::Unavailable(format!("cannot create database folder {}: {e}", parent.display()))
     })
+}
+
+/// Creates the SQLite file, empty and owner-only, before SQLite opens it.
+///
+/// SQLite would create it with 0644 less the umask; it gives the `-wal` and `-shm` files it
+/// creates later the mode of the main file (and sets that mode explicitly, whatever the
+/// umask), so an owner-only main file makes all three owner-only. An existing file keeps its
+/// mode (an operator may have chosen it); a warning names one that others can read.
+fn create_owner_only_file(path: &Path) -> Result<(), DbError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(file) => {
+            // The mode given at creation passes through the umask: set it explicitly.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                    DbError::Unavailable(format!(
+                        "cannot make the database file {} owner-only: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+            drop(file);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(meta) = std::fs::metadata(path)
+                    && meta.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                        "the database file is readable or writable by others than its owner; \
+                         its -wal and -shm files get the same mode: chmod 600 it"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(DbError::Unavailable(format!(
+            "cannot create the database file {}: {e}",
+            path.display()
+        ))),
+    }
 }

@@ -75,6 +75,8 @@ diesel::table! {
         authenticated_at -> BigInt,
         /// Assurance level: 1 password only, 2 with a second factor.
         aal -> BigInt,
+        /// Unix seconds of the last second-factor proof in this session, if any.
+        second_factor_at -> Nullable<BigInt>,
         /// The account's privilege epoch when the token was issued.
         privilege_epoch -> BigInt,
         /// Client address at login.

@@ -34,7 +34,7 @@ fn user_id(raw: &str) -> Result<UserId, AppError> {
     get,
     path = "/api/v1/admin/users",
     tag = "admin",
-    params(("offset" = Option<u32>, Query, description = "Accounts to skip (default 0)."), ("limit" = Option<u32>, Query, description = "Page size (default 50, clamped to 1..=100).")),
+    params(("offset" = Option<u64>, Query, maximum = 4_294_967_295_u64, description = "Accounts to skip (default 0)."), ("limit" = Option<u64>, Query, maximum = 4_294_967_295_u64, description = "Page size (default 50, clamped to 1..=100).")),
     responses(
         (status = 200, description = "A page of accounts, oldest first.", body = crate::openapi::UserPage),
         (status = 400, description = "A malformed or unknown query parameter (`bad_request`).", body = crate::openapi::ErrorBody),
@@ -135,6 +135,34 @@ pub(crate) async fn enable_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     set_disabled(admin.principal, req, path.into_inner(), false).await
+}
+
+/// Clears an account's login-failure counters (password and second factor, from every
+/// address): any back-off or hard limit on it ends at once. Audited as `LoginFailuresCleared`.
+/// 204.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/unlock",
+    tag = "admin",
+    params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
+    responses(
+        (status = 204, description = "The counters are cleared: the account's login attempts are judged afresh."),
+        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::DatabaseUnavailable),
+    ),
+    security(("session" = [])),
+)]
+pub(crate) async fn unlock_user(
+    admin: Require<perm::UsersManage>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = user_id(&path.into_inner())?;
+    let auth = auth_service(&req)?;
+    let meta = request_meta(&req);
+    let admin = admin.principal;
+    blocking(move || auth.clear_login_failures(Some(&admin), id, &meta)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Grants (`grant`) or revokes the role of the path `{id}/roles/{role}`: 404 for an account id

@@ -24,9 +24,19 @@ use crate::error::{AppError, ErrorCode, FieldError};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterBody {
+    /// 3 to 32 letters or digits of one script, with single `.`, `_` or `-` between them;
+    /// counted after NFKC normalisation, unique regardless of case.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[\p{L}\p{N}](?:[._-]?[\p{L}\p{N}])*$")]
     username: String,
+    /// An address of the grammar in `docs/sec-core.md`: ASCII dot-atom local part of at most
+    /// 64 octets, a domain of at least two labels (internationalised names are accepted and
+    /// stored as punycode), at most 254 octets in all.
+    #[schema(format = Email, max_length = 254)]
     email: String,
-    #[schema(value_type = String, format = Password)]
+    /// At least `auth.password_min_chars` characters after NFKC normalisation (15 unless
+    /// configured otherwise, never below 8) and at most 128; not a common password, and not
+    /// containing the username or the e-mail address.
+    #[schema(value_type = String, format = Password, min_length = 15, max_length = 128)]
     password: SecretString,
 }
 
@@ -119,12 +129,10 @@ pub(crate) async fn login(
 
 /// `POST /api/v1/auth/mfa` and `DELETE /api/v1/me/mfa/totp` body: exactly one of a TOTP
 /// code and a recovery code.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SecondFactorBody {
-    #[schema(value_type = Option<String>, format = Password)]
     code: Option<SecretString>,
-    #[schema(value_type = Option<String>, format = Password)]
     recovery_code: Option<SecretString>,
 }
 
@@ -191,19 +199,45 @@ pub(crate) async fn complete_mfa(
     }
 }
 
-/// `POST /api/v1/auth/reauth` body: exactly one of the password and a TOTP code.
-#[derive(Deserialize, ToSchema)]
+/// `POST /api/v1/auth/reauth` body: exactly one of the password, a TOTP code and a recovery
+/// code.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReauthBody {
-    #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
-    #[schema(value_type = Option<String>, format = Password)]
     code: Option<SecretString>,
+    recovery_code: Option<SecretString>,
 }
 
-/// Re-authenticates the signed-in user (step-up): with the password or a TOTP code (which
-/// also raises the session to two factors). 200 `{authenticated_at, aal}` with a new session
-/// cookie; 422 `password`/`code` `incorrect`; 429 when throttled.
+// "Exactly one of" is a `oneOf` in the document, which the derive cannot say.
+impl utoipa::PartialSchema for SecondFactorBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::exactly_one_of(
+            "`POST /api/v1/auth/mfa` and `DELETE /api/v1/me/mfa/totp` body: exactly one of a \
+             TOTP code and a recovery code (the other absent or null).",
+            &["code", "recovery_code"],
+        )
+    }
+}
+
+impl ToSchema for SecondFactorBody {}
+
+impl utoipa::PartialSchema for ReauthBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::exactly_one_of(
+            "`POST /api/v1/auth/reauth` body: exactly one of the password, a TOTP code and a \
+             recovery code (the others absent or null).",
+            &["password", "code", "recovery_code"],
+        )
+    }
+}
+
+impl ToSchema for ReauthBody {}
+
+/// Re-authenticates the signed-in user (step-up): with the password, or with a TOTP code or a
+/// recovery code (which also raise the session to two factors, and are the proof that changes
+/// to an existing second factor need). 200 `{authenticated_at, aal}` with a new session
+/// cookie; 422 `password`/`code`/`recovery_code` `incorrect`; 429 when throttled.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/reauth",
@@ -211,7 +245,7 @@ pub(crate) struct ReauthBody {
     request_body = ReauthBody,
     responses(
         (status = 200, description = "Re-authenticated: a new session cookie.", body = crate::openapi::ReauthResponse),
-        (status = 422, description = "Wrong password or code, or both or neither given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 422, description = "Wrong password or code, or not exactly one of `password`, `code` and `recovery_code` given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
         (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
     ),
@@ -223,13 +257,20 @@ pub(crate) async fn reauth(
     body: JsonBody<ReauthBody>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let proof = match body?.into_inner() {
-        ReauthBody { password: Some(p), code: None } => Reauthentication::Password(p),
-        ReauthBody { password: None, code: Some(c) } => Reauthentication::Totp(c),
+        ReauthBody { password: Some(p), code: None, recovery_code: None } => {
+            Reauthentication::Password(p)
+        }
+        ReauthBody { password: None, code: Some(c), recovery_code: None } => {
+            Reauthentication::SecondFactor(SecondFactor::Totp(c))
+        }
+        ReauthBody { password: None, code: None, recovery_code: Some(c) } => {
+            Reauthentication::SecondFactor(SecondFactor::RecoveryCode(c))
+        }
         _ => {
             return Err(AppError::validation(vec![FieldError::new(
                 "password",
                 "one_of",
-                "give either password or code (from the authenticator app)",
+                "give one of password, code (from the authenticator app) or recovery_code",
             )])
             .into());
         }

@@ -42,7 +42,9 @@ pub(crate) async fn get(
 pub(crate) struct ChangePasswordBody {
     #[schema(value_type = String, format = Password)]
     current_password: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// The password rules of registration: at least `auth.password_min_chars` characters
+    /// (15 unless configured otherwise, never below 8), at most 128.
+    #[schema(value_type = String, format = Password, min_length = 15, max_length = 128)]
     new_password: SecretString,
 }
 
@@ -122,8 +124,8 @@ pub(crate) async fn revoke_other_sessions(
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
 }
 
-/// Ends one of the signed-in user's sessions; ending the current one signs out. 204; 404 if
-/// the id is not one of theirs.
+/// Ends one of the signed-in user's sessions (needs a recent authentication, as ending all the
+/// others does); ending the current one signs out. 204; 404 if the id is not one of theirs.
 #[utoipa::path(
     delete,
     path = "/api/v1/me/sessions/{id}",
@@ -137,7 +139,7 @@ pub(crate) async fn revoke_other_sessions(
     security(("session" = [])),
 )]
 pub(crate) async fn revoke_session(
-    session: CurrentSession,
+    session: RecentSession,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {

@@ -1,7 +1,9 @@
 //! `/api/v1/me/mfa*`: the signed-in user's second factor: status, TOTP enrollment and its
-//! confirmation, turning TOTP off, and new recovery codes. Everything that changes the factor
-//! needs a recent authentication, except the confirmation, which needs a code from the secret
-//! that only a recently authenticated request could have obtained.
+//! confirmation, turning TOTP off, and new recovery codes. Everything that changes the factors
+//! takes a [`FactorChangeSession`]: a recent authentication and, once the account has a
+//! second factor, a recent proof of it in this session (a password alone, or a session signed
+//! in before the enrollment, changes nothing). Confirming an enrollment ends every other
+//! session of the account.
 
 use actix_web::{HttpRequest, HttpResponse};
 use sec_auth::RecoveryCode;
@@ -14,7 +16,7 @@ use super::JsonBody;
 use super::auth::SecondFactorBody;
 use super::views::rfc3339;
 use crate::auth::{
-    CurrentSession, RecentSession, auth_service, blocking, request_meta, session_cookie,
+    CurrentSession, FactorChangeSession, auth_service, blocking, request_meta, session_cookie,
 };
 use crate::error::AppError;
 
@@ -51,7 +53,7 @@ pub(crate) async fn status(
     })))
 }
 
-/// Starts a TOTP enrollment (needs a recent authentication): 200 with `otpauth_uri`,
+/// Starts a TOTP enrollment (a factor change: see the tag): 201 with `otpauth_uri`,
 /// `qr_png` and `qr_svg` (data URIs of the same URI as QR codes) and `expires_at`. An active
 /// factor stays in force until the new one is confirmed. 503 `mfa_unavailable` without an MFA
 /// key on the server.
@@ -66,7 +68,7 @@ pub(crate) async fn status(
     security(("session" = [])),
 )]
 pub(crate) async fn begin_totp(
-    session: RecentSession,
+    session: FactorChangeSession,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;
@@ -87,37 +89,40 @@ pub(crate) struct ConfirmBody {
     code: SecretString,
 }
 
-/// Confirms the pending enrollment with a code from the new secret: TOTP is on, the response
-/// holds the ten recovery codes (shown this once), and this session gets a new cookie,
-/// established with two factors. 422 `code`/`incorrect` or `code`/`no_enrollment`.
+/// Confirms the pending enrollment with a code from the new secret (a factor change: see
+/// the tag; codes are throttled like every second factor): TOTP is on, every
+/// other session of the account ends, the response holds the ten recovery codes (shown this
+/// once), and this session gets a new cookie, established with two factors. 422
+/// `code`/`incorrect` or `code`/`no_enrollment`.
 #[utoipa::path(
     post,
     path = "/api/v1/me/mfa/totp/confirm",
     tag = "mfa",
     request_body = ConfirmBody,
     responses(
-        (status = 200, description = "TOTP is on: the recovery codes, shown this once; the session gets a new cookie (two factors).", body = crate::openapi::RecoveryCodes),
+        (status = 200, description = "TOTP is on: the recovery codes, shown this once; every other session ended; this session gets a new cookie (two factors).", body = crate::openapi::RecoveryCodes),
         (status = 422, description = "Wrong code (`code`/`incorrect`) or no enrollment pending (`code`/`no_enrollment`) (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
         (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
     ),
     security(("session" = [])),
 )]
 pub(crate) async fn confirm_totp(
-    session: CurrentSession,
+    session: FactorChangeSession,
     req: HttpRequest,
     body: JsonBody<ConfirmBody>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let code = body?.into_inner().code;
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let (codes, token) =
+    let confirmed =
         blocking(move || auth.confirm_totp_enrollment(&session.0, &code, &meta)).await?;
     Ok(HttpResponse::Ok()
-        .cookie(session_cookie(token.expose()))
-        .json(json!({ "recovery_codes": shown(&codes) })))
+        .cookie(session_cookie(confirmed.token.expose()))
+        .json(json!({ "recovery_codes": shown(&confirmed.recovery_codes) })))
 }
 
-/// Turns TOTP off (needs a recent authentication and, in the body, a TOTP `code` or a
+/// Turns TOTP off (a factor change: see the tag; and, in the body, a TOTP `code` or a
 /// `recovery_code`): the factor and the recovery codes are deleted and every other session
 /// ends. 200 `{"revoked": n}`; 422 for a wrong code; 409 `mfa_not_enabled`.
 #[utoipa::path(
@@ -135,7 +140,7 @@ pub(crate) async fn confirm_totp(
     security(("session" = [])),
 )]
 pub(crate) async fn disable_totp(
-    session: RecentSession,
+    session: FactorChangeSession,
     req: HttpRequest,
     body: JsonBody<SecondFactorBody>,
 ) -> Result<HttpResponse, actix_web::Error> {
@@ -146,7 +151,7 @@ pub(crate) async fn disable_totp(
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
 }
 
-/// Replaces the recovery codes (needs a recent authentication): 200 with ten new codes, shown
+/// Replaces the recovery codes (a factor change: see the tag): 200 with ten new codes, shown
 /// this once; the old ones stop working. 409 `mfa_not_enabled`.
 #[utoipa::path(
     post,
@@ -160,7 +165,7 @@ pub(crate) async fn disable_totp(
     security(("session" = [])),
 )]
 pub(crate) async fn regenerate_recovery_codes(
-    session: RecentSession,
+    session: FactorChangeSession,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;

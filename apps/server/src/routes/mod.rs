@@ -2,8 +2,9 @@
 //!
 //! Deny by default: a route is either [`Access::Public`], or takes a login's pending second
 //! factor step, or requires a signed-in user (for sensitive actions, one who authenticated
-//! recently), or a permission, and its handler states the same in its signature (a
-//! [`MfaChallengeCookie`], [`CurrentSession`], [`RecentSession`] or [`Require`] argument;
+//! recently; for changes to the second factor, one who proved it recently), or a permission,
+//! and its handler states the same in its signature (a [`MfaChallengeCookie`],
+//! [`CurrentSession`], [`RecentSession`], [`FactorChangeSession`] or [`Require`] argument;
 //! the forms of server-rendered pages take a [`VerifiedForm`], which is a [`CurrentSession`]
 //! whose form token was checked).
 //! The API tests walk this table and fail when a route's behaviour disagrees with its
@@ -13,6 +14,7 @@
 //! [`MfaChallengeCookie`]: crate::auth::MfaChallengeCookie
 //! [`CurrentSession`]: crate::auth::CurrentSession
 //! [`RecentSession`]: crate::auth::RecentSession
+//! [`FactorChangeSession`]: crate::auth::FactorChangeSession
 //! [`Require`]: crate::auth::Require
 //! [`VerifiedForm`]: crate::auth::VerifiedForm
 
@@ -26,8 +28,8 @@ pub(crate) mod mfa;
 pub(crate) mod pages;
 pub(crate) mod views;
 
-use actix_web::http::Method;
-use actix_web::{Route, web};
+use actix_web::http::{Method, header};
+use actix_web::{ResponseError, Route, web};
 use sec_auth::Permission;
 
 use crate::error::{AppError, ErrorCode};
@@ -52,6 +54,11 @@ pub enum Access {
     /// A signed-in user whose last authentication is within the re-authentication window
     /// (sensitive self-service actions); otherwise 401 `reauth_required`.
     RecentAuthentication,
+    /// A change to the account's factors: as [`Access::RecentAuthentication`], and once the
+    /// account has a second factor, a session holding two factors that proved the second one
+    /// within the re-authentication window (otherwise 403 `mfa_required`): a password alone
+    /// never changes an existing factor.
+    FactorChange,
     /// A signed-in user holding the permission, with a second factor (while
     /// `auth.admin_requires_mfa` is on; otherwise 403 `mfa_required`) and a recent
     /// authentication (otherwise 401 `reauth_required`).
@@ -62,7 +69,7 @@ impl Access {
     /// True when a session whose last authentication is older than the re-authentication
     /// window is refused with 401 `reauth_required`.
     pub fn requires_recent_auth(self) -> bool {
-        matches!(self, Self::RecentAuthentication | Self::Permission(_))
+        matches!(self, Self::RecentAuthentication | Self::FactorChange | Self::Permission(_))
     }
 }
 
@@ -84,7 +91,9 @@ const fn ep(method: Method, path: &'static str, access: Access, route: fn() -> R
 
 /// Every route of the application.
 pub fn endpoints() -> Vec<Endpoint> {
-    use Access::{Authenticated, MfaPending, Permission as Perm, Public, RecentAuthentication};
+    use Access::{
+        Authenticated, FactorChange, MfaPending, Permission as Perm, Public, RecentAuthentication,
+    };
     use Permission::{RolesManage, UsersManage, UsersRead};
     vec![
         ep(Method::GET, "/healthz", Public, || web::get().to(health::healthz)),
@@ -103,20 +112,18 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::DELETE, "/api/v1/me/sessions", RecentAuthentication, || {
             web::delete().to(me::revoke_other_sessions)
         }),
-        ep(Method::DELETE, "/api/v1/me/sessions/{id}", Authenticated, || {
+        ep(Method::DELETE, "/api/v1/me/sessions/{id}", RecentAuthentication, || {
             web::delete().to(me::revoke_session)
         }),
         ep(Method::GET, "/api/v1/me/mfa", Authenticated, || web::get().to(mfa::status)),
-        ep(Method::POST, "/api/v1/me/mfa/totp", RecentAuthentication, || {
-            web::post().to(mfa::begin_totp)
-        }),
-        ep(Method::DELETE, "/api/v1/me/mfa/totp", RecentAuthentication, || {
+        ep(Method::POST, "/api/v1/me/mfa/totp", FactorChange, || web::post().to(mfa::begin_totp)),
+        ep(Method::DELETE, "/api/v1/me/mfa/totp", FactorChange, || {
             web::delete().to(mfa::disable_totp)
         }),
-        ep(Method::POST, "/api/v1/me/mfa/totp/confirm", Authenticated, || {
+        ep(Method::POST, "/api/v1/me/mfa/totp/confirm", FactorChange, || {
             web::post().to(mfa::confirm_totp)
         }),
-        ep(Method::POST, "/api/v1/me/mfa/recovery-codes", RecentAuthentication, || {
+        ep(Method::POST, "/api/v1/me/mfa/recovery-codes", FactorChange, || {
             web::post().to(mfa::regenerate_recovery_codes)
         }),
         ep(Method::GET, "/account", Authenticated, || web::get().to(pages::account)),
@@ -137,6 +144,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::POST, "/api/v1/admin/users/{id}/enable", Perm(UsersManage), || {
             web::post().to(admin::enable_user)
         }),
+        ep(Method::POST, "/api/v1/admin/users/{id}/unlock", Perm(UsersManage), || {
+            web::post().to(admin::unlock_user)
+        }),
         ep(Method::PUT, "/api/v1/admin/users/{id}/roles/{role}", Perm(RolesManage), || {
             web::put().to(admin::grant_role)
         }),
@@ -147,17 +157,23 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 /// Registers every route of [`endpoints`]: one resource per path, so a known path with the
-/// wrong method answers 405 `method_not_allowed` rather than 404.
+/// wrong method answers 405 `method_not_allowed` rather than 404, with the `Allow` header
+/// (RFC 9110 §15.5.6) naming the methods the table has for that path.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut paths: Vec<&'static str> = Vec::new();
     let all = endpoints();
+    let mut paths: Vec<(&'static str, Vec<Method>)> = Vec::new();
     for e in &all {
-        if !paths.contains(&e.path) {
-            paths.push(e.path);
+        match paths.iter_mut().find(|(path, _)| *path == e.path) {
+            Some((_, methods)) => methods.push(e.method.clone()),
+            None => paths.push((e.path, vec![e.method.clone()])),
         }
     }
-    for path in paths {
-        let mut resource = web::resource(path).default_service(web::to(method_not_allowed));
+    for (path, methods) in paths {
+        let allow = allow_header(&methods);
+        let mut resource = web::resource(path).default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed(allow) }
+        }));
         for e in all.iter().filter(|e| e.path == path) {
             resource = resource.route((e.route)());
         }
@@ -165,11 +181,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
 }
 
+/// The value of `Allow` for a path with these methods: `GET, POST`.
+fn allow_header(methods: &[Method]) -> header::HeaderValue {
+    let list = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    // Method names are tokens, always a valid header value.
+    header::HeaderValue::from_str(&list).unwrap_or_else(|_| header::HeaderValue::from_static(""))
+}
+
 /// Answer for paths no route matches: the standard JSON error body with `not_found`.
 pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::new(ErrorCode::NotFound))
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::new(ErrorCode::MethodNotAllowed))
+fn method_not_allowed(allow: header::HeaderValue) -> actix_web::HttpResponse {
+    let mut response = AppError::new(ErrorCode::MethodNotAllowed).error_response();
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
 }

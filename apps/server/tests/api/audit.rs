@@ -41,6 +41,9 @@ pub fn cases() -> Vec<Case> {
         Case::only(Backend::Postgres, "the_database_password_reaches_no_log_or_audit_file", |b| {
             Box::pin(the_database_password_reaches_no_log_or_audit_file(b))
         }),
+        Case::both("a_wrong_typed_json_value_reaches_no_log_or_audit_file", |b| {
+            Box::pin(a_wrong_typed_json_value_reaches_no_log_or_audit_file(b))
+        }),
     ]
 }
 
@@ -304,9 +307,52 @@ async fn the_database_password_reaches_no_log_or_audit_file(backend: Backend) {
     };
     assert!(!shown.contains(&canary), "{shown}");
 
-    for dir in [log_dir.path(), failed_dir.path()] {
+    // libpq quotes the part of a URL it cannot parse: here a malformed escape in the password.
+    let malformed = url.replacen(&format!(":{canary}@"), &format!(":%zz{canary}@"), 1);
+    assert_ne!(malformed, url);
+    let malformed_dir = tempfile::tempdir().unwrap();
+    let failure = Application::build(&settings(&malformed, malformed_dir.path())).await;
+    let shown = match failure {
+        Ok(_) => panic!("a URL libpq cannot parse fails the start-up"),
+        Err(e) => format!("{e} {e:?}"),
+    };
+    assert!(!shown.contains(&canary), "{shown}");
+    assert!(shown.contains("[redacted]"), "the cause is named, without the value: {shown}");
+
+    for dir in [log_dir.path(), failed_dir.path(), malformed_dir.path()] {
         let leaks = sec_audit::find_leaks(dir, &[&canary]).unwrap();
         assert!(leaks.is_empty(), "{leaks:?}");
     }
     assert!(!captured_text().contains(&canary), "the log stream holds the password");
+}
+
+async fn a_wrong_typed_json_value_reaches_no_log_or_audit_file(backend: Backend) {
+    // A password typed as a number: serde's message would quote it. Digits only, so that no
+    // escaping can disguise it.
+    let canary = format!("9{}", uuid::Uuid::new_v4().as_u128() % 10u128.pow(17) + 10u128.pow(17));
+    let app = spawn_plain(backend, |_| {}).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"identifier":"someone","password":{canary}}}"#))
+        .send()
+        .await
+        .unwrap();
+    let request_id = assert_error(response, 400, "invalid_json").await;
+    let log_dir = app.stop().await;
+
+    let leaks = sec_audit::find_leaks(log_dir.path(), &[&canary]).unwrap();
+    assert!(leaks.is_empty(), "{leaks:?}");
+    assert!(!captured_text().contains(&canary), "the log stream holds the value");
+    // What was wrong is still logged: the expected type, and where.
+    let causes: Vec<String> = captured_lines()
+        .into_iter()
+        .filter(|l| l["span"]["request_id"] == request_id.as_str())
+        .filter_map(|l| l["cause"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        causes.iter().any(|c| c.contains("invalid type, expected a string at line 1 column")),
+        "{causes:?}"
+    );
 }

@@ -5,17 +5,32 @@ use diesel::Connection;
 use server::db::users::{self, NewUser};
 use server::db::{Db, DbError};
 
-use crate::helpers::{Backend, TestDatabase, cases, spawn_app, test_settings};
+use crate::helpers::{Backend, Case, TestDatabase, spawn_app, test_settings};
 
-cases![
-    migrations_are_applied_at_start_and_a_second_run_applies_nothing,
-    two_processes_migrating_at_once_both_succeed,
-    a_user_round_trips_through_the_repository,
-    a_taken_username_is_a_conflict_and_writes_nothing,
-    a_taken_email_is_a_conflict_and_writes_nothing,
-    a_failed_transaction_leaves_no_partial_write,
-    a_password_hash_never_shows_in_debug_output,
-];
+pub fn cases() -> Vec<Case> {
+    macro_rules! both {
+        ($($name:ident),* $(,)?) => {
+            vec![$(Case::both(stringify!($name), |b| Box::pin($name(b)))),*]
+        };
+    }
+    let mut all = both![
+        migrations_are_applied_at_start_and_a_second_run_applies_nothing,
+        two_processes_migrating_at_once_both_succeed,
+        a_user_round_trips_through_the_repository,
+        a_taken_username_is_a_conflict_and_writes_nothing,
+        a_taken_email_is_a_conflict_and_writes_nothing,
+        a_failed_transaction_leaves_no_partial_write,
+        a_password_hash_never_shows_in_debug_output,
+    ];
+    // Only SQLite keeps the data in files of the server's own making.
+    #[cfg(unix)]
+    all.push(Case::only(
+        Backend::Sqlite,
+        "the_sqlite_database_wal_and_shm_files_are_owner_only",
+        |b| Box::pin(the_sqlite_database_wal_and_shm_files_are_owner_only(b)),
+    ));
+    all
+}
 
 fn new_user<'a>(id: &'a str, name: &'a str, email: &'a str) -> NewUser<'a> {
     NewUser {
@@ -146,4 +161,22 @@ async fn a_password_hash_never_shows_in_debug_output(backend: Backend) {
     let shown = format!("{row:?}");
     assert!(!shown.contains("argon2id"), "{shown}");
     assert!(shown.contains("ada"), "{shown}");
+}
+
+#[cfg(unix)]
+async fn the_sqlite_database_wal_and_shm_files_are_owner_only(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+
+    let app = spawn_app(backend).await;
+    // Some writes, so that the write-ahead log and its index are in use.
+    for i in 0..3 {
+        let (id, name, email) = (format!("u-{i}"), format!("user{i}"), format!("u{i}@example.org"));
+        app.db.run(move |c| users::insert(c, &new_user(&id, &name, &email))).await.unwrap();
+    }
+    let db_file = std::path::PathBuf::from(app.database.url().trim_start_matches("sqlite://"));
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", db_file.display());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} is {mode:o}");
+    }
 }

@@ -1,13 +1,16 @@
 //! Every error leaves as `{"error": code, "request_id": id}` with a matching `X-Request-Id`
 //! header, whichever component produced it; request ids from clients are kept only when safe.
 
+use std::collections::BTreeSet;
+
 use actix_web::{HttpResponse, web};
+use server::routes::endpoints;
 
 use crate::helpers::{Backend, TestApp, assert_error, cases, spawn_app, spawn_app_with};
 
 cases![
     an_unknown_path_is_a_json_404_with_the_request_id,
-    a_wrong_method_is_a_json_error_too,
+    a_wrong_method_is_a_json_405_with_allow_on_every_path,
     a_safe_incoming_request_id_is_kept,
     an_unsafe_incoming_request_id_is_replaced,
     every_request_gets_its_own_id,
@@ -34,10 +37,36 @@ async fn an_unknown_path_is_a_json_404_with_the_request_id(backend: Backend) {
     assert_error(app.get("/no/such/path").await, 404, "not_found").await;
 }
 
-async fn a_wrong_method_is_a_json_error_too(backend: Backend) {
+/// Every path of the route table answers a method it does not have with 405
+/// `method_not_allowed` and an `Allow` header naming exactly the methods it has
+/// (RFC 9110 §15.5.6).
+async fn a_wrong_method_is_a_json_405_with_allow_on_every_path(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = app.client.delete(app.url("/healthz")).send().await.unwrap();
-    assert_error(response, 405, "method_not_allowed").await;
+    let table = endpoints();
+    let mut paths: Vec<&str> = table.iter().map(|e| e.path).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
+    for path in paths {
+        let has: BTreeSet<&str> =
+            table.iter().filter(|e| e.path == path).map(|e| e.method.as_str()).collect();
+        let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let concrete = concrete.replace("{role}", "user");
+        for method in methods.iter().filter(|m| !has.contains(*m)) {
+            let what = format!("{method} {path}");
+            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let response = app.client.request(m, app.url(&concrete)).send().await.unwrap();
+            let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
+            let allow = allow.unwrap_or_else(|| panic!("{what}: 405 without Allow"));
+            let listed: BTreeSet<&str> = allow.split(',').map(str::trim).collect();
+            assert_eq!(listed, has, "{what}: Allow: {allow}");
+            if *method == "HEAD" {
+                assert_eq!(response.status().as_u16(), 405, "{what}");
+            } else {
+                assert_error(response, 405, "method_not_allowed").await;
+            }
+        }
+    }
 }
 
 async fn a_safe_incoming_request_id_is_kept(backend: Backend) {

@@ -19,12 +19,15 @@ mod audit;
 mod auth;
 mod client_address;
 mod cookie_names;
+mod cors;
 mod csrf;
 mod database;
 mod errors;
+mod hashing;
 mod headers;
 mod health;
 mod helpers;
+mod housekeeping;
 mod limits;
 mod mfa;
 mod openapi;
@@ -64,12 +67,15 @@ fn main() -> ExitCode {
         auth::cases(),
         client_address::cases(),
         cookie_names::cases(),
+        hashing::cases(),
         sessions::cases(),
         throttle::cases(),
+        housekeeping::cases(),
         rbac::cases(),
         mfa::cases(),
         openapi::cases(),
         headers::cases(),
+        cors::cases(),
         csrf::cases(),
         pages::cases(),
         rate_limit::cases(),

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use server::auth::{AuthOverrides, MFA_COOKIE};
 
 use crate::accounts::{
-    PASSWORD, begin_enrollment, confirm_enrollment, enroll_totp, get_as, login, login_request,
-    login_with_totp, make_admin, manual_clock, mfa_cookie, mfa_step, password_step, register,
-    secret_of, send_as, session_token, set_cookie, signed_in, totp_code, totp_code_at,
+    PASSWORD, audit_records, begin_enrollment, confirm_enrollment, enroll_totp, get_as, login,
+    login_request, login_with_totp, make_admin, manual_clock, mfa_cookie, mfa_step, password_step,
+    register, secret_of, send_as, session_token, set_cookie, signed_in, totp_code, totp_code_at,
 };
 use crate::helpers::{
     Backend, TestApp, assert_error, cases, json, spawn_app, spawn_app_with_env,
@@ -38,6 +38,10 @@ cases![
     the_totp_secret_never_reaches_the_database_or_a_log,
     without_an_mfa_key_mfa_is_unavailable,
     secrets_sealed_with_an_old_key_open_after_rotation_and_are_resealed,
+    a_session_from_before_the_enrollment_ends_with_it_and_changes_nothing,
+    a_password_alone_cannot_change_an_existing_factor_or_reach_administration,
+    the_owner_changes_factors_after_a_recent_second_factor_proof_only,
+    enrollment_confirmations_are_throttled_like_other_second_factors,
 ];
 
 /// Audit lines (as captured from the log stream) naming `event` and `user`.
@@ -136,12 +140,14 @@ async fn a_new_enrollment_replaces_the_factor_only_when_confirmed_and_expires(ba
     let wrong = if totp_code(&app, &second_secret) == "000000" { "000001" } else { "000000" };
     let r = confirm_enrollment(&app, &first.token, wrong).await;
     crate::accounts::assert_field_error(r, "code", "incorrect").await;
-    // It expires after ten minutes.
+    // It expires after ten minutes (the session proves the factor again to ask).
     clock.advance(Duration::from_secs(601));
-    let r = confirm_enrollment(&app, &first.token, &totp_code(&app, &second_secret)).await;
+    let token = login_with_totp(&app, "bob", &first.secret).await;
+    let r = confirm_enrollment(&app, &token, &totp_code(&app, &second_secret)).await;
     crate::accounts::assert_field_error(r, "code", "no_enrollment").await;
 
     // A confirmed re-enrollment replaces the first secret.
+    clock.advance(Duration::from_secs(30));
     let token = login_with_totp(&app, "bob", &first.secret).await;
     let second = enroll_totp(&app, &token).await;
     assert_ne!(second.secret, first.secret);
@@ -463,9 +469,8 @@ async fn administration_requires_a_second_factor_unless_configured_off(backend: 
     let other = login(&app, "boss").await;
     let enrolled = enroll_totp(&app, &token).await;
     assert_eq!(get_as(&app, "/api/v1/admin/users", &enrolled.token).await.status().as_u16(), 200);
-    // A session established with the password alone, before the enrollment, stays refused
-    // until it proves the second factor.
-    assert_error(get_as(&app, "/api/v1/admin/users", &other).await, 403, "mfa_required").await;
+    // A session established with the password alone, before the enrollment, ended with it.
+    assert_error(get_as(&app, "/api/v1/admin/users", &other).await, 401, "unauthorized").await;
 
     let off = spawn_app_with_env(
         backend,
@@ -610,6 +615,215 @@ async fn secrets_sealed_with_an_old_key_open_after_rotation_and_are_resealed(bac
     assert_eq!(r, 200);
     both.handle.stop(false).await;
     only_new.handle.stop(false).await;
+}
+
+/// The re-authentication window of the test servers (the default).
+const WINDOW: Duration = Duration::from_secs(600);
+
+/// A copy of the stored row of the session `token` belongs to, to put back after the server
+/// ended it: what a session that escaped the ending looks like (a password login that raced
+/// the confirmation, or a session from before an upgrade). Only the columns every version of
+/// the schema has.
+type SessionRow = (String, String, String, i64, i64, i64, i64, i64);
+
+fn session_row(app: &TestApp, user_id: &str) -> Vec<SessionRow> {
+    use server::db::schema::sessions;
+    let user_id = user_id.to_owned();
+    app.db
+        .run_blocking(move |conn| {
+            Ok(sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .select((
+                    sessions::id,
+                    sessions::user_id,
+                    sessions::token_hash,
+                    sessions::created_at,
+                    sessions::last_seen_at,
+                    sessions::authenticated_at,
+                    sessions::aal,
+                    sessions::privilege_epoch,
+                ))
+                .load(conn)?)
+        })
+        .unwrap()
+}
+
+fn restore_session(app: &TestApp, row: SessionRow) {
+    use server::db::schema::sessions;
+    app.db
+        .run_blocking(move |conn| {
+            diesel::delete(sessions::table.find(&row.0)).execute(conn)?;
+            diesel::insert_into(sessions::table)
+                .values((
+                    sessions::id.eq(&row.0),
+                    sessions::user_id.eq(&row.1),
+                    sessions::token_hash.eq(&row.2),
+                    sessions::created_at.eq(row.3),
+                    sessions::last_seen_at.eq(row.4),
+                    sessions::authenticated_at.eq(row.5),
+                    sessions::aal.eq(row.6),
+                    sessions::privilege_epoch.eq(row.7),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+async fn reauth(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    send_as(app, Method::POST, "/api/v1/auth/reauth", token).json(&body).send().await.unwrap()
+}
+
+async fn regenerate(app: &TestApp, token: &str) -> reqwest::Response {
+    send_as(app, Method::POST, "/api/v1/me/mfa/recovery-codes", token).send().await.unwrap()
+}
+
+async fn a_session_from_before_the_enrollment_ends_with_it_and_changes_nothing(backend: Backend) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_overrides(backend, overrides).await;
+    let id = register(&app, "olga").await;
+    make_admin(&app, &id);
+    // Someone signed in with the password alone (a stolen password, a shared computer)...
+    let intruder = login(&app, "olga").await;
+    // ...then the owner enrolls an authenticator.
+    let owner = login(&app, "olga").await;
+    let enrolled = enroll_totp(&app, &owner).await;
+
+    // The older session ended with the enrollment: it cannot regenerate the codes, enroll
+    // its own authenticator, or reach administration.
+    assert_error(get_as(&app, "/api/v1/me", &intruder).await, 401, "unauthorized").await;
+    assert_error(regenerate(&app, &intruder).await, 401, "unauthorized").await;
+    assert_error(begin_enrollment(&app, &intruder).await, 401, "unauthorized").await;
+    let r = get_as(&app, "/api/v1/admin/users", &intruder).await;
+    assert_error(r, 401, "unauthorized").await;
+    // The audit trail says why, about whom.
+    let revoked: Vec<_> = audit_records(&app)
+        .into_iter()
+        .filter(|r| r["event"] == "SessionRevoked" && r["subject"]["user"] == id.as_str())
+        .collect();
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["detail"]["reason"], "second_factor_changed");
+    assert_eq!(revoked[0]["actor"]["user"], id.as_str());
+    // The owner's session and factor are untouched.
+    assert_eq!(status_of(&app, &enrolled.token).await["recovery_codes_left"], 10);
+    clock.advance(Duration::from_secs(30));
+    login_with_totp(&app, "olga", &enrolled.secret).await;
+}
+
+async fn a_password_alone_cannot_change_an_existing_factor_or_reach_administration(
+    backend: Backend,
+) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_overrides(backend, overrides).await;
+    let id = register(&app, "pat").await;
+    make_admin(&app, &id);
+    let intruder = login(&app, "pat").await;
+    let kept = session_row(&app, &id);
+    assert_eq!(kept.len(), 1);
+    let owner = login(&app, "pat").await;
+    let enrolled = enroll_totp(&app, &owner).await;
+    // A password-only session that escaped the ending (see `session_row`).
+    restore_session(&app, kept[0].clone());
+    clock.advance(WINDOW + Duration::from_secs(1));
+
+    // It knows the password: re-authenticating with it works, and stays at one factor...
+    let r = reauth(&app, &intruder, json!({ "password": PASSWORD })).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let intruder = session_token(&r).unwrap();
+    assert_eq!(json(r).await["aal"], 1);
+    // ...but changes no factor and opens no administration.
+    assert_error(regenerate(&app, &intruder).await, 403, "mfa_required").await;
+    assert_error(begin_enrollment(&app, &intruder).await, 403, "mfa_required").await;
+    let r = confirm_enrollment(&app, &intruder, "123456").await;
+    assert_error(r, 403, "mfa_required").await;
+    let r = send_as(&app, Method::DELETE, "/api/v1/me/mfa/totp", &intruder)
+        .json(&json!({ "recovery_code": "AAAA-BBBB-CCCC-DDDD" }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 403, "mfa_required").await;
+    let r = get_as(&app, "/api/v1/admin/users", &intruder).await;
+    assert_error(r, 403, "mfa_required").await;
+    // The owner's authenticator and codes still work.
+    clock.advance(Duration::from_secs(30));
+    let session = login_with_totp(&app, "pat", &enrolled.secret).await;
+    assert_eq!(status_of(&app, &session).await["recovery_codes_left"], 10);
+    let pending = password_step(&app, "pat").await;
+    let r = mfa_step(&app, &pending, json!({ "recovery_code": enrolled.recovery_codes[0] })).await;
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+async fn the_owner_changes_factors_after_a_recent_second_factor_proof_only(backend: Backend) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_overrides(backend, overrides).await;
+    let id = register(&app, "quinn").await;
+    make_admin(&app, &id);
+    let token = login(&app, "quinn").await;
+    let enrolled = enroll_totp(&app, &token).await;
+    clock.advance(Duration::from_secs(30));
+    let session = login_with_totp(&app, "quinn", &enrolled.secret).await;
+    // Signed in with both factors just now: the proof is recent.
+    assert_eq!(regenerate(&app, &session).await.status().as_u16(), 200);
+
+    // Later, the proof is stale; a password re-authentication does not renew it.
+    clock.advance(WINDOW + Duration::from_secs(1));
+    assert_error(regenerate(&app, &session).await, 403, "mfa_required").await;
+    let r = reauth(&app, &session, json!({ "password": PASSWORD })).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let session = session_token(&r).unwrap();
+    assert_error(regenerate(&app, &session).await, 403, "mfa_required").await;
+    assert_error(begin_enrollment(&app, &session).await, 403, "mfa_required").await;
+
+    // A TOTP re-authentication does: codes, administration, a new authenticator.
+    let r = reauth(&app, &session, json!({ "code": totp_code(&app, &enrolled.secret) })).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let session = session_token(&r).unwrap();
+    assert_eq!(regenerate(&app, &session).await.status().as_u16(), 200);
+    assert_eq!(get_as(&app, "/api/v1/admin/users", &session).await.status().as_u16(), 200);
+    let replaced = enroll_totp(&app, &session).await;
+    assert_error(get_as(&app, "/api/v1/me", &enrolled.token).await, 401, "unauthorized").await;
+
+    // So does a recovery code; then turning TOTP off works.
+    clock.advance(WINDOW + Duration::from_secs(1));
+    let r = send_as(&app, Method::DELETE, "/api/v1/me/mfa/totp", &replaced.token)
+        .json(&json!({ "code": totp_code(&app, &replaced.secret) }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 403, "mfa_required").await;
+    let r =
+        reauth(&app, &replaced.token, json!({ "recovery_code": replaced.recovery_codes[0] })).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let session = session_token(&r).unwrap();
+    assert_eq!(json(r).await["aal"], 2);
+    let r = send_as(&app, Method::DELETE, "/api/v1/me/mfa/totp", &session)
+        .json(&json!({ "code": totp_code(&app, &replaced.secret) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(status_of(&app, &session).await["totp_enabled"], false);
+}
+
+async fn enrollment_confirmations_are_throttled_like_other_second_factors(backend: Backend) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_overrides(backend, overrides).await;
+    let (_, token) = signed_in(&app, "rita").await;
+    let pending = json(begin_enrollment(&app, &token).await).await;
+    let secret = secret_of(pending["otpauth_uri"].as_str().unwrap());
+    let code = totp_code(&app, &secret);
+    let wrong = if code == "123456" { "654321" } else { "123456" };
+    for _ in 0..5 {
+        let r = confirm_enrollment(&app, &token, wrong).await;
+        crate::accounts::assert_field_error(r, "code", "incorrect").await;
+    }
+    // The right code is refused too while the back-off lasts: a guess costs time.
+    let refused = confirm_enrollment(&app, &token, &code).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    clock.advance(Duration::from_secs(retry_after));
+    let r = confirm_enrollment(&app, &token, &totp_code(&app, &secret)).await;
+    assert_eq!(r.status().as_u16(), 200, "after the back-off the right code works");
 }
 
 async fn password_step_at(app: &TestApp, url: &str, username: &str) -> String {

@@ -25,6 +25,7 @@ cases![
     openapi_every_operation_answers_as_documented,
     openapi_every_operation_documents_the_refusals_of_the_outer_layers,
     openapi_every_operation_documents_the_rate_limit,
+    openapi_schema_valid_requests_at_the_boundaries_are_served_as_documented,
 ];
 
 const STALE: &str = "docs/openapi.json is stale: run `just openapi` and commit the result";
@@ -34,10 +35,50 @@ fn checked_in() -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}. {STALE}"))
 }
 
+/// The served document, with its integer formats made checkable: JSON Schema validators treat
+/// `format` as an annotation (and know no `int32`), so each `int32`/`int64` schema gets that
+/// format's range as `minimum`/`maximum` too (narrowing any it declares).
 async fn served(app: &TestApp) -> Value {
     let response = app.get("/api/openapi.json").await;
     assert_eq!(response.status().as_u16(), 200);
-    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+    let mut doc = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    bound_integer_formats(&mut doc);
+    doc
+}
+
+fn bound_integer_formats(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let range = match map.get("format").and_then(Value::as_str) {
+                Some("int32") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
+                Some("int64") => Some((i64::MIN, i64::MAX)),
+                _ => None,
+            };
+            if let Some((low, high)) = range {
+                let min = map.get("minimum").and_then(Value::as_i64).map_or(low, |m| m.max(low));
+                let max = map.get("maximum").and_then(Value::as_i64).map_or(high, |m| m.min(high));
+                map.insert("minimum".into(), json!(min));
+                map.insert("maximum".into(), json!(max));
+            }
+            map.values_mut().for_each(bound_integer_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integer_formats),
+        _ => {}
+    }
+}
+
+/// A validator for `schema`, a part of `doc` (its `#/components/...` refs resolve), that also
+/// checks formats (`email`, `uuid`, `date-time`).
+fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "allOf": [schema],
+    });
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("the documented schema {schema} is invalid: {e}"))
 }
 
 async fn openapi_served_document_is_the_checked_in_one(backend: Backend) {
@@ -137,13 +178,7 @@ impl Conformance {
             .unwrap_or_else(|e| panic!("{what} {status}: body is not JSON ({e}): {text}"));
         // `#/components/schemas/...` refs resolve against the root of the schema, so the
         // document's components go there beside the response's own schema.
-        let root = json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "components": self.doc["components"],
-            "allOf": [schema],
-        });
-        let validator = jsonschema::validator_for(&root)
-            .unwrap_or_else(|e| panic!("{what} {status}: the documented schema is invalid: {e}"));
+        let validator = validator(&self.doc, &Value::Object(schema.clone()));
         let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
         assert!(
             errors.is_empty(),
@@ -471,6 +506,143 @@ async fn openapi_every_operation_documents_the_rate_limit(backend: Backend) {
             }
         }
         assert!(limited, "{m} {} was never rate-limited", e.path);
+    }
+}
+
+/// A string of `len` characters that is unique to `n`: `prefix`, `n`, then `pad`.
+fn sized(prefix: &str, n: usize, pad: char, len: usize) -> String {
+    let mut s = format!("{prefix}{n}");
+    while s.chars().count() < len {
+        s.push(pad);
+    }
+    s
+}
+
+/// A password of `len` characters that no password rule refuses: hex of fresh UUIDs.
+fn strong_password(len: usize) -> String {
+    let mut s = String::new();
+    while s.len() < len {
+        s.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    s.truncate(len);
+    s
+}
+
+fn number(schema: &Value, keyword: &str) -> u64 {
+    schema[keyword].as_u64().unwrap_or_else(|| panic!("{schema} declares no {keyword}"))
+}
+
+fn length(schema: &Value, keyword: &str) -> usize {
+    usize::try_from(number(schema, keyword)).unwrap()
+}
+
+/// Requests built from what the document declares, at its boundaries: each is checked to be
+/// valid against the declared schema, then must get a documented answer whose body matches.
+/// Registration at the minimum and maximum lengths of every field is accepted (201), the
+/// "exactly one of" bodies refuse both and neither in the document itself, and the account
+/// list answers every declared `offset` and `limit` with a page that fits `UserPage`.
+async fn openapi_schema_valid_requests_at_the_boundaries_are_served_as_documented(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let mut c = Conformance { doc: served(&app).await, seen: BTreeSet::new() };
+    let doc = c.doc.clone();
+    let schemas = &doc["components"]["schemas"];
+    let post = Method::POST;
+
+    // Registration: every field at its declared minimum and maximum length.
+    let register_body = &schemas["RegisterBody"];
+    let body_schema = validator(&doc, register_body);
+    let (user, email, password) = (
+        &register_body["properties"]["username"],
+        &register_body["properties"]["email"],
+        &register_body["properties"]["password"],
+    );
+    assert_eq!(email["format"], "email", "{email}");
+    let email_max = length(email, "maxLength");
+    let mut bodies = Vec::new();
+    for (n, (name_len, password_len)) in [
+        (length(user, "minLength"), length(password, "minLength")),
+        (length(user, "maxLength"), length(password, "maxLength")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let local = sized("m", n, 'x', 64);
+        let domain_len = email_max - local.len() - 1;
+        let last = domain_len - 2 * 64 - ".test".len();
+        let domain = format!("{}.{}.{}.test", "d".repeat(63), "e".repeat(63), "f".repeat(last));
+        let short = format!("s{n}@example.test");
+        for address in [format!("{local}@{domain}"), short] {
+            let name = sized(&format!("n{}", bodies.len()), 0, 'q', name_len);
+            bodies.push(json!({
+                "username": name,
+                "email": address,
+                "password": strong_password(password_len),
+            }));
+        }
+    }
+    for body in &bodies {
+        let errors: Vec<String> = body_schema.iter_errors(body).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "generated {body} is not valid: {errors:?}");
+        let response = request(&app, &post, "/api/v1/auth/register").json(body).send().await;
+        let response = response.unwrap();
+        let status = response.status().as_u16();
+        let answer = c.check(&post, "/api/v1/auth/register", response).await;
+        assert_eq!(status, 201, "{body}: {answer}");
+    }
+    // One past each bound is outside the document, and refused (422, documented).
+    let mut over = bodies[0].clone();
+    over["username"] = json!(sized("o", 0, 'q', length(user, "maxLength") + 1));
+    let mut under = bodies[0].clone();
+    under["password"] = json!(strong_password(length(password, "minLength") - 1));
+    for body in [over, under] {
+        assert!(!body_schema.is_valid(&body), "{body} should be outside the document");
+        let response = request(&app, &post, "/api/v1/auth/register").json(&body).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status().as_u16(), 422, "{body}");
+        c.check(&post, "/api/v1/auth/register", response).await;
+    }
+
+    // "Exactly one of": the document itself refuses both and neither.
+    for (name, [a, b]) in
+        [("ReauthBody", ["password", "code"]), ("SecondFactorBody", ["code", "recovery_code"])]
+    {
+        let v = validator(&doc, &schemas[name]);
+        for valid in [json!({ a: "x" }), json!({ b: "x" }), json!({ a: "x", b: null })] {
+            assert!(v.is_valid(&valid), "{name}: {valid} should be valid");
+        }
+        for invalid in [json!({}), json!({ a: "x", b: "y" }), json!({ a: null, b: null })] {
+            assert!(!v.is_valid(&invalid), "{name}: {invalid} should be invalid");
+        }
+    }
+
+    // The account list at every declared bound of its query parameters.
+    let boss_id = register(&app, "bossuser").await;
+    make_admin(&app, &boss_id);
+    let boss = login(&app, "bossuser").await;
+    let boss = crate::accounts::enroll_totp(&app, &boss).await.token;
+    let users = "/api/v1/admin/users";
+    let get = Method::GET;
+    let params = doc["paths"][users]["get"]["parameters"].as_array().unwrap();
+    for param in params {
+        let name = param["name"].as_str().unwrap();
+        let schema = &param["schema"];
+        let v = validator(&doc, schema);
+        for value in [number(schema, "minimum"), number(schema, "maximum")] {
+            assert!(v.is_valid(&json!(value)), "{name}={value} is outside {schema}");
+            let path = format!("{users}?{name}={value}");
+            let response = with_session(&app, get.clone(), &path, &boss).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{path}");
+            c.check(&get, users, response).await;
+        }
+        // Past the declared maximum: outside the document, a documented 400.
+        let value = number(schema, "maximum") + 1;
+        assert!(!v.is_valid(&json!(value)), "{name}={value} should be outside {schema}");
+        let path = format!("{users}?{name}={value}");
+        let response = with_session(&app, get.clone(), &path, &boss).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        c.check(&get, users, response).await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! Deny by default: every route in the table behaves as its declared access says, for an
 //! anonymous client, a login waiting for its second factor, a plain user and an administrator,
-//! and every route that demands a recent authentication refuses a stale session until it
-//! re-authenticates. And the admin API itself: disabling, role changes that renew the target's
+//! twin routes (`DELETE /x` and `DELETE /x/{id}`) share their rule, and every route that
+//! demands a recent authentication refuses a stale session until it re-authenticates. And the admin API itself: disabling, role changes that renew the target's
 //! token, and the last administrator kept.
 
 use std::time::Duration;
@@ -61,11 +61,19 @@ async fn send_with(
 async fn every_route_enforces_its_declared_access(backend: Backend) {
     // A manual clock: each administrator login needs a TOTP code of a new time step.
     let (clock, overrides) = manual_clock();
-    let app = spawn_app_with_overrides(backend, overrides).await;
+    // The walk logs both accounts in once per route while checking their first tokens at
+    // the end: a session cap above the number of routes keeps those first tokens alive.
+    let app = crate::helpers::spawn_app_with_env(
+        backend,
+        overrides,
+        &[("APP__AUTH__MAX_SESSIONS_PER_ACCOUNT", "1000")],
+    )
+    .await;
     let (_, user) = signed_in(&app, "plainuser").await;
     let (_, boss) = admin_enrolled(&app, "bossuser").await;
     let routes = endpoints();
     assert!(routes.len() >= 10);
+    assert_twins_share_their_access_rule(&routes);
     // Logout and "revoke my other sessions" end sessions: they are walked last, after the
     // long-lived tokens above are checked, and every request uses a fresh login anyway.
     let (last, first): (Vec<_>, Vec<_>) = routes
@@ -102,7 +110,8 @@ async fn check(app: &TestApp, clock: &ManualClock, secret: &str, e: &server::rou
             assert_eq!(as_admin, 401, "{what}: a session is not a pending second factor");
             assert!(![401, 403].contains(&as_pending), "{what}: pending refused ({as_pending})");
         }
-        Access::Authenticated | Access::RecentAuthentication => {
+        // The plain user has no second factor: a factor change needs no proof of one.
+        Access::Authenticated | Access::RecentAuthentication | Access::FactorChange => {
             assert_eq!(anonymous, 401, "{what}: anonymous");
             assert_eq!(as_pending, 401, "{what}: the pending-MFA cookie authenticates nothing");
             assert!(![401, 403].contains(&as_user), "{what}: user refused ({as_user})");
@@ -116,6 +125,36 @@ async fn check(app: &TestApp, clock: &ManualClock, secret: &str, e: &server::rou
     }
 }
 
+/// True when `item` is `collection` followed by one parameter segment (`/x` and `/x/{id}`).
+fn is_item_of(item: &str, collection: &str) -> bool {
+    item.strip_prefix(collection)
+        .and_then(|rest| rest.strip_prefix("/{"))
+        .is_some_and(|rest| rest.ends_with('}') && !rest.contains('/'))
+}
+
+/// The same action on a collection and on one of its items (`DELETE /x` and `DELETE /x/{id}`)
+/// must not differ in their rule: the weaker twin would be a way around the stronger (ending
+/// the other sessions one at a time without the re-authentication that ending them all needs).
+fn assert_twins_share_their_access_rule(routes: &[server::routes::Endpoint]) {
+    let mut twins = 0;
+    for collection in routes {
+        for item in routes.iter().filter(|i| i.method == collection.method) {
+            if is_item_of(item.path, collection.path) {
+                twins += 1;
+                assert_eq!(
+                    item.access, collection.access,
+                    "{} {} and {} {} are twins with different access rules",
+                    item.method, item.path, collection.method, collection.path
+                );
+            }
+        }
+    }
+    assert!(is_item_of("/api/v1/me/sessions/{id}", "/api/v1/me/sessions"));
+    assert!(!is_item_of("/api/v1/me/sessions/{id}/end", "/api/v1/me/sessions"));
+    assert!(!is_item_of("/api/v1/me/mfa/totp/confirm", "/api/v1/me/mfa/totp"));
+    assert!(twins >= 2, "the walk saw the session and user twins ({twins})");
+}
+
 async fn every_route_that_demands_recent_authentication_refuses_a_stale_session_until_reauth(
     backend: Backend,
 ) {
@@ -125,7 +164,14 @@ async fn every_route_that_demands_recent_authentication_refuses_a_stale_session_
     let (_, boss) = admin_enrolled(&app, "bossuser").await;
     let routes = endpoints();
     let demanding: Vec<_> = routes.iter().filter(|e| e.access.requires_recent_auth()).collect();
-    for path in ["/api/v1/me/password", "/api/v1/me/sessions", "/api/v1/me/mfa/totp"] {
+    for path in [
+        "/api/v1/me/password",
+        "/api/v1/me/sessions",
+        "/api/v1/me/sessions/{id}",
+        "/api/v1/me/mfa/totp",
+        "/api/v1/me/mfa/totp/confirm",
+        "/api/v1/me/mfa/recovery-codes",
+    ] {
         assert!(demanding.iter().any(|e| e.path == path), "{path} demands recent auth");
     }
     assert!(demanding.iter().any(|e| matches!(e.access, Access::Permission(_))));

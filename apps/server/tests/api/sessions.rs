@@ -21,6 +21,8 @@ cases![
     a_wrong_current_password_changes_nothing,
     sessions_can_be_listed_and_revoked_one_or_all_others,
     a_revoked_session_of_someone_else_is_not_found,
+    a_login_beyond_the_session_cap_ends_the_oldest_session,
+    ending_one_session_needs_a_recent_authentication_as_ending_all_others_does,
 ];
 
 fn last_seen(app: &crate::helpers::TestApp) -> i64 {
@@ -181,4 +183,73 @@ async fn a_revoked_session_of_someone_else_is_not_found(backend: Backend) {
             .unwrap();
     assert_error(response, 404, "not_found").await;
     assert_eq!(get_as(&app, "/api/v1/me", &heidi).await.status().as_u16(), 200);
+}
+
+async fn a_login_beyond_the_session_cap_ends_the_oldest_session(backend: Backend) {
+    let (clock, overrides) = manual_clock();
+    let app = crate::helpers::spawn_app_with_env(
+        backend,
+        overrides,
+        &[("APP__AUTH__MAX_SESSIONS_PER_ACCOUNT", "2")],
+    )
+    .await;
+    let (user_id, first) = signed_in(&app, "capped").await;
+    clock.advance(Duration::from_secs(1));
+    let second = login(&app, "capped").await;
+    clock.advance(Duration::from_secs(1));
+    let third = login(&app, "capped").await;
+    assert_error(get_as(&app, "/api/v1/me", &first).await, 401, "unauthorized").await;
+    for token in [&second, &third] {
+        assert_eq!(get_as(&app, "/api/v1/me", token).await.status().as_u16(), 200);
+    }
+    let listed = json(get_as(&app, "/api/v1/me/sessions", &third).await).await;
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 2, "{listed}");
+    let ended: Vec<_> = crate::accounts::audit_records(&app)
+        .into_iter()
+        .filter(|r| r["event"] == "SessionRevoked" && r["detail"]["reason"] == "session_limit")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["subject"]["user"], user_id.as_str());
+}
+
+async fn ending_one_session_needs_a_recent_authentication_as_ending_all_others_does(
+    backend: Backend,
+) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_overrides(backend, overrides).await;
+    register(&app, "ivan").await;
+    // A stolen session, used after the re-authentication window...
+    let stolen = login(&app, "ivan").await;
+    let owner = login(&app, "ivan").await;
+    let list = json(get_as(&app, "/api/v1/me/sessions", &owner).await).await;
+    let owner_id =
+        list["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    clock.advance(Duration::from_secs(601));
+    let end = |token: &str| {
+        with_session(&app, Method::DELETE, &format!("/api/v1/me/sessions/{owner_id}"), token)
+            .header("origin", app.address.as_str())
+            .send()
+    };
+    // ...cannot sign the owner out one session at a time, as it cannot all at once.
+    assert_error(end(&stolen).await.unwrap(), 401, "reauth_required").await;
+    let all = with_session(&app, Method::DELETE, "/api/v1/me/sessions", &stolen)
+        .header("origin", app.address.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_error(all, 401, "reauth_required").await;
+    assert_eq!(get_as(&app, "/api/v1/me", &owner).await.status().as_u16(), 200);
+    // With the password, it can.
+    let r = with_session(&app, Method::POST, "/api/v1/auth/reauth", &stolen)
+        .header("origin", app.address.as_str())
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let fresh = session_token(&r).unwrap();
+    assert_eq!(end(&fresh).await.unwrap().status().as_u16(), 204);
+    assert_error(get_as(&app, "/api/v1/me", &owner).await, 401, "unauthorized").await;
 }

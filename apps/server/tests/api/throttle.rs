@@ -7,14 +7,23 @@ use std::time::Duration;
 
 use server::auth::AuthOverrides;
 
-use crate::accounts::{CountingHasher, PASSWORD, client_from, login_from, manual_clock, register};
-use crate::helpers::{Backend, assert_error, cases, spawn_app_with_overrides};
+use reqwest::Method;
+
+use crate::accounts::{
+    CountingHasher, PASSWORD, admin, audit_records, client_from, login_from, manual_clock,
+    register, with_session,
+};
+use crate::helpers::{
+    Backend, TestApp, assert_error, cases, spawn_app_with_env, spawn_app_with_overrides,
+};
 
 cases![
     wrong_passwords_then_the_right_one_get_429_until_the_back_off_ends,
     a_throttled_attempt_costs_no_hash,
     a_campaign_from_many_addresses_does_not_lock_out_the_owners_address,
     two_instances_on_one_database_share_the_counters,
+    after_a_distributed_campaign_the_owner_gets_in_from_a_new_address_once_it_decays,
+    an_administrator_unlock_lets_the_owner_in_at_once,
 ];
 
 const WRONG: &str = "definitely-not-the-password-000";
@@ -119,4 +128,111 @@ async fn two_instances_on_one_database_share_the_counters(backend: Backend) {
         assert_eq!(r.status().as_u16(), 429, "either instance sees all five failures ({url})");
     }
     other.handle.stop(false).await;
+}
+
+/// Short throttle settings: back-off capped at 4 s, the hard limit at 12 account-wide
+/// failures, and counters forgotten after 60 s without a failure.
+const SHORT_THROTTLE: &[(&str, &str)] = &[
+    ("APP__AUTH__THROTTLE_MAX_DELAY_SECS", "4"),
+    ("APP__AUTH__THROTTLE_HARD_LIMIT", "12"),
+    ("APP__AUTH__THROTTLE_RESET_SECS", "60"),
+];
+
+/// Wrong passwords for `username` from ever-new addresses (127.0.0.2, .3, ...), waiting out
+/// each back-off on the manual clock, until the account has `failures` counted failures.
+/// Returns the next unused address number.
+async fn campaign(
+    app: &TestApp,
+    clock: &sec_auth::ManualClock,
+    username: &str,
+    failures: u32,
+) -> u8 {
+    let url = app.url("/api/v1/auth/login");
+    let mut counted = 0;
+    let mut last = 2;
+    while counted < failures {
+        let attacker = client_from(&format!("127.0.0.{last}"));
+        last += 1;
+        let r = login_from(&attacker, &url, username, WRONG, None).await;
+        match r.status().as_u16() {
+            401 => counted += 1,
+            429 => {
+                let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                clock.advance(Duration::from_secs(wait));
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    last
+}
+
+async fn after_a_distributed_campaign_the_owner_gets_in_from_a_new_address_once_it_decays(
+    backend: Backend,
+) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_env(backend, overrides, SHORT_THROTTLE).await;
+    register(&app, "erin").await;
+    let url = app.url("/api/v1/auth/login");
+    let next = campaign(&app, &clock, "erin", 12).await;
+    let attacked_until = app.now();
+
+    // The hard limit: past every back-off, a new address is still refused, with the right
+    // password too...
+    clock.advance(Duration::from_secs(5));
+    let owner = client_from(&format!("127.0.0.{next}"));
+    let r = login_from(&owner, &url, "erin", PASSWORD, None).await;
+    assert_eq!(r.status().as_u16(), 429, "the account is at its hard limit");
+    // ...and the attacker's further tries, refused, do not prolong it.
+    for n in 0..5 {
+        let attacker = client_from(&format!("127.0.0.{}", next + 1 + n));
+        let r = login_from(&attacker, &url, "erin", WRONG, None).await;
+        assert_eq!(r.status().as_u16(), 429);
+        clock.advance(Duration::from_secs(10));
+    }
+    // One quiet period after the last counted failure, the owner gets in from an address
+    // the account has never seen.
+    let wait = attacked_until + 60 - app.now();
+    clock.advance(Duration::from_secs(u64::try_from(wait).unwrap()));
+    let r = login_from(&owner, &url, "erin", PASSWORD, None).await;
+    assert_eq!(r.status().as_u16(), 200, "the lock ended once the failures decayed");
+}
+
+async fn an_administrator_unlock_lets_the_owner_in_at_once(backend: Backend) {
+    let (clock, overrides) = manual_clock();
+    let app = spawn_app_with_env(backend, overrides, SHORT_THROTTLE).await;
+    let (_, boss) = admin(&app, "boss").await;
+    let victim_id = register(&app, "frank").await;
+    let url = app.url("/api/v1/auth/login");
+    let next = campaign(&app, &clock, "frank", 12).await;
+    clock.advance(Duration::from_secs(5));
+    let owner = client_from(&format!("127.0.0.{next}"));
+    let r = login_from(&owner, &url, "frank", PASSWORD, None).await;
+    assert_eq!(r.status().as_u16(), 429, "the account is at its hard limit");
+
+    let r =
+        with_session(&app, Method::POST, &format!("/api/v1/admin/users/{victim_id}/unlock"), &boss)
+            .header("origin", app.address.as_str())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let r = login_from(&owner, &url, "frank", PASSWORD, None).await;
+    assert_eq!(r.status().as_u16(), 200, "unlocked at once, no waiting");
+
+    let cleared: Vec<_> =
+        audit_records(&app).into_iter().filter(|r| r["event"] == "LoginFailuresCleared").collect();
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert_eq!(cleared[0]["subject"]["user"], victim_id.as_str(), "{cleared:?}");
+    assert!(cleared[0]["detail"]["counters"].as_u64().unwrap() >= 1, "{cleared:?}");
+    assert!(cleared[0]["actor"]["user"].is_string(), "the administrator is named: {cleared:?}");
+
+    // An unknown account is 404, and nothing is audited for it.
+    let unknown = uuid::Uuid::new_v4();
+    let r =
+        with_session(&app, Method::POST, &format!("/api/v1/admin/users/{unknown}/unlock"), &boss)
+            .header("origin", app.address.as_str())
+            .send()
+            .await
+            .unwrap();
+    assert_error(r, 404, "not_found").await;
 }

@@ -19,10 +19,20 @@ cases![
     tls_13_and_tls_12_clients_get_healthz_with_hsts,
     a_tls_11_client_is_refused,
     the_redirect_listener_answers_only_308_to_https,
+    the_redirect_listener_never_sends_clients_to_a_host_they_named,
 ];
 
 /// A development certificate (what `server dev-cert` writes) and an app serving it.
 async fn tls_app(backend: Backend, redirect: bool) -> (TestApp, DevCertificate, tempfile::TempDir) {
+    tls_app_with(backend, redirect, &[]).await
+}
+
+/// [`tls_app`] with extra settings.
+async fn tls_app_with(
+    backend: Backend,
+    redirect: bool,
+    extra: &[(&str, &str)],
+) -> (TestApp, DevCertificate, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let cert = DevCertificate::create(&dir.path().join("tls"), false).unwrap();
     let (cert_file, key_file) =
@@ -32,6 +42,7 @@ async fn tls_app(backend: Backend, redirect: bool) -> (TestApp, DevCertificate, 
     if redirect {
         settings.push(("APP__TLS__REDIRECT_HTTP_BIND", "127.0.0.1:0"));
     }
+    settings.extend_from_slice(extra);
     let app = spawn_app_configured(backend, &settings, |_| {}).await;
     (app, cert, dir)
 }
@@ -147,5 +158,41 @@ async fn the_redirect_listener_answers_only_308_to_https(backend: Backend) {
             response.headers()["location"],
             format!("https://127.0.0.1:{}{path}", app.port).as_str()
         );
+    }
+}
+
+/// The `Host` header of a plain-HTTP request is the attacker's to choose (and a cache or a
+/// proxy in between may keep the answer): reflecting it into `Location` is an open redirect.
+async fn the_redirect_listener_never_sends_clients_to_a_host_they_named(backend: Backend) {
+    let (app, _cert, _dir) = tls_app(backend, true).await;
+    let redirect_port = app.redirect_port.expect("redirect listener");
+    let url = format!("http://127.0.0.1:{redirect_port}/login?next=1");
+    for hostile in
+        ["evil.example", "evil.example:443", "localhost.evil.example", "127.0.0.1.nip.io"]
+    {
+        let response = app.client.get(&url).header("host", hostile).send().await.unwrap();
+        assert!(!response.headers().contains_key("location"), "{hostile}: {response:?}");
+        assert_eq!(response.status().as_u16(), 400, "{hostile}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "bad_request", "{hostile}: {body}");
+    }
+    // A loopback name is this machine: a developer typing http://localhost still gets there.
+    let response = app.client.get(&url).header("host", "localhost").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 308);
+    assert_eq!(
+        response.headers()["location"],
+        format!("https://localhost:{}/login?next=1", app.port).as_str()
+    );
+
+    // With public_origin, every request goes there, whatever Host it names.
+    let (app, _cert, _dir) =
+        tls_app_with(backend, true, &[("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com")])
+            .await;
+    let redirect_port = app.redirect_port.expect("redirect listener");
+    let url = format!("http://127.0.0.1:{redirect_port}/login?next=1");
+    for host in ["evil.example", "localhost", "app.example.com"] {
+        let response = app.client.get(&url).header("host", host).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 308, "{host}");
+        assert_eq!(response.headers()["location"], "https://app.example.com/login?next=1");
     }
 }

@@ -130,3 +130,18 @@ pub(super) fn security_headers_off(s: &Settings) -> Vec<Issue> {
         "set headers.enabled = true, unless the proxy in front adds the same set",
     )]
 }
+
+pub(super) fn redirect_without_public_origin(s: &Settings) -> Vec<Issue> {
+    if s.tls().redirect_http_bind().is_none()
+        || s.server().public_origin().is_some_and(sec_core::Origin::is_https)
+    {
+        return Vec::new();
+    }
+    vec![issue(
+        "server.public_origin",
+        "tls.redirect_http_bind is on but server.public_origin is not an https origin: the \
+         redirect listener cannot know where to send clients (it never trusts the request's \
+         Host), so it redirects loopback names only and answers 400 to everyone else",
+        "set server.public_origin to the https origin clients use, e.g. https://app.example.com",
+    )]
+}

@@ -293,6 +293,16 @@ const FIXTURES: &[(&str, Build, Build)] = &[
         || Fixture::production().set("APP__HEADERS__ENABLED", "false"),
         Fixture::production,
     ),
+    (
+        "SEC-C024",
+        || Fixture::production().tls(90, 0o600).set("APP__TLS__REDIRECT_HTTP_BIND", "0.0.0.0:80"),
+        || {
+            Fixture::production()
+                .tls(90, 0o600)
+                .set("APP__TLS__REDIRECT_HTTP_BIND", "0.0.0.0:80")
+                .set("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com")
+        },
+    ),
     ("SEC-C030", || Fixture::production().unset("APP__AUTH__MFA_KEYS"), Fixture::production),
     (
         "SEC-C031",

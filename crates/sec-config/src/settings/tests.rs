@@ -515,6 +515,7 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
     );
     assert_eq!((a.throttle_base_delay_secs(), a.throttle_max_delay_secs()), (1, 900));
     assert_eq!(a.hash_concurrency(), None);
+    assert_eq!(a.hash_queue(), 64);
 
     let err = load(
         dir.path(),
@@ -523,6 +524,7 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
             ("APP__AUTH__SESSION_ABSOLUTE_TIMEOUT_SECS", "3600"),
             ("APP__AUTH__PASSWORD_MIN_CHARS", "6"),
             ("APP__AUTH__ARGON2_MEMORY_KIB", "4096"),
+            ("APP__AUTH__HASH_QUEUE", "4097"),
             ("APP__AUTH__THROTTLE_BASE_DELAY_SECS", "600"),
             ("APP__AUTH__THROTTLE_MAX_DELAY_SECS", "60"),
         ],
@@ -534,12 +536,23 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
         got,
         [
             "auth.argon2_memory_kib",
+            "auth.hash_queue",
             "auth.password_min_chars",
             "auth.session_idle_timeout_secs",
             "auth.throttle_base_delay_secs",
         ],
         "{err}"
     );
+    // An idle timeout at (or under twice) the interval at which the last use is recorded
+    // would end sessions in use: refused, saying why.
+    for idle in ["60", "119"] {
+        let err = load(dir.path(), &[("APP__AUTH__SESSION_IDLE_TIMEOUT_SECS", idle)]).unwrap_err();
+        assert_eq!(keys(&err), ["auth.session_idle_timeout_secs"], "{err}");
+        assert!(err.to_string().contains("interval at which a session's last use"), "{err}");
+    }
+    let s = load(dir.path(), &[("APP__AUTH__SESSION_IDLE_TIMEOUT_SECS", "120")]).unwrap();
+    assert_eq!(s.auth().session_idle_timeout_secs(), 120);
+    assert_eq!(s.auth().session_touch_interval_secs(), 60);
     // Another row of the OWASP table is fine.
     let s = load(
         dir.path(),
@@ -547,4 +560,50 @@ fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent
     )
     .unwrap();
     assert_eq!(s.auth().argon2_iterations(), 3);
+}
+
+/// Kubernetes mounts a Secret as a file; the URL (with its password) then never sits in the
+/// process environment.
+#[test]
+fn the_database_url_can_come_from_an_owner_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://app:canary-pw@db.internal:5432/app";
+    let file = dir.path().join("database-url");
+    crate::atomic::create_new(&file, format!("{url}\n").as_bytes(), 0o600).unwrap();
+    let path = file.display().to_string();
+
+    let s = load(dir.path(), &[("APP__DATABASE__URL_FILE", &path)]).unwrap();
+    match s.database().target() {
+        DatabaseTarget::Postgres { url: got } => {
+            assert_eq!(secrecy::ExposeSecret::expose_secret(got), url, "trailing newline trimmed");
+        }
+        DatabaseTarget::Sqlite { .. } => panic!("the file's URL was not used"),
+    }
+    assert!(s.database_url_explicit(), "a URL from a file is not the built-in default");
+
+    // Both a URL and a file, under either name: which one wins would be a guess.
+    for var in ["APP__DATABASE__URL", "DATABASE_URL"] {
+        let err = load(dir.path(), &[("APP__DATABASE__URL_FILE", &path), (var, url)]).unwrap_err();
+        assert_eq!(keys(&err), ["database.url_file"], "{var}: {err}");
+        assert!(!err.to_string().contains("canary"), "{err}");
+    }
+
+    // Missing, empty, or readable by others: refused, and the URL is never in the message.
+    let missing = dir.path().join("nope").display().to_string();
+    let err = load(dir.path(), &[("APP__DATABASE__URL_FILE", &missing)]).unwrap_err();
+    assert_eq!(keys(&err), ["database.url_file"], "{err}");
+    let empty = dir.path().join("empty");
+    crate::atomic::create_new(&empty, b"\n", 0o600).unwrap();
+    let err =
+        load(dir.path(), &[("APP__DATABASE__URL_FILE", &empty.display().to_string())]).unwrap_err();
+    assert_eq!(keys(&err), ["database.url_file"], "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = load(dir.path(), &[("APP__DATABASE__URL_FILE", &path)]).unwrap_err();
+        assert_eq!(keys(&err), ["database.url_file"], "{err}");
+        assert!(err.to_string().contains("owner-only"), "{err}");
+        assert!(!err.to_string().contains("canary"), "{err}");
+    }
 }

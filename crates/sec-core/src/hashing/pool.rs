@@ -1,98 +1,155 @@
-//! `HashingPool`: the bound on concurrent password hashes, a counting semaphore on
-//! `std::sync` (no async runtime), whose permits carry the hasher.
+//! `HashingPool`: a few threads that are the only ones to run Argon2, each owning the memory it
+//! hashes in, fed by a bounded queue (`std::sync` only, no async runtime).
 //!
 //! Each Argon2 computation holds one core and `m_cost` KiB of memory (19 MiB by default) for
-//! tens of milliseconds. Without a bound, a login flood queues unbounded work on the blocking
-//! pool, starves every other request and can exhaust memory. The app's pattern (actix/tokio),
-//! with the runtime kept out of this crate:
+//! tens of milliseconds. Hashing on whichever thread asked (a web server's blocking pool has
+//! hundreds) lets the allocator keep a freed 19 MiB area per thread arena, so memory after a
+//! login flood grows with the number of threads that ever hashed, not with the bound on
+//! concurrent hashes. Here at most `slots` threads ever hash, each allocates its area once and
+//! reuses it, and a job beyond `slots` running plus `queue` waiting is refused at once with
+//! [`PoolBusy`] (answer 503 with `Retry-After`). Memory for hashing is therefore at most
+//! `slots × m_cost` KiB, whatever the load.
 //!
-//! ```text
-//! // In the async handler: never blocks the worker; refuse at once when saturated.
-//! let permit = pool.try_acquire().map_err(|_| ApiError::Busy)?; // 503 + Retry-After
-//! let outcome = web::block(move || permit.verify(&password, &stored)).await?;
-//! ```
-//!
-//! or, to queue instead of shedding load, call [`HashingPool::acquire_timeout`] *inside* the
-//! blocking closure. A permit is `Send + 'static`, so it moves into `spawn_blocking`, and is
-//! released when dropped, panics included. The same pattern with a plain thread:
+//! Every method blocks the calling thread until its job has run (or was refused): call them on
+//! a blocking-pool thread, never on an async worker. At most `slots + queue` callers wait at
+//! once; the others are refused without waiting.
 //!
 //! ```
+//! use std::time::Duration;
+//!
 //! use sec_core::{HashParams, HashingPool, PasswordHasher, SecretString, VerifyError};
 //!
 //! let pool = HashingPool::with_default_bound(PasswordHasher::new(HashParams::default(), None));
-//! let permit = pool.try_acquire().expect("a free slot");
 //! let stored = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzYWx0c2FsdA$\
 //!               AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-//! let outcome = std::thread::spawn(move || {
-//!     permit.verify(&SecretString::from("typed at login".to_owned()), stored)
-//! })
-//! .join()
-//! .expect("no panic");
-//! assert_eq!(outcome, Err(VerifyError::Mismatch));
-//! assert_eq!(pool.in_use(), 0); // the permit was dropped with the closure
+//! let typed = SecretString::from("typed at login".to_owned());
+//! let outcome = pool.verify(&typed, stored, Duration::from_secs(5));
+//! assert!(matches!(outcome, Err(sec_core::PoolError::Failed(VerifyError::Mismatch))));
 //! ```
 
+use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::PasswordHasher;
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
-/// A shared, bounded gate in front of a [`PasswordHasher`]. Clones share the same bound.
+use super::{HashError, PasswordHash, PasswordHasher, Verified, VerifyError, WorkArea};
+use crate::Password;
+
+/// Jobs that may wait for a hashing thread, beyond those running, unless the pool is built
+/// with [`HashingPool::with_queue`].
+pub const DEFAULT_HASH_QUEUE: usize = 64;
+
+/// A shared pool of hashing threads in front of a [`PasswordHasher`]. Clones share the same
+/// threads; they end once the last clone is dropped and the queue is empty.
 #[derive(Debug, Clone)]
 pub struct HashingPool {
-    inner: Arc<Inner>,
+    owner: Arc<Owner>,
+}
+
+/// Held only by [`HashingPool`] clones (the threads hold [`Shared`]): dropping the last clone
+/// tells the threads to finish.
+#[derive(Debug)]
+struct Owner {
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
-struct Inner {
+struct Shared {
     hasher: PasswordHasher,
-    max: usize,
+    slots: usize,
+    queue: usize,
     state: Mutex<State>,
-    released: Condvar,
+    work_ready: Condvar,
 }
 
-#[derive(Debug, Default)]
+/// A job computes on a hashing thread and returns how to hand its outcome to the caller, which
+/// the thread does only after it has counted itself free again: a caller that got its answer
+/// and submits again at once must find the place it used free.
+type JobFn = Box<dyn FnOnce(&PasswordHasher, &mut WorkArea) -> Deliver + Send>;
+type Deliver = Box<dyn FnOnce() + Send>;
+
+struct Job {
+    id: u64,
+    run: JobFn,
+}
+
+#[derive(Default)]
 struct State {
-    in_use: usize,
-    waiting: usize,
+    queued: VecDeque<Job>,
+    running: usize,
+    threads: usize,
+    next_id: u64,
+    closed: bool,
 }
 
-/// The right to run one hash or verification; derefs to the [`PasswordHasher`]. Dropping it
-/// frees the slot.
-#[derive(Debug)]
-#[must_use = "the slot is released as soon as the permit is dropped"]
-pub struct HashPermit {
-    inner: Arc<Inner>,
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("queued", &self.queued.len())
+            .field("running", &self.running)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Every slot is taken: answer 503 with `Retry-After` rather than queueing without bound.
+/// Every hashing thread is busy and the queue is full, or the job waited its whole `wait`
+/// without starting: answer 503 with `Retry-After` rather than queueing without bound.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("all {max} password-hashing slots are busy")]
+#[error("all {max} password-hashing places (running and queued) are taken")]
 #[non_exhaustive]
 pub struct PoolBusy {
-    /// The pool's bound.
+    /// Jobs the pool holds at most: hashing threads plus queue.
     pub max: usize,
 }
 
-/// The default bound: one concurrent hash per available core (as the OS and cgroup limits
-/// report them), or 1 if that cannot be read. Memory then peaks at cores × `m_cost`.
+/// A job on a hashing thread ended without an answer: it panicked, or no hashing thread could
+/// be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the password-hashing thread did not answer")]
+#[non_exhaustive]
+pub struct WorkerLost;
+
+/// A pooled hash or verification did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError<E> {
+    /// The pool is saturated ([`PoolBusy`]); nothing was computed.
+    #[error(transparent)]
+    Busy(PoolBusy),
+    /// The job ran and failed (for a verification: [`VerifyError::Mismatch`] is the wrong
+    /// password).
+    #[error(transparent)]
+    Failed(E),
+}
+
+/// The default number of hashing threads: one per available core (as the OS and cgroup limits
+/// report them), or 1 if that cannot be read. Memory for hashing then peaks at cores × `m_cost`.
 pub fn default_max_concurrent_hashes() -> NonZeroUsize {
     std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
 }
 
 impl HashingPool {
-    /// A pool allowing at most `max_concurrent` hashes at once.
-    pub fn new(hasher: PasswordHasher, max_concurrent: NonZeroUsize) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                hasher,
-                max: max_concurrent.get(),
-                state: Mutex::new(State::default()),
-                released: Condvar::new(),
-            }),
-        }
+    /// A pool of at most `slots` hashing threads and a queue of [`DEFAULT_HASH_QUEUE`].
+    pub fn new(hasher: PasswordHasher, slots: NonZeroUsize) -> Self {
+        Self::with_queue(hasher, slots, DEFAULT_HASH_QUEUE)
+    }
+
+    /// A pool of at most `slots` hashing threads, where at most `queue` further jobs wait for
+    /// one (0: a job is refused unless a thread is free). Threads start on demand, so a pool
+    /// that never hashes has none, and each allocates its work area (`m_cost` KiB) once.
+    pub fn with_queue(hasher: PasswordHasher, slots: NonZeroUsize, queue: usize) -> Self {
+        let shared = Arc::new(Shared {
+            hasher,
+            slots: slots.get(),
+            queue,
+            state: Mutex::new(State::default()),
+            work_ready: Condvar::new(),
+        });
+        Self { owner: Arc::new(Owner { shared }) }
     }
 
     /// A pool bounded by [`default_max_concurrent_hashes`].
@@ -100,197 +157,249 @@ impl HashingPool {
         Self::new(hasher, default_max_concurrent_hashes())
     }
 
-    /// Takes a slot if one is free, without waiting: safe to call on an async worker.
+    /// Hashes a new password (see [`PasswordHasher::hash`]) on a hashing thread, waiting at
+    /// most `wait` for it to start.
     ///
     /// # Errors
-    /// [`PoolBusy`] when every slot is taken.
-    pub fn try_acquire(&self) -> Result<HashPermit, PoolBusy> {
-        let mut state = self.inner.lock();
-        if state.in_use < self.inner.max {
-            state.in_use += 1;
-            Ok(self.permit())
-        } else {
-            Err(PoolBusy { max: self.inner.max })
-        }
+    /// [`PoolError::Busy`] when saturated; [`PoolError::Failed`] as `PasswordHasher::hash`.
+    pub fn hash(
+        &self,
+        password: &Password,
+        wait: Duration,
+    ) -> Result<PasswordHash, PoolError<HashError>> {
+        let normalized = SecretSlice::from(password.normalized_bytes().to_vec());
+        self.job(wait, move |hasher, area| hasher.hash_normalized(normalized.expose_secret(), area))
     }
 
-    /// Waits for a slot. Blocks the thread: call it only on a blocking-pool thread.
-    pub fn acquire(&self) -> HashPermit {
-        let mut state = self.inner.lock();
-        state.waiting += 1;
-        while state.in_use >= self.inner.max {
-            state = self.inner.released.wait(state).unwrap_or_else(PoisonError::into_inner);
-        }
-        state.waiting -= 1;
-        state.in_use += 1;
-        self.permit()
+    /// Hashes again a password that has just verified (see
+    /// [`PasswordHasher::rehash_verified`]) on a hashing thread.
+    ///
+    /// # Errors
+    /// As [`hash`](Self::hash).
+    pub fn rehash_verified(
+        &self,
+        candidate: &SecretString,
+        wait: Duration,
+    ) -> Result<PasswordHash, PoolError<HashError>> {
+        let normalized = normalized_copy(candidate);
+        self.job(wait, move |hasher, area| hasher.hash_normalized(normalized.expose_secret(), area))
     }
 
-    /// Waits up to `timeout` for a slot. Blocks the thread: call it only on a blocking-pool
+    /// Verifies a password typed at login (see [`PasswordHasher::verify`]) on a hashing
     /// thread.
     ///
     /// # Errors
-    /// [`PoolBusy`] if no slot came free in time.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<HashPermit, PoolBusy> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.inner.lock();
-        state.waiting += 1;
-        while state.in_use >= self.inner.max {
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if left.is_zero() {
-                state.waiting -= 1;
-                return Err(PoolBusy { max: self.inner.max });
-            }
-            state = self
-                .inner
-                .released
-                .wait_timeout(state, left)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+    /// [`PoolError::Busy`] when saturated; [`PoolError::Failed`] as `PasswordHasher::verify`.
+    pub fn verify(
+        &self,
+        candidate: &SecretString,
+        stored: &str,
+        wait: Duration,
+    ) -> Result<Verified, PoolError<VerifyError>> {
+        let normalized = normalized_copy(candidate);
+        let stored = stored.to_owned();
+        self.job(wait, move |hasher, area| {
+            hasher.verify_normalized(normalized.expose_secret(), &stored, area)
+        })
+    }
+
+    /// Spends the work of a failed verification (see [`PasswordHasher::dummy_verify`]) on a
+    /// hashing thread, through the same queue and code path as [`verify`](Self::verify).
+    ///
+    /// # Errors
+    /// [`PoolBusy`] when saturated, exactly when `verify` would be.
+    pub fn dummy_verify(&self, candidate: &SecretString, wait: Duration) -> Result<(), PoolBusy> {
+        let normalized = normalized_copy(candidate);
+        let outcome = self.job(wait, move |hasher, area| {
+            let outcome =
+                hasher.verify_normalized(normalized.expose_secret(), hasher.dummy_phc(), area);
+            // The result is unused by design; keep the optimiser from reasoning the work away.
+            let _ = std::hint::black_box(outcome);
+            Ok::<(), VerifyError>(())
+        });
+        match outcome {
+            Err(PoolError::Busy(busy)) => Err(busy),
+            Ok(()) | Err(PoolError::Failed(_)) => Ok(()),
         }
-        state.waiting -= 1;
-        state.in_use += 1;
-        Ok(self.permit())
     }
 
-    /// The bound.
+    /// Runs `job` on a hashing thread, in the same bound and queue as the hashes, waiting at
+    /// most `wait` for it to start: for work that must not run beside a full set of hashes
+    /// (an operator's re-hash batch, a calibration).
+    ///
+    /// # Errors
+    /// [`PoolError::Busy`] when saturated; [`PoolError::Failed`] if `job` panicked.
+    pub fn run<T, F>(&self, wait: Duration, job: F) -> Result<T, PoolError<WorkerLost>>
+    where
+        F: FnOnce(&PasswordHasher) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.job(wait, move |hasher, _area| Ok(job(hasher)))
+    }
+
+    /// Hashing threads at most (the bound on concurrent hashes).
     pub fn max_concurrent(&self) -> usize {
-        self.inner.max
+        self.owner.shared.slots
     }
 
-    /// Slots taken right now.
-    pub fn in_use(&self) -> usize {
-        self.inner.lock().in_use
+    /// Jobs that may wait beyond those running.
+    pub fn queue_capacity(&self) -> usize {
+        self.owner.shared.queue
     }
 
-    /// Threads blocked in [`acquire`](Self::acquire) or
-    /// [`acquire_timeout`](Self::acquire_timeout) right now.
-    pub fn waiting(&self) -> usize {
-        self.inner.lock().waiting
+    /// Jobs running right now.
+    pub fn running(&self) -> usize {
+        self.owner.shared.lock().running
     }
 
-    /// The hasher's current parameters (reading them needs no slot).
+    /// Jobs waiting for a thread right now.
+    pub fn queued(&self) -> usize {
+        self.owner.shared.lock().queued.len()
+    }
+
+    /// Hashing threads started so far (never more than [`max_concurrent`](Self::max_concurrent)).
+    pub fn threads(&self) -> usize {
+        self.owner.shared.lock().threads
+    }
+
+    /// The hasher's current parameters.
     pub fn params(&self) -> super::HashParams {
-        self.inner.hasher.params()
+        self.owner.shared.hasher.params()
     }
 
-    fn permit(&self) -> HashPermit {
-        HashPermit { inner: Arc::clone(&self.inner) }
+    /// Queues `job` and waits for its outcome. A job that has not started after `wait` is taken
+    /// back out of the queue and answered with [`PoolBusy`]; once started, it runs to its end.
+    fn job<T, E, F>(&self, wait: Duration, job: F) -> Result<T, PoolError<E>>
+    where
+        F: FnOnce(&PasswordHasher, &mut WorkArea) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<WorkerLost> + Send + 'static,
+    {
+        let shared = &self.owner.shared;
+        let busy = || PoolError::Busy(PoolBusy { max: shared.slots + shared.queue });
+        let (answer, outcome) = mpsc::sync_channel(1);
+        let id = {
+            let mut state = shared.lock();
+            if state.running + state.queued.len() >= shared.slots + shared.queue {
+                return Err(busy());
+            }
+            if state.threads < shared.slots && state.running + state.queued.len() >= state.threads {
+                match Shared::start_thread(shared) {
+                    Ok(()) => state.threads += 1,
+                    // No thread could be started (the OS refused one) and none runs: nothing
+                    // would ever take the job.
+                    Err(_) if state.threads == 0 => {
+                        return Err(PoolError::Failed(E::from(WorkerLost)));
+                    }
+                    // The threads already running will take the job.
+                    Err(_) => {}
+                }
+            }
+            let id = state.next_id;
+            state.next_id = state.next_id.wrapping_add(1);
+            let run: JobFn = Box::new(move |hasher, area| {
+                let outcome = job(hasher, area);
+                Box::new(move || {
+                    // The caller may have stopped listening (it cannot once the job started,
+                    // but a send to nobody is harmless either way).
+                    let _ = answer.send(outcome);
+                })
+            });
+            state.queued.push_back(Job { id, run });
+            id
+        };
+        shared.work_ready.notify_one();
+        let answer = match outcome.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {
+                let mut state = shared.lock();
+                if let Some(at) = state.queued.iter().position(|j| j.id == id) {
+                    state.queued.remove(at);
+                    return Err(busy());
+                }
+                drop(state);
+                // Started in the meantime: its end is at most one hash away.
+                outcome.recv().ok()
+            }
+            Err(RecvTimeoutError::Disconnected) => None,
+            Ok(answer) => Some(answer),
+        };
+        match answer {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(e)) => Err(PoolError::Failed(e)),
+            None => Err(PoolError::Failed(E::from(WorkerLost))),
+        }
     }
 }
 
-impl Inner {
-    /// The state is two counters updated without anything that can panic in between, so a
-    /// poisoned lock still holds consistent counts.
+fn normalized_copy(candidate: &SecretString) -> SecretSlice<u8> {
+    crate::password::with_nfkc(candidate.expose_secret(), |normalized| {
+        SecretSlice::from(normalized.as_bytes().to_vec())
+    })
+}
+
+impl Shared {
+    /// The state is counters and a queue changed without anything that can panic in between
+    /// (jobs run outside the lock), so a poisoned lock still holds consistent state.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-impl Deref for HashPermit {
-    type Target = PasswordHasher;
+    fn start_thread(shared: &Arc<Self>) -> std::io::Result<()> {
+        let shared = Arc::clone(shared);
+        std::thread::Builder::new()
+            .name("password-hash".to_owned())
+            .spawn(move || shared.work())
+            .map(drop)
+    }
 
-    fn deref(&self) -> &PasswordHasher {
-        &self.inner.hasher
+    /// A hashing thread: allocates its work area once, then takes jobs until the pool is
+    /// dropped and the queue is empty.
+    fn work(&self) {
+        let mut area = WorkArea::for_params(self.hasher.params());
+        loop {
+            let job = {
+                let mut state = self.lock();
+                loop {
+                    if let Some(job) = state.queued.pop_front() {
+                        state.running += 1;
+                        break job;
+                    }
+                    if state.closed {
+                        state.threads -= 1;
+                        return;
+                    }
+                    state = self.work_ready.wait(state).unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            // A panicking job drops its answer channel, which tells its caller; the thread and
+            // its area stay for the next job.
+            let deliver = catch_unwind(AssertUnwindSafe(|| (job.run)(&self.hasher, &mut area)));
+            self.lock().running -= 1;
+            if let Ok(deliver) = deliver {
+                deliver();
+            }
+        }
     }
 }
 
-impl Drop for HashPermit {
+impl Drop for Owner {
     fn drop(&mut self) {
-        let mut state = self.inner.lock();
-        state.in_use -= 1;
-        drop(state);
-        self.inner.released.notify_one();
+        self.shared.lock().closed = true;
+        self.shared.work_ready.notify_all();
+    }
+}
+
+impl From<WorkerLost> for HashError {
+    fn from(_: WorkerLost) -> Self {
+        Self::Internal
+    }
+}
+
+impl From<WorkerLost> for VerifyError {
+    fn from(_: WorkerLost) -> Self {
+        Self::Internal
     }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
-
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::thread;
-
-    use super::*;
-    use crate::HashParams;
-
-    fn pool(max: usize) -> HashingPool {
-        let max = NonZeroUsize::new(max).unwrap_or(NonZeroUsize::MIN);
-        HashingPool::new(PasswordHasher::new(HashParams::default(), None), max)
-    }
-
-    #[test]
-    fn the_n_plus_first_try_acquire_is_refused_while_n_are_held() {
-        let pool = pool(3);
-        let held: Vec<HashPermit> =
-            (0..3).map(|_| pool.try_acquire()).collect::<Result<_, _>>().unwrap();
-        assert_eq!(pool.in_use(), 3);
-        assert_eq!(pool.try_acquire().err(), Some(PoolBusy { max: 3 }));
-        assert_eq!(pool.acquire_timeout(Duration::ZERO).err(), Some(PoolBusy { max: 3 }));
-        drop(held);
-        assert_eq!(pool.in_use(), 0);
-        assert!(pool.try_acquire().is_ok());
-    }
-
-    #[test]
-    fn acquire_blocks_until_a_permit_is_released() {
-        let pool = pool(1);
-        let held = pool.try_acquire().unwrap();
-        let acquired = Arc::new(AtomicBool::new(false));
-        let waiter = {
-            let (pool, acquired) = (pool.clone(), Arc::clone(&acquired));
-            thread::spawn(move || {
-                let _permit = pool.acquire();
-                acquired.store(true, Ordering::SeqCst);
-            })
-        };
-        // Wait (without a clock) until the other thread is parked inside `acquire`.
-        while pool.waiting() == 0 {
-            thread::yield_now();
-        }
-        assert!(!acquired.load(Ordering::SeqCst), "acquired a slot while all were held");
-        assert_eq!(pool.in_use(), 1);
-        drop(held);
-        waiter.join().unwrap();
-        assert!(acquired.load(Ordering::SeqCst));
-        assert_eq!((pool.in_use(), pool.waiting()), (0, 0));
-    }
-
-    #[test]
-    fn many_threads_never_exceed_the_bound() {
-        let pool = pool(2);
-        let active = Arc::new(AtomicUsize::new(0));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (pool, active, peak) = (pool.clone(), Arc::clone(&active), Arc::clone(&peak));
-                thread::spawn(move || {
-                    for _ in 0..200 {
-                        let _permit = pool.acquire();
-                        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
-                        peak.fetch_max(now, Ordering::SeqCst);
-                        thread::yield_now();
-                        active.fetch_sub(1, Ordering::SeqCst);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert!(peak.load(Ordering::SeqCst) <= 2);
-        assert_eq!(pool.in_use(), 0);
-    }
-
-    #[test]
-    fn a_permit_moves_to_another_thread_and_hashes_there() {
-        let pool = pool(1);
-        let permit = pool.try_acquire().unwrap();
-        let params = thread::spawn(move || permit.params()).join().unwrap();
-        assert_eq!(params, HashParams::default());
-        assert_eq!(pool.in_use(), 0);
-    }
-}
+mod tests;

@@ -28,39 +28,77 @@ fn default_hasher() -> PasswordHasher {
     PasswordHasher::new(HashParams::default(), None)
 }
 
-#[test]
-fn rfc9106_known_answers_with_secret_and_associated_data() {
-    // RFC 9106 §5: these use a secret (8 × 0x03) and associated data (12 × 0x04), which a PHC
-    // string cannot carry, so they go through the same `Work` that every hash and verification
-    // uses.
+/// RFC 9106 §5's three vectors: (password, salt, secret, associated data) and, per
+/// algorithm, the expected tag. They use a secret (8 × 0x03) and associated data (12 × 0x04),
+/// which a PHC string cannot carry, so they go through the same `Work` that every hash and
+/// verification uses.
+#[allow(clippy::type_complexity, reason = "a test fixture")]
+fn rfc9106_vectors() -> ([Vec<u8>; 4], Vec<(Algorithm, Vec<u8>)>) {
     let json: serde_json::Value =
         serde_json::from_str(include_str!("../../tests/vectors/rfc9106_vectors.json")).unwrap();
     let common = &json["common"];
     let field = |name: &str| hex(common[name].as_str().unwrap());
-    let (pwd, salt, key, ad) =
-        (field("password_hex"), field("salt_hex"), field("secret_hex"), field("ad_hex"));
+    let inputs = [field("password_hex"), field("salt_hex"), field("secret_hex"), field("ad_hex")];
     let vectors = json["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 3);
-    for v in vectors {
-        let algorithm = match v["type"].as_str().unwrap() {
-            "argon2d" => Algorithm::Argon2d,
-            "argon2i" => Algorithm::Argon2i,
-            "argon2id" => Algorithm::Argon2id,
-            other => unreachable!("unknown type {other}"),
-        };
-        let work = Work {
-            algorithm,
-            version: Version::V0x13,
-            m_cost: 32,
-            t_cost: 3,
-            p_cost: 4,
-            secret: Some(&key),
-            data: Some(&ad),
-        };
-        let mut tag = [0u8; 32];
-        work.run(&pwd, &salt, &mut tag).unwrap();
-        assert_eq!(tag.to_vec(), hex(v["tag_hex"].as_str().unwrap()), "{algorithm:?}");
+    let expected = vectors
+        .iter()
+        .map(|v| {
+            let algorithm = match v["type"].as_str().unwrap() {
+                "argon2d" => Algorithm::Argon2d,
+                "argon2i" => Algorithm::Argon2i,
+                "argon2id" => Algorithm::Argon2id,
+                other => unreachable!("unknown type {other}"),
+            };
+            (algorithm, hex(v["tag_hex"].as_str().unwrap()))
+        })
+        .collect();
+    (inputs, expected)
+}
+
+fn rfc9106_work<'a>(algorithm: Algorithm, key: &'a [u8], ad: &'a [u8]) -> Work<'a> {
+    Work {
+        algorithm,
+        version: Version::V0x13,
+        m_cost: 32,
+        t_cost: 3,
+        p_cost: 4,
+        secret: Some(key),
+        data: Some(ad),
     }
+}
+
+#[test]
+fn rfc9106_known_answers_with_secret_and_associated_data() {
+    let ([pwd, salt, key, ad], expected) = rfc9106_vectors();
+    for (algorithm, tag_expected) in expected {
+        let mut tag = [0u8; 32];
+        rfc9106_work(algorithm, &key, &ad).run(&pwd, &salt, &mut tag).unwrap();
+        assert_eq!(tag.to_vec(), tag_expected, "{algorithm:?}");
+    }
+}
+
+#[test]
+fn a_reused_work_area_gives_the_known_answers() {
+    // A hashing thread's area: larger than these vectors need, and full of what an earlier
+    // computation (another password, other parameters) left in it.
+    let params = HashParams::new(7_168, 5, 1).unwrap();
+    let mut area = WorkArea::for_params(params);
+    let hasher = PasswordHasher::new(params, None);
+    let earlier = hasher.hash_normalized(b"an earlier password", &mut area).unwrap();
+    let ([pwd, salt, key, ad], expected) = rfc9106_vectors();
+    for _ in 0..2 {
+        for (algorithm, tag_expected) in &expected {
+            let mut tag = [0u8; 32];
+            rfc9106_work(*algorithm, &key, &ad).run_in(&pwd, &salt, &mut tag, &mut area).unwrap();
+            assert_eq!(&tag.to_vec(), tag_expected, "{algorithm:?}");
+        }
+    }
+    // And a hash made in the area verifies with fresh memory, and the other way round.
+    assert!(hasher.verify(&secret("an earlier password"), earlier.as_str()).is_ok());
+    let fresh = hasher.hash_normalized(b"made in fresh memory", &mut WorkArea::default()).unwrap();
+    assert!(hasher.verify_normalized(b"made in fresh memory", fresh.as_str(), &mut area).is_ok());
+    assert_eq!(area.len(), 7_168, "the area neither grew nor shrank");
 }
 
 #[test]

@@ -1,0 +1,1 @@
+ALTER TABLE sessions DROP COLUMN second_factor_at;

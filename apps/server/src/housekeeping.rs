@@ -1,0 +1,205 @@
+//! Housekeeping: deletes rows that no rule will ever read again, so that the auth tables stay
+//! the size of what is in use rather than growing with every session and every name tried.
+//!
+//! - sessions past their idle or absolute timeout (otherwise deleted only when presented);
+//! - pending second-factor steps and TOTP enrollments past their expiry (otherwise deleted
+//!   only at the account's next login or enrollment);
+//! - login-failure counters that are *stale*: their failures have decayed (no failure counted
+//!   for `auth.throttle_reset_secs`, which is never shorter than the longest back-off, so their
+//!   back-off has ended too) and they do not mark an address the account signed in from. A
+//!   counter still in force is never deleted, so deleting cannot lift a back-off or a limit.
+//!
+//! Every replica runs it ([`spawn`], every `auth.housekeeping_interval_secs`). Each batch of at
+//! most `auth.housekeeping_batch_size` rows is claimed so that replicas running at once do not
+//! fight over rows: on PostgreSQL the batch is selected `FOR UPDATE SKIP LOCKED` (a row one
+//! replica is deleting is skipped by the other, and a row changed since it was selected is
+//! checked again), on SQLite each batch is an immediate transaction (the write lock is taken
+//! first, so batches take turns). Deleting is the only write, so a row is deleted once and
+//! counted once, whichever replica got it.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use diesel::RunQueryDsl;
+use diesel::sql_types::BigInt;
+use sec_auth::{Auth, AuthConfig};
+use sec_config::Settings;
+
+use crate::db::{Db, DbConnection, DbError};
+
+/// Most batches one run deletes from one table: a run stays short, and what is left waits for
+/// the next run.
+const MAX_BATCHES_PER_TABLE: u32 = 100;
+
+/// How many rows one run deleted, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Expired sessions.
+    pub sessions: u64,
+    /// Expired pending second-factor steps.
+    pub mfa_challenges: u64,
+    /// Expired pending TOTP enrollments.
+    pub totp_enrollments: u64,
+    /// Stale login-failure counters.
+    pub throttle_counters: u64,
+}
+
+impl Swept {
+    /// Rows deleted in all.
+    pub fn total(&self) -> u64 {
+        self.sessions + self.mfa_challenges + self.totp_enrollments + self.throttle_counters
+    }
+}
+
+/// One table's rule: its key columns, and the condition (with `?` for each bound value) that
+/// makes a row deletable.
+struct Rule {
+    table: &'static str,
+    key: &'static str,
+    condition: &'static str,
+}
+
+const SESSIONS: Rule =
+    Rule { table: "sessions", key: "id", condition: "last_seen_at <= ? OR created_at <= ?" };
+const MFA_CHALLENGES: Rule =
+    Rule { table: "mfa_challenges", key: "id", condition: "expires_at <= ?" };
+const TOTP_ENROLLMENTS: Rule =
+    Rule { table: "mfa_totp_pending", key: "user_id", condition: "expires_at <= ?" };
+const THROTTLE_COUNTERS: Rule = Rule {
+    table: "login_throttle",
+    key: "subject, ip",
+    condition: "last_failure_at <= ? AND last_success_at IS NULL",
+};
+
+/// Deletes what has expired at `now` under `config`'s lifetimes, in batches of at most
+/// `batch` rows. Safe to run on several replicas at once (see the module comment).
+///
+/// # Errors
+/// A database failure; batches committed before it stay deleted.
+pub fn sweep(db: &Db, config: &AuthConfig, now: i64, batch: u32) -> Result<Swept, DbError> {
+    let sessions = &config.sessions;
+    Ok(Swept {
+        sessions: sweep_table(
+            db,
+            &SESSIONS,
+            &[sessions.idle_cutoff(now), sessions.absolute_cutoff(now)],
+            batch,
+        )?,
+        mfa_challenges: sweep_table(db, &MFA_CHALLENGES, &[now], batch)?,
+        totp_enrollments: sweep_table(db, &TOTP_ENROLLMENTS, &[now], batch)?,
+        throttle_counters: sweep_table(
+            db,
+            &THROTTLE_COUNTERS,
+            &[config.throttle.forget_before(now)],
+            batch,
+        )?,
+    })
+}
+
+fn sweep_table(db: &Db, rule: &Rule, binds: &[i64], batch: u32) -> Result<u64, DbError> {
+    let mut deleted = 0;
+    for _ in 0..MAX_BATCHES_PER_TABLE {
+        let n = db.run_blocking(|conn| delete_batch(conn, rule, binds, batch))?;
+        deleted += n;
+        if n < u64::from(batch) {
+            break;
+        }
+    }
+    Ok(deleted)
+}
+
+/// Deletes one claimed batch; returns how many rows.
+fn delete_batch(
+    conn: &mut DbConnection,
+    rule: &Rule,
+    binds: &[i64],
+    batch: u32,
+) -> Result<u64, DbError> {
+    let Rule { table, key, condition } = rule;
+    let n = match conn {
+        DbConnection::Postgres(pg) => {
+            let sql = numbered(&format!(
+                "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \
+                 WHERE {condition} LIMIT ? FOR UPDATE SKIP LOCKED)"
+            ));
+            let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+            for value in binds.iter().copied().chain([i64::from(batch)]) {
+                query = query.bind::<BigInt, _>(value);
+            }
+            query.execute(pg)?
+        }
+        DbConnection::Sqlite(lite) => {
+            let sql = format!(
+                "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \
+                 WHERE {condition} LIMIT ?)"
+            );
+            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+            for value in binds.iter().copied().chain([i64::from(batch)]) {
+                query = query.bind::<BigInt, _>(value);
+            }
+            lite.immediate_transaction::<_, diesel::result::Error, _>(|c| query.execute(c))?
+        }
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// PostgreSQL numbers its placeholders: `?` becomes `$1`, `$2`, ... (the statements here are
+/// constants of this module; no `?` appears in them but as a placeholder).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Starts the periodic housekeeping on the current runtime: a run at once, then one every
+/// `auth.housekeeping_interval_secs`, until `auth` (the running app's rules) is dropped. Time
+/// is read from the rules' clock. Counts are logged at `info` when anything was deleted; a
+/// failed run is logged and the next one tries again.
+pub fn spawn(db: Db, auth: &Arc<Auth>, settings: &Settings) {
+    let rules: Weak<Auth> = Arc::downgrade(auth);
+    let every = Duration::from_secs(settings.auth().housekeeping_interval_secs());
+    let batch = settings.auth().housekeeping_batch_size();
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(auth) = rules.upgrade() else { break };
+            let (config, now) = (auth.config().clone(), auth.now());
+            drop(auth);
+            let db = db.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || sweep(&db, &config, now, batch)).await;
+            match outcome {
+                Ok(Ok(swept)) if swept.total() > 0 => tracing::info!(
+                    sessions = swept.sessions,
+                    mfa_challenges = swept.mfa_challenges,
+                    totp_enrollments = swept.totp_enrollments,
+                    throttle_counters = swept.throttle_counters,
+                    "housekeeping deleted expired rows"
+                ),
+                Ok(Ok(_)) => tracing::debug!("housekeeping found nothing to delete"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping run failed"),
+                Err(_) => tracing::warn!("housekeeping task failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(numbered("a <= ? OR b <= ? LIMIT ?"), "a <= $1 OR b <= $2 LIMIT $3");
+    }
+}
