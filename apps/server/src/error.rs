@@ -31,6 +31,9 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The request target (path and query) is longer than `limits.max_url_bytes`.
     UriTooLong,
+    /// The request body did not arrive within `limits.body_read_timeout_ms`; the connection is
+    /// closed.
+    RequestTimeout,
     /// The write conflicts with existing data.
     Conflict,
     /// One or more fields failed validation; the body names each field and the reason.
@@ -81,6 +84,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::UriTooLong => "uri_too_long",
+            Self::RequestTimeout => "request_timeout",
             Self::Conflict => "conflict",
             Self::ValidationFailed => "validation_failed",
             Self::Unauthorized => "unauthorized",
@@ -109,6 +113,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict => StatusCode::CONFLICT,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -323,6 +328,7 @@ pub fn code_for_status(status: StatusCode) -> ErrorCode {
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
         StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::DatabaseUnavailable,
         s if s.is_client_error() => ErrorCode::BadRequest,
         _ => ErrorCode::Internal,
@@ -343,6 +349,7 @@ mod tests {
             ErrorCode::PayloadTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::UriTooLong,
+            ErrorCode::RequestTimeout,
             ErrorCode::Conflict,
             ErrorCode::ValidationFailed,
             ErrorCode::Unauthorized,

@@ -30,7 +30,7 @@
 //! | all | 429 `too_many_requests` + `Retry-After` | the per-IP rate limit (`rate_limit.*`) |
 //! | all | 500 `internal_error` | a bug or an unexpected failure |
 //! | POST, PUT, PATCH, DELETE | 403 `cross_site_request` | the session cookie sent from another site |
-//! | JSON request body | 400 `invalid_json`, 413 `payload_too_large`, 415 `unsupported_media_type` | the body cannot be read |
+//! | JSON request body | 400 `invalid_json`, 408 `request_timeout`, 413 `payload_too_large`, 415 `unsupported_media_type` | the body cannot be read |
 //! | signed-in only | 401 `unauthorized` (and `reauth_required` where a recent authentication is needed) | the access rule |
 //! | permission | 403 `forbidden` or `mfa_required` | the access rule |
 //! | factor change | 403 `mfa_required` | no recent second-factor proof in this session |
@@ -204,6 +204,12 @@ const INVALID_JSON: Shared = Shared {
     description: "The body is not JSON of this shape (`invalid_json`).",
     retry_after: false,
 };
+const REQUEST_TIMEOUT: Shared = Shared {
+    name: "RequestTimeout",
+    description: "The body did not arrive within `limits.body_read_timeout_ms` \
+                  (`request_timeout`); the connection is closed.",
+    retry_after: false,
+};
 const PAYLOAD_TOO_LARGE: Shared = Shared {
     name: "PayloadTooLarge",
     description: "The body is over 64 KiB (`payload_too_large`).",
@@ -244,12 +250,13 @@ const DATABASE_UNAVAILABLE: Shared = Shared {
     retry_after: false,
 };
 
-const ALL_SHARED: [Shared; 12] = [
+const ALL_SHARED: [Shared; 13] = [
     URI_TOO_LONG,
     RATE_LIMITED,
     INTERNAL,
     CROSS_SITE,
     INVALID_JSON,
+    REQUEST_TIMEOUT,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
     UNAUTHORIZED,
@@ -315,6 +322,7 @@ impl Modify for CommonResponses {
             let r = &mut op.responses.responses;
             if json_body {
                 add(r, "400", &INVALID_JSON);
+                add(r, "408", &REQUEST_TIMEOUT);
                 add(r, "413", &PAYLOAD_TOO_LARGE);
                 add(r, "415", &UNSUPPORTED_MEDIA_TYPE);
             }

@@ -1,6 +1,9 @@
 //! Assembles the application: database pool, migrations, audit trail, middleware, routes and
 //! listeners.
 //!
+//! Below the middleware, `HttpServer::on_connect` counts each connection against the per-address
+//! cap ([`crate::limits::ConnectionCap`]) and closes those over it.
+//!
 //! Middleware, outermost first (each request passes them in this order, each response in the
 //! reverse one):
 //!
@@ -10,13 +13,14 @@
 //! 2. request id: the id, the request's log span and line, JSON bodies for actix's errors;
 //! 3. request-target cap (414);
 //! 4. HTTPS redirect (only on the `tls.redirect_http_bind` listener);
-//! 5. rate limits, general then `/api/v1/auth/*` (429);
-//! 6. CORS (preflights are answered here; an answer that grants no origin loses every
+//! 5. body read deadline (408 `request_timeout` when the body does not arrive in time);
+//! 6. rate limits, general then `/api/v1/auth/*` (429);
+//! 7. CORS (preflights are answered here; an answer that grants no origin loses every
 //!    `Access-Control-*` header);
-//! 7. CSRF (403 for cross-site state changes with the session cookie);
-//! 8. catch-panic (500);
-//! 9. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
-//!    routes.
+//! 8. CSRF (403 for cross-site state changes with the session cookie);
+//! 9. catch-panic (500);
+//! 10. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
+//!     routes.
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -33,7 +37,7 @@ use crate::client_ip::ClientIpPolicy;
 use crate::csrf::CsrfPolicy;
 use crate::db::{Db, DbError};
 use crate::error::{AppError, ErrorCode};
-use crate::limits::MaxUrlBytes;
+use crate::limits::{BodyReadTimeout, ConnectionCap, MaxUrlBytes};
 use crate::rate_limit::{EmptyQuota, Limiter};
 use crate::security_headers::SecurityHeaders;
 use crate::tls::{HttpsRedirect, TlsError};
@@ -139,6 +143,8 @@ impl Application {
         let csrf_policy = web::Data::new(CsrfPolicy::from_settings(settings));
         let client_ip_policy = web::Data::new(ClientIpPolicy::from_settings(settings));
         let max_url = web::Data::new(MaxUrlBytes(settings.limits().max_url_bytes()));
+        let body_timeout = web::Data::new(BodyReadTimeout(settings.limits().body_read_timeout()));
+        let connection_cap = ConnectionCap::from_settings(settings);
         let https_redirect = redirect.as_ref().map(|_| {
             web::Data::new(HttpsRedirect::new(settings.server().public_origin(), local.port()))
         });
@@ -167,6 +173,7 @@ impl Application {
             let app =
                 app.wrap(from_fn(crate::rate_limit::middleware)).app_data(limiter_data.clone());
             let app = app
+                .wrap(from_fn(limits::body_deadline))
                 .wrap(from_fn(tls::redirect_middleware))
                 .wrap(from_fn(limits::middleware))
                 .wrap(from_fn(request_id::middleware))
@@ -176,7 +183,8 @@ impl Application {
                 .app_data(client_ip_policy.clone())
                 .app_data(headers.clone())
                 .app_data(csrf_policy.clone())
-                .app_data(max_url.clone());
+                .app_data(max_url.clone())
+                .app_data(body_timeout.clone());
             let app = match &https_redirect {
                 Some(redirect) => app.app_data(redirect.clone()),
                 None => app,
@@ -205,7 +213,8 @@ impl Application {
         .client_disconnect_timeout(settings.limits().client_disconnect_timeout())
         .keep_alive(limits::keep_alive(settings.limits()))
         .max_connections(settings.limits().max_connections())
-        .max_connection_rate(settings.limits().max_connection_rate());
+        .max_connection_rate(settings.limits().max_connection_rate())
+        .on_connect(move |connection, data| connection_cap.on_connect(connection, data));
         if let Some(workers) = settings.server().workers() {
             server = server.workers(workers);
         }

@@ -74,6 +74,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "limits.keep_alive_secs",
     "limits.max_connections",
     "limits.max_connection_rate",
+    "limits.body_read_timeout_ms",
+    "limits.max_connections_per_address",
     "headers.enabled",
     "headers.hsts_max_age_secs",
     "headers.hsts_include_subdomains",

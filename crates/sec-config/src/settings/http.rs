@@ -67,6 +67,8 @@ pub struct LimitsSettings {
     keep_alive: Option<Duration>,
     max_connections: usize,
     max_connection_rate: usize,
+    body_read_timeout: Duration,
+    max_connections_per_address: usize,
 }
 
 impl LimitsSettings {
@@ -102,6 +104,21 @@ impl LimitsSettings {
     /// Most concurrent TLS handshakes per worker (`limits.max_connection_rate`, default 256).
     pub fn max_connection_rate(&self) -> usize {
         self.max_connection_rate
+    }
+
+    /// Time a client has to send a request's whole body, counted from the end of its head
+    /// (`limits.body_read_timeout_ms`, default 10000): slow-body defence, answered 408 and the
+    /// connection closed.
+    pub fn body_read_timeout(&self) -> Duration {
+        self.body_read_timeout
+    }
+
+    /// Most open connections from one client address, all workers together
+    /// (`limits.max_connections_per_address`, default 256; IPv6 by /64). The address is the
+    /// TCP peer; connections from `server.trusted_proxies` are not counted (the proxy carries
+    /// every client: it must limit connections per client itself).
+    pub fn max_connections_per_address(&self) -> usize {
+        self.max_connections_per_address
     }
 }
 
@@ -360,6 +377,8 @@ pub(crate) struct RawLimits {
     keep_alive_secs: Option<u64>,
     max_connections: Option<usize>,
     max_connection_rate: Option<usize>,
+    body_read_timeout_ms: Option<u64>,
+    max_connections_per_address: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -555,6 +574,22 @@ pub(crate) fn validate(
             256,
             1,
             65_536,
+            problems,
+        ),
+        body_read_timeout: Duration::from_millis(in_range(
+            "limits.body_read_timeout_ms",
+            limits.body_read_timeout_ms,
+            10_000,
+            100,
+            300_000,
+            problems,
+        )),
+        max_connections_per_address: in_range(
+            "limits.max_connections_per_address",
+            limits.max_connections_per_address,
+            256,
+            1,
+            1_000_000,
             problems,
         ),
     };
