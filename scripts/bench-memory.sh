@@ -8,7 +8,8 @@
 # addresses), register 32 accounts, then flood login (rotating over them) and registration
 # (new names) with 64 and 256 connections for BENCH_SECONDS each, twice. Fails when VmHWM
 # exceeds the bound plus BENCH_MARGIN_MIB, or when the second round ends higher than the first
-# (memory must be reused, not grow run over run). 127.0.0.1 only, bounded in time.
+# (memory must be reused, not grow run over run), or when the process has more threads than
+# the blocking-thread bound allows (see threads_bound). 127.0.0.1 only, bounded in time.
 #
 #   scripts/bench-memory.sh                                   # SQLite, debug build
 #   BENCH_PROFILE=release BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
@@ -28,6 +29,10 @@ m_cost_kib="${BENCH_M_COST_KIB:-19456}"  # auth.argon2_memory_kib
 overhead_mib="${BENCH_OVERHEAD_MIB:-48}" # the formula's fixed overhead (docs/performance.md)
 margin_mib="${BENCH_MARGIN_MIB:-64}"     # allowed above the formula
 growth_mib="${BENCH_GROWTH_MIB:-16}"     # allowed growth from the first round to the second
+workers=2 pool=10 queue=64               # server.workers, database.pool_max_size, auth.hash_queue
+# Threads: each worker starts at most pool + slots + queue blocking threads (startup.rs), plus
+# the workers, the hashing threads and a fixed few (runtime, housekeeping, audit, accept loop).
+threads_bound=$(( workers * (pool + slots + queue) + workers + slots + 16 ))
 enforce="${BENCH_ENFORCE:-1}"
 profile="${BENCH_PROFILE:-dev}"
 
@@ -109,6 +114,13 @@ flood() { # label path lua connections
     "$(awk '$1 == "99%" { print $2 }' <<<"$out")" \
     "$(awk '/Non-2xx/ { print $NF }' <<<"$out" | grep . || echo 0)" \
     "$(mib "$(kib VmRSS)")" "$(mib "$(kib VmHWM)")" "$(kib Threads)"
+  # Blocking threads stay parked for a while after a flood, so the count now is its peak.
+  local threads
+  threads="$(kib Threads)"
+  if [ "$threads" -gt "$threads_bound" ]; then
+    echo " FAIL: $threads threads, above the bound of $threads_bound" >&2
+    status=1
+  fi
 }
 
 run_backend() {
@@ -116,6 +128,8 @@ run_backend() {
   base="http://127.0.0.1:$port"
   (cd "$work" && exec env APP__SERVER__BIND="127.0.0.1:$port" APP__LOG__LEVEL=error \
     APP__RATE_LIMIT__ENABLED=false APP__AUTH__HASH_CONCURRENCY="$slots" \
+    APP__SERVER__WORKERS="$workers" APP__DATABASE__POOL_MAX_SIZE="$pool" \
+    APP__AUTH__HASH_QUEUE="$queue" \
     APP__AUTH__ARGON2_MEMORY_KIB="$m_cost_kib" DATABASE_URL="$url" "$bin" >"$work/$name.log" 2>&1) &
   pid=$!
   wait_ready "$base/readyz"

@@ -214,6 +214,7 @@ impl Application {
         .keep_alive(limits::keep_alive(settings.limits()))
         .max_connections(settings.limits().max_connections())
         .max_connection_rate(settings.limits().max_connection_rate())
+        .worker_max_blocking_threads(blocking_threads_per_worker(settings))
         .on_connect(move |connection, data| connection_cap.on_connect(connection, data));
         if let Some(workers) = settings.server().workers() {
             server = server.workers(workers);
@@ -302,6 +303,19 @@ impl Application {
 }
 
 /// Binds `addr`; port 0 picks a free port, which the returned address names.
+/// Threads each worker may start for blocking work: database calls, and logins and
+/// registrations waiting for a hashing thread. tokio's default (512 divided by the workers)
+/// let a login flood start hundreds of threads that only wait, past the process limits the
+/// deploy files set (compose `pids`, systemd `TasksMax`). This many are enough for every pooled
+/// connection to be in use and for every hash the hashing pool admits (`slots` running plus
+/// `auth.hash_queue` waiting) to wait at the same time; further blocking work waits in the
+/// runtime's queue without a thread of its own.
+fn blocking_threads_per_worker(settings: &Settings) -> usize {
+    let pool = usize::try_from(settings.database().pool_max_size()).unwrap_or(usize::MAX);
+    pool.saturating_add(auth::hashing_slots(settings).get())
+        .saturating_add(settings.auth().hash_queue())
+}
+
 fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
     let bind_err = |source| StartupError::Bind { addr, source };
     let listener = TcpListener::bind(addr).map_err(bind_err)?;

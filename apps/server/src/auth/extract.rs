@@ -139,15 +139,23 @@ pub fn form_token(req: &HttpRequest) -> Result<String, AppError> {
 /// reissue; a form rendered for a token the browser no longer holds (after a login,
 /// re-authentication or password change, or a reissue seen by an earlier request) is refused
 /// once, and works again when the page is reloaded.
+///
+/// With `RECENT = true` ([`RecentVerifiedForm`]) the session must also have authenticated
+/// within the re-authentication window (401 `reauth_required`, before the body is read), as
+/// [`RecentSession`] demands of the API route the form stands for.
 #[derive(Debug)]
-pub struct VerifiedForm<T> {
+pub struct VerifiedForm<T, const RECENT: bool = false> {
     /// Who sent the form.
     pub session: CurrentSession,
     /// Its fields, the token aside.
     pub fields: T,
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for VerifiedForm<T> {
+/// A [`VerifiedForm`] from a session that authenticated within the re-authentication window:
+/// for a form that does what a [`RecentSession`] route of the API does.
+pub type RecentVerifiedForm<T> = VerifiedForm<T, true>;
+
+impl<T: DeserializeOwned + 'static, const RECENT: bool> FromRequest for VerifiedForm<T, RECENT> {
     type Error = actix_web::Error;
     type Future = LocalFuture<Result<Self, actix_web::Error>>;
 
@@ -157,6 +165,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedForm<T> {
         Box::pin(async move {
             // The access rule answers first, whatever the body.
             let principal = authenticate(&req).await?;
+            if RECENT {
+                auth_service(&req)?.require_recent_auth(&principal).map_err(AppError::from)?;
+            }
             let web::Form(pairs) =
                 web::Form::<Vec<(String, String)>>::from_request(&req, &mut payload).await?;
             check_form_token(&req, &pairs)?;

@@ -20,8 +20,8 @@ use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
 pub use extract::{
     CurrentSession, FORM_TOKEN_FIELD, FactorChangeSession, MfaChallengeCookie, PermissionMarker,
-    RecentSession, Require, VerifiedForm, auth_service, form_token, perm, session_cookie_value,
-    session_cookies,
+    RecentSession, RecentVerifiedForm, Require, VerifiedForm, auth_service, form_token, perm,
+    session_cookie_value, session_cookies,
 };
 pub use sealer::KeyRingSealer;
 
@@ -91,8 +91,7 @@ pub fn build(
                 a.argon2_iterations(),
                 a.argon2_parallelism(),
             )?;
-            let slots =
-                a.hash_concurrency().and_then(NonZeroUsize::new).unwrap_or_else(hashing_slots);
+            let slots = hashing_slots(settings);
             let pool =
                 HashingPool::with_queue(PasswordHasher::new(params, None), slots, a.hash_queue());
             Arc::new(PooledHasher::new(pool, a.hash_wait())) as Arc<dyn CredentialHasher>
@@ -142,11 +141,14 @@ pub fn build(
     Ok(Arc::new(auth))
 }
 
-/// Concurrent password hashes: one per core, but one core is left for everything else when
-/// there are several, so that a login flood slows logins down instead of every request.
-fn hashing_slots() -> NonZeroUsize {
-    let cores = sec_core::default_max_concurrent_hashes().get();
-    NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
+/// Concurrent password hashes: `auth.hash_concurrency`, or by default one per core, but one
+/// core is left for everything else when there are several, so that a login flood slows
+/// logins down instead of every request.
+pub fn hashing_slots(settings: &Settings) -> NonZeroUsize {
+    settings.auth().hash_concurrency().and_then(NonZeroUsize::new).unwrap_or_else(|| {
+        let cores = sec_core::default_max_concurrent_hashes().get();
+        NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
+    })
 }
 
 /// Audit events from the rules go to the hash-chained trail. A failed write is logged (the

@@ -128,7 +128,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         }),
         ep(Method::GET, "/account", Authenticated, || web::get().to(pages::account)),
         ep(Method::POST, "/account/sign-out", Authenticated, || web::post().to(pages::sign_out)),
-        ep(Method::POST, "/account/sessions/{id}/end", Authenticated, || {
+        ep(Method::POST, "/account/sessions/{id}/end", RecentAuthentication, || {
             web::post().to(pages::end_other_session)
         }),
         ep(Method::GET, "/account/signed-out", Public, || web::get().to(pages::signed_out)),

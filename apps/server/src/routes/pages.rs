@@ -25,7 +25,9 @@ use utoipa::ToSchema;
 use super::auth::{clear_session, end_current_session};
 use super::me::end_session;
 use super::views::SessionView;
-use crate::auth::{CurrentSession, VerifiedForm, auth_service, blocking, form_token};
+use crate::auth::{
+    CurrentSession, RecentVerifiedForm, VerifiedForm, auth_service, blocking, form_token,
+};
 use crate::error::AppError;
 
 /// Where the account page is.
@@ -139,8 +141,10 @@ pub(crate) async fn sign_out(
 }
 
 /// An "End" form of the session list: ends that session of the signed-in user exactly as
-/// `DELETE /api/v1/me/sessions/{id}` does, then 303 back to the account page (or, for this
-/// very session, to the signed-out page, as "Sign out" does).
+/// `DELETE /api/v1/me/sessions/{id}` does, under the same rule (a recent authentication, so a
+/// stolen session cannot end the owner's sessions one by one through the page), then 303 back
+/// to the account page (or, for this very session, to the signed-out page, as "Sign out"
+/// does).
 #[utoipa::path(
     post,
     path = "/account/sessions/{id}/end",
@@ -159,7 +163,7 @@ pub(crate) async fn sign_out(
     security(("session" = [])),
 )]
 pub(crate) async fn end_other_session(
-    form: VerifiedForm<NoFields>,
+    form: RecentVerifiedForm<NoFields>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {

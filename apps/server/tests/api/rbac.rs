@@ -153,6 +153,22 @@ fn assert_twins_share_their_access_rule(routes: &[server::routes::Endpoint]) {
     assert!(!is_item_of("/api/v1/me/sessions/{id}/end", "/api/v1/me/sessions"));
     assert!(!is_item_of("/api/v1/me/mfa/totp/confirm", "/api/v1/me/mfa/totp"));
     assert!(twins >= 2, "the walk saw the session and user twins ({twins})");
+    // A page's form does what an API route does: it has the API route's rule, or the form is
+    // the way around it (ending the owner's sessions one by one without re-authenticating).
+    let rule = |method: &str, path: &str| {
+        let found = routes.iter().find(|e| e.method.as_str() == method && e.path == path);
+        found.unwrap_or_else(|| panic!("{method} {path} is in the table")).access
+    };
+    for ((form_method, form), (api_method, api)) in [
+        (("POST", "/account/sessions/{id}/end"), ("DELETE", "/api/v1/me/sessions/{id}")),
+        (("POST", "/account/sign-out"), ("POST", "/api/v1/auth/logout")),
+    ] {
+        assert_eq!(
+            rule(form_method, form),
+            rule(api_method, api),
+            "the form {form_method} {form} and {api_method} {api} differ in their rule"
+        );
+    }
 }
 
 async fn every_route_that_demands_recent_authentication_refuses_a_stale_session_until_reauth(
