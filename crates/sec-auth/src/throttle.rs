@@ -232,9 +232,11 @@ mod tests {
             p.decide(&view, 1000),
             Decision::Deny { reason: DenyReason::AccountBackoff, retry_after_secs: 4 }
         );
+        // At the hard limit a new address is not even evaluated, an hour after the last failure
+        // as at once (the limit lifts one quiet period later: the next test).
         let locked = ThrottleView { account: Some(counter(100, 0)), pair: None };
         assert!(matches!(
-            p.decide(&locked, 1_000_000),
+            p.decide(&locked, 3_600),
             Decision::Deny { reason: DenyReason::AccountLocked, .. }
         ));
     }
