@@ -309,12 +309,7 @@ impl AuthStore for DbAuthStore {
         self.with(|conn| {
             conn.transaction(|conn| {
                 super::users::set_password_hash(conn, &id, hash, now)?;
-                let ended = diesel::delete(
-                    sessions::table
-                        .filter(sessions::user_id.eq(&id))
-                        .filter(sessions::id.ne(&keep)),
-                )
-                .execute(conn)?;
+                let ended = end_other_sessions(conn, &id, &keep)?;
                 diesel::update(sessions::table.find(&keep))
                     .set((
                         sessions::token_hash.eq(keep_token.to_hex()),
@@ -322,7 +317,7 @@ impl AuthStore for DbAuthStore {
                         sessions::last_seen_at.eq(now),
                     ))
                     .execute(conn)?;
-                Ok(u64::try_from(ended).unwrap_or(0))
+                Ok(ended)
             })
         })
     }
@@ -559,13 +554,7 @@ impl AuthStore for DbAuthStore {
     ) -> Result<u64, StoreError> {
         self.with(|conn| {
             let keep = except.map(|s| s.to_string()).unwrap_or_default();
-            let n = diesel::delete(
-                sessions::table
-                    .filter(sessions::user_id.eq(user.to_string()))
-                    .filter(sessions::id.ne(keep)),
-            )
-            .execute(conn)?;
-            Ok(u64::try_from(n).unwrap_or(0))
+            end_other_sessions(conn, &user.to_string(), &keep)
         })
     }
 
@@ -762,13 +751,7 @@ impl AuthStore for DbAuthStore {
                     ))
                     .execute(conn)?;
                 store_recovery_codes(conn, &id, activation.codes, activation.now)?;
-                let ended = diesel::delete(
-                    sessions::table
-                        .filter(sessions::user_id.eq(&id))
-                        .filter(sessions::id.ne(&keep)),
-                )
-                .execute(conn)?;
-                Ok(u64::try_from(ended).unwrap_or(0))
+                Ok(end_other_sessions(conn, &id, &keep)?)
             }))
         })
     }
@@ -832,13 +815,7 @@ impl AuthStore for DbAuthStore {
                 .execute(conn)?;
                 diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(&id)))
                     .execute(conn)?;
-                let ended = diesel::delete(
-                    sessions::table
-                        .filter(sessions::user_id.eq(&id))
-                        .filter(sessions::id.ne(&keep)),
-                )
-                .execute(conn)?;
-                Ok(u64::try_from(ended).unwrap_or(0))
+                Ok(end_other_sessions(conn, &id, &keep)?)
             }))
         })
     }
@@ -932,6 +909,16 @@ impl AuthStore for DbAuthStore {
             committed(done)
         })
     }
+}
+
+/// Ends every session of `user` but `keep` (inside the caller's transaction, if any); returns
+/// how many.
+fn end_other_sessions(conn: &mut DbConnection, user: &str, keep: &str) -> Result<u64, DbError> {
+    let n = diesel::delete(
+        sessions::table.filter(sessions::user_id.eq(user)).filter(sessions::id.ne(keep)),
+    )
+    .execute(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Deletes the oldest sessions of `user` until one more fits under `cap` (inside the
