@@ -219,3 +219,140 @@ fn a_database_password_reaches_no_log_audit_file_or_console() {
     assert!(leaks.is_empty(), "{leaks:?}");
     assert!(!audit_files(dir.path()).is_empty(), "the audit files were among those checked");
 }
+
+/// Runs `server ARGS` and waits for it to exit on its own (a server that should refuse to
+/// start but serves instead is killed, and the test fails).
+fn run_to_exit(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut child = e2e::server_command(dir, vars)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..1200 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "`server {}` did not exit by itself:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every audit record of the folder, in file order.
+fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
+    audit_files(dir)
+        .iter()
+        .flat_map(|f| {
+            fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<serde_json::Value>>()
+        })
+        .collect()
+}
+
+/// Production settings that start: keys made by the binary's own commands, SQLite in `dir`.
+fn production_vars(dir: &Path) -> Vec<(String, String)> {
+    fs::create_dir(dir.join("config")).unwrap();
+    let init = run_server(
+        dir,
+        &[("APP_ENV", "production")],
+        &["secrets", "init", "--key-file", "master.key"],
+    );
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let mfa_key = run_server(dir, &[], &["mfa", "keygen"]);
+    assert!(mfa_key.status.success(), "{}", String::from_utf8_lossy(&mfa_key.stderr));
+    let keygen = run_server(dir, &[], &["audit", "keygen", "keys/audit.key"]);
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let vars = vec![
+        ("APP_ENV".to_owned(), "production".to_owned()),
+        ("APP_MASTER_KEY_FILE".to_owned(), dir.join("master.key").display().to_string()),
+        (
+            "APP__AUTH__MFA_KEYS".to_owned(),
+            String::from_utf8(mfa_key.stdout).unwrap().trim().to_owned(),
+        ),
+        ("APP__LOG__AUDIT_KEY_FILE".to_owned(), dir.join("keys/audit.key").display().to_string()),
+        ("APP__SERVER__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ("DATABASE_URL".to_owned(), format!("sqlite://{}", dir.join("var/server.db").display())),
+    ];
+    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let migrate = run_server(dir, &borrowed, &["migrate"]);
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    vars
+}
+
+#[test]
+fn production_refuses_a_trail_that_lost_its_tail_until_an_operator_acknowledges_it() {
+    // Production refuses a database under the system's temporary folder (SEC-C009).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let owned = production_vars(dir.path());
+    let vars: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    one_run(dir.path(), &vars);
+    let ok = run_server(dir.path(), &vars, &["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(stdout.contains("recorded head") && stdout.contains("line 3 is present"), "{stdout}");
+
+    // ServerStopped cut away at a line boundary: the chain alone still verifies.
+    let files = audit_files(dir.path());
+    let newest = files.last().unwrap();
+    let text = fs::read_to_string(newest).unwrap();
+    let kept: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    fs::write(newest, kept).unwrap();
+    let cut = run_server(dir.path(), &vars, &["audit", "verify"]);
+    let stderr = String::from_utf8_lossy(&cut.stderr);
+    assert_eq!(cut.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 3, which the folder lacks; it ends at line 2"), "{stderr}");
+
+    // The start is refused, and nothing is written into the folder.
+    let before = audit_records(dir.path());
+    let refused = run_to_exit(dir.path(), &vars, &["serve"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("recorded head is line 3") && stderr.contains("ends at line 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("server audit acknowledge"), "{stderr}");
+    // A command that records events refuses too.
+    let unlock = run_to_exit(dir.path(), &vars, &["users", "unlock", "--username", "nobody"]);
+    assert!(!unlock.status.success());
+    assert!(String::from_utf8_lossy(&unlock.stderr).contains("server audit acknowledge"));
+    assert_eq!(audit_records(dir.path()), before);
+
+    // The operator acknowledges; that is recorded, and the server starts again.
+    let ack = run_to_exit(dir.path(), &vars, &["audit", "acknowledge"]);
+    assert!(ack.status.success(), "{}", String::from_utf8_lossy(&ack.stderr));
+    assert!(String::from_utf8_lossy(&ack.stdout).contains("acknowledged"));
+    let last = audit_records(dir.path()).pop().unwrap();
+    assert_eq!(
+        last["detail"],
+        serde_json::json!({
+            "finding": "missing", "recorded_seq": 3, "found_seq": 2, "resolution": "acknowledged"
+        }),
+        "{last}"
+    );
+    let again = run_to_exit(dir.path(), &vars, &["audit", "acknowledge"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to acknowledge"));
+    one_run(dir.path(), &vars);
+    let ok = run_server(dir.path(), &vars, &["audit", "verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    // The whole folder deleted: refused again, and verify says so.
+    fs::remove_dir_all(dir.path().join("var/log/audit")).unwrap();
+    let gone = run_server(dir.path(), &vars, &["audit", "verify"]);
+    let stderr = String::from_utf8_lossy(&gone.stderr);
+    assert_eq!(gone.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("which the folder lacks; it ends at line 0"), "{stderr}");
+    let refused = run_to_exit(dir.path(), &vars, &["serve"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("server audit acknowledge"));
+}

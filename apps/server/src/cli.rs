@@ -1,5 +1,7 @@
 //! The command line: `server [serve]` runs the HTTP server, `server migrate` applies database
-//! migrations, `server audit verify|keygen` checks the audit chain or makes its key, `server
+//! migrations, `server audit verify|acknowledge|keygen` checks the audit chain (and its head
+//! recorded in the database), accepts an audit folder that lost its tail, or makes the chain
+//! key, `server
 //! users create-admin` makes the first administrator, `server users unlock` clears an
 //! account's login-failure counters, `server mfa keygen|reseal` handles the
 //! key of TOTP secrets at rest, `server openapi` prints the API's OpenAPI document,
@@ -91,7 +93,10 @@ pub enum AuditCommand {
     /// Check the hash chain of an audit file, or of a folder of rotated audit files (the
     /// configured {log.dir}/audit when omitted). Prints a summary and exits 0 when intact;
     /// names the first broken line and exits 1 on any edit, deletion, insertion, reordering,
-    /// truncation or missing file; exits 2 when the files cannot be read.
+    /// truncation or missing file; exits 2 when the files cannot be read. For the configured
+    /// folder it also compares the chain with the head this instance recorded in the
+    /// database, so that newest lines cut away or a deleted folder exit 1 too (2 when the
+    /// database cannot be read).
     Verify {
         /// An audit-*.jsonl file or a folder of them.
         #[arg(value_name = "FILE_OR_DIR")]
@@ -101,6 +106,13 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         key_file: Option<PathBuf>,
     },
+    /// Accept the configured audit folder as it is when it does not continue the chain head
+    /// recorded in the database (its newest lines were cut, or it was deleted or replaced),
+    /// which makes a production server refuse to start. Records an AuditTrailDiscontinuity
+    /// event (resolution "acknowledged") in the trail and makes the folder's head the recorded
+    /// one. Run it with the server stopped, after finding out what happened to the files.
+    /// Exits 0 when acknowledged or when there was nothing to acknowledge, 2 on failure.
+    Acknowledge,
     /// Create a new random audit chain key in FILE (mode 0600; never overwrites). Point
     /// log.audit_key_file at it; keep it outside the log folder.
     Keygen {

@@ -64,11 +64,12 @@ fn unlock(settings: &Settings, username: &str) -> anyhow::Result<()> {
     if settings.database().migrate_on_start() {
         db.migrate().context("migrations failed")?;
     }
-    let trail = crate::audit::open(settings).context("cannot open the audit trail")?;
+    let (trail, anchor) = crate::audit::continuity::open_for_command(settings, &db)?;
     let rules = auth::build(settings, &db, &trail, &AuthOverrides::default())?;
     let cleared = rules
         .user_id_by_username(username)
         .and_then(|id| rules.clear_login_failures(None, id, &RequestMeta::default()));
+    crate::audit::continuity::record(&anchor, &db, &trail)?;
     match cleared {
         Ok(counters) => {
             #[allow(clippy::print_stdout, reason = "the command's result, for the terminal")]
@@ -116,9 +117,11 @@ fn create_admin(
     if settings.database().migrate_on_start() {
         db.migrate().context("migrations failed")?;
     }
-    let trail = crate::audit::open(settings).context("cannot open the audit trail")?;
+    let (trail, anchor) = crate::audit::continuity::open_for_command(settings, &db)?;
     let rules = auth::build(settings, &db, &trail, &AuthOverrides::default())?;
-    match rules.create_admin(&Registration { username, email, password }) {
+    let created = rules.create_admin(&Registration { username, email, password });
+    crate::audit::continuity::record(&anchor, &db, &trail)?;
+    match created {
         Ok(user) => {
             tracing::info!(user = %user.id, "administrator account created");
             #[allow(clippy::print_stdout, reason = "the command's result, for the terminal")]

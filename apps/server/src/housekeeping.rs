@@ -7,7 +7,11 @@
 //! - login-failure counters that are *stale*: their failures have decayed (no failure counted
 //!   for `auth.throttle_reset_secs`, which is never shorter than the longest back-off, so their
 //!   back-off has ended too) and they do not mark an address the account signed in from. A
-//!   counter still in force is never deleted, so deleting cannot lift a back-off or a limit.
+//!   counter still in force is never deleted, so deleting cannot lift a back-off or a limit;
+//! - audit chain heads (`audit_heads`) of instances not heard from for
+//!   [`AUDIT_HEAD_RETENTION_SECS`]: each Kubernetes pod records its own under its pod name, which
+//!   is never used again once the pod is gone. A server's head is rewritten whenever it writes
+//!   an audit line, and it writes one at every start.
 //!
 //! Every replica runs it ([`spawn`], every `auth.housekeeping_interval_secs`). Each batch of at
 //! most `auth.housekeeping_batch_size` rows is claimed so that replicas running at once do not
@@ -31,6 +35,10 @@ use crate::db::{Db, DbConnection, DbError};
 /// the next run.
 const MAX_BATCHES_PER_TABLE: u32 = 100;
 
+/// How long the audit chain head of an instance that wrote nothing stays recorded: 400 days.
+/// An instance stopped for longer starts without the tail check (docs/audit.md).
+pub const AUDIT_HEAD_RETENTION_SECS: i64 = 400 * 24 * 60 * 60;
+
 /// How many rows one run deleted, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -42,12 +50,18 @@ pub struct Swept {
     pub totp_enrollments: u64,
     /// Stale login-failure counters.
     pub throttle_counters: u64,
+    /// Audit chain heads of instances gone for [`AUDIT_HEAD_RETENTION_SECS`].
+    pub audit_heads: u64,
 }
 
 impl Swept {
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.sessions + self.mfa_challenges + self.totp_enrollments + self.throttle_counters
+        self.sessions
+            + self.mfa_challenges
+            + self.totp_enrollments
+            + self.throttle_counters
+            + self.audit_heads
     }
 }
 
@@ -70,6 +84,8 @@ const THROTTLE_COUNTERS: Rule = Rule {
     key: "subject, ip",
     condition: "last_failure_at <= ? AND last_success_at IS NULL",
 };
+const AUDIT_HEADS: Rule =
+    Rule { table: "audit_heads", key: "instance", condition: "updated_at <= ?" };
 
 /// Deletes what has expired at `now` under `config`'s lifetimes, in batches of at most
 /// `batch` rows. Safe to run on several replicas at once (see the module comment).
@@ -91,6 +107,12 @@ pub fn sweep(db: &Db, config: &AuthConfig, now: i64, batch: u32) -> Result<Swept
             db,
             &THROTTLE_COUNTERS,
             &[config.throttle.forget_before(now)],
+            batch,
+        )?,
+        audit_heads: sweep_table(
+            db,
+            &AUDIT_HEADS,
+            &[now.saturating_sub(AUDIT_HEAD_RETENTION_SECS)],
             batch,
         )?,
     })
@@ -184,6 +206,7 @@ pub fn spawn(db: Db, auth: &Arc<Auth>, settings: &Settings) {
                     mfa_challenges = swept.mfa_challenges,
                     totp_enrollments = swept.totp_enrollments,
                     throttle_counters = swept.throttle_counters,
+                    audit_heads = swept.audit_heads,
                     "housekeeping deleted expired rows"
                 ),
                 Ok(Ok(_)) => tracing::debug!("housekeeping found nothing to delete"),

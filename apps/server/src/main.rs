@@ -160,8 +160,8 @@ fn dev_cert(args: &DevCertArgs) -> ExitCode {
     }
 }
 
-/// `server audit verify|keygen`: exit 0 when intact (or created), 1 when the chain is broken,
-/// 2 when it could not be checked.
+/// `server audit verify|acknowledge|keygen`: exit 0 when intact (or acknowledged, or created), 1
+/// when the chain is broken or lacks its recorded head, 2 when it could not be checked.
 #[allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
 fn audit(command: AuditCommand, settings: &Settings) -> ExitCode {
     match command {
@@ -176,6 +176,8 @@ fn audit(command: AuditCommand, settings: &Settings) -> ExitCode {
             }
         },
         AuditCommand::Verify { path, key_file } => {
+            // The recorded head belongs to the configured folder: compared only for it.
+            let compare_head = path.is_none();
             let path = path.unwrap_or_else(|| server::audit::dir(settings));
             let key_path: PathBuf = key_file.unwrap_or_else(|| server::audit::key_path(settings));
             // A missing key file is not an error here: an unkeyed chain needs none, and a
@@ -192,19 +194,109 @@ fn audit(command: AuditCommand, settings: &Settings) -> ExitCode {
                 None
             };
             match sec_audit::verify(&path, key.as_ref()) {
-                Ok(summary) => {
-                    println!("{}: {summary}", path.display());
-                    ExitCode::SUCCESS
-                }
+                Ok(summary) => println!("{}: {summary}", path.display()),
                 Err(e @ VerifyError::Broken(_)) => {
                     eprintln!("{e}");
-                    ExitCode::FAILURE
+                    return ExitCode::FAILURE;
+                }
+                // An empty or deleted folder may still be a finding against the recorded head.
+                Err(VerifyError::NoFiles { .. }) if compare_head => {
+                    println!("{}: no audit files", path.display());
+                }
+                Err(VerifyError::Io { .. }) if compare_head && !path.exists() => {
+                    println!("{}: no audit folder", path.display());
                 }
                 Err(e) => {
                     eprintln!("server: {e}");
-                    ExitCode::from(2)
+                    return ExitCode::from(2);
                 }
             }
+            if compare_head {
+                verify_recorded_head(settings, &path, key.as_ref())
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        AuditCommand::Acknowledge => acknowledge(settings),
+    }
+}
+
+/// The configured audit folder against the head this instance recorded in the database.
+#[allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
+fn verify_recorded_head(
+    settings: &Settings,
+    dir: &std::path::Path,
+    key: Option<&ChainKey>,
+) -> ExitCode {
+    let instance = server::audit::continuity::instance_of(settings);
+    let recorded = Db::new(settings.database())
+        .and_then(|db| db.run_blocking(|c| server::db::audit_heads::recorded(c, &instance)));
+    let recorded = match recorded {
+        Ok(Some(head)) => head,
+        Ok(None) => {
+            println!("no chain head recorded in the database for instance {instance}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("server: cannot read the recorded audit chain head: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match sec_audit::check_continuity(dir, key, &recorded) {
+        Ok(sec_audit::Continuity::Continuous) => {
+            println!(
+                "recorded head (instance {instance}): line {} is present, sealed as recorded",
+                recorded.seq
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(sec_audit::Continuity::Missing { last_seq }) => {
+            eprintln!(
+                "{}: the recorded head (instance {instance}) is line {}, which the folder lacks; \
+                 it ends at line {}: lines were cut from the end, or the folder was deleted or \
+                 replaced",
+                dir.display(),
+                recorded.seq,
+                last_seq.unwrap_or(0)
+            );
+            ExitCode::FAILURE
+        }
+        Ok(sec_audit::Continuity::Replaced { last_seq }) => {
+            eprintln!(
+                "{}: the recorded head (instance {instance}) is line {}, and the folder holds \
+                 another line under that number (it ends at line {}): the trail was replaced",
+                dir.display(),
+                recorded.seq,
+                last_seq.unwrap_or(0)
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("server: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `server audit acknowledge`: see its `--help`.
+#[allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
+fn acknowledge(settings: &Settings) -> ExitCode {
+    use server::audit::continuity::Settled;
+    match server::audit::continuity::acknowledge(settings) {
+        Ok(Settled::Accepted(gap, _)) => {
+            println!(
+                "acknowledged: {gap}.\nRecorded as AuditTrailDiscontinuity in the audit trail; \
+                 the folder's head is now the recorded one"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            println!("the audit folder continues the recorded head: nothing to acknowledge");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("server: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -32,6 +32,7 @@ use sec_audit::AuditTrail;
 use sec_config::Settings;
 
 use crate::audit::AuditSetupError;
+use crate::audit::continuity::{Anchor, ContinuityError, Recorder};
 use crate::auth::{AuthOverrides, AuthSetupError};
 use crate::client_ip::ClientIpPolicy;
 use crate::csrf::CsrfPolicy;
@@ -68,6 +69,10 @@ pub enum StartupError {
     /// Start-up work on the blocking pool failed.
     #[error("start-up task failed")]
     Task,
+    /// The audit folder does not continue the recorded head (production), or the comparison
+    /// failed otherwise than on an unreachable database.
+    #[error("audit trail: {0}")]
+    AuditContinuity(#[from] ContinuityError),
     /// The audit trail could not be opened or written.
     #[error("audit trail: {0}")]
     Audit(#[from] AuditSetupError),
@@ -91,6 +96,9 @@ pub struct Application {
     server: Server,
     db: Db,
     audit: AuditTrail,
+    recorder: Recorder,
+    /// Dropped when the server has stopped: ends the recorder's task.
+    _stop_recorder: tokio::sync::watch::Sender<()>,
 }
 
 impl Application {
@@ -132,6 +140,17 @@ impl Application {
                 tracing::info!(applied = ?report.applied, "database migrations applied");
             }
         }
+        // Before anything is written: does the folder still hold the head recorded in the
+        // database? A database that is down only postpones the question (not ready until then).
+        let recorder = Recorder::new(Anchor::from_settings(settings)?, db.clone(), audit.clone());
+        match recorder.settle().await {
+            Ok(_) => {}
+            Err(ContinuityError::Database(e)) => tracing::warn!(
+                error = %e,
+                "cannot compare the audit trail with its recorded head yet; not ready until then"
+            ),
+            Err(e) => return Err(e.into()),
+        }
 
         let tls_config = settings.tls().files().map(tls::server_config).transpose()?;
         let (listener, local) = bind(settings.server().bind())?;
@@ -154,6 +173,7 @@ impl Application {
         housekeeping::spawn(db.clone(), &auth_service, settings);
         let app_db = db.clone();
         let app_audit = audit.clone();
+        let app_recorder = recorder.clone();
         #[cfg(not(feature = "actix-governor"))]
         let limiter_data = web::Data::new(limiter.clone());
         let mut server = HttpServer::new(move || {
@@ -191,6 +211,7 @@ impl Application {
             };
             app.app_data(web::Data::new(app_db.clone()))
                 .app_data(web::Data::new(app_audit.clone()))
+                .app_data(web::Data::new(app_recorder.clone()))
                 .app_data(web::Data::new(auth_service.clone()))
                 .app_data(json_config())
                 .app_data(form_config())
@@ -236,6 +257,8 @@ impl Application {
 
         let server = server.run();
         audit.emit(&audit::server_started()).map_err(AuditSetupError::from)?;
+        let (stop_recorder, recorder_stop) = tokio::sync::watch::channel(());
+        recorder.spawn(server.handle(), recorder_stop);
         Ok(Self {
             port: local.port(),
             host: local.ip().to_string(),
@@ -244,6 +267,8 @@ impl Application {
             server,
             db,
             audit,
+            recorder,
+            _stop_recorder: stop_recorder,
         })
     }
 
@@ -293,11 +318,19 @@ impl Application {
         });
     }
 
-    /// Serves until stopped, then records `ServerStopped`.
+    /// Serves until stopped, then records `ServerStopped` and the audit chain's head. Fails
+    /// when production stopped the server because the audit folder did not continue the
+    /// recorded head (found after start-up, once the database answered).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         // Emit logs the failure itself; the server has stopped either way.
         let _ = self.audit.emit(&audit::server_stopped());
+        if let Err(e) = self.recorder.record_now().await {
+            tracing::error!(error = %e, "the audit chain head was not recorded at shutdown");
+        }
+        if let Some(gap) = self.recorder.refused() {
+            return Err(std::io::Error::other(ContinuityError::Refused(gap)));
+        }
         result
     }
 }

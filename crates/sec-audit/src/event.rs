@@ -119,6 +119,44 @@ pub enum AuditEvent {
     },
     /// The server stopped serving.
     ServerStopped,
+    /// The audit folder did not hold the chain head recorded outside it (in the database): its
+    /// newest lines were cut, or it was deleted or replaced. Written when the finding is
+    /// accepted, into the chain as the folder holds it. (Production refuses to run instead,
+    /// writing nothing, until an operator acknowledges the finding.)
+    AuditTrailDiscontinuity {
+        /// What the folder lacks.
+        finding: DiscontinuityFinding,
+        /// Sequence number of the head recorded outside the folder.
+        recorded_seq: u64,
+        /// Sequence number of the last line the folder held (0 when it held none).
+        found_seq: u64,
+        /// What was done about it.
+        resolution: DiscontinuityResolution,
+    },
+}
+
+/// What an audit folder lacked, compared with the head recorded outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DiscontinuityFinding {
+    /// No line with the recorded sequence number: lines cut from the end, or the folder
+    /// deleted.
+    Missing,
+    /// A line with that number, but not the recorded one: the trail was replaced.
+    Replaced,
+}
+
+/// What was done when an audit folder did not continue the recorded head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DiscontinuityResolution {
+    /// An operator acknowledged it (`server audit acknowledge`); the folder's chain is the
+    /// recorded one from now on.
+    Acknowledged,
+    /// Outside production: a warning, and the folder's chain is the recorded one from now on.
+    Continued,
 }
 
 impl AuditEvent {
@@ -149,6 +187,7 @@ impl AuditEvent {
             Self::ConfigRejected { .. } => "ConfigRejected",
             Self::ServerStarted { .. } => "ServerStarted",
             Self::ServerStopped => "ServerStopped",
+            Self::AuditTrailDiscontinuity { .. } => "AuditTrailDiscontinuity",
         }
     }
 

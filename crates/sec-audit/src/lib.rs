@@ -12,6 +12,7 @@ mod chain;
 mod clock;
 mod escape;
 mod event;
+mod head;
 mod panic;
 mod rolling;
 mod telemetry;
@@ -24,9 +25,10 @@ pub use chain::{ChainKey, KeyError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use escape::{escape_control, escaped};
 pub use event::{
-    Actor, AuditEvent, AuditRecord, Label, LabelError, LoginFailure, Outcome, RequestId,
-    RevocationReason, Subject, UserId, UserText,
+    Actor, AuditEvent, AuditRecord, DiscontinuityFinding, DiscontinuityResolution, Label,
+    LabelError, LoginFailure, Outcome, RequestId, RevocationReason, Subject, UserId, UserText,
 };
+pub use head::{ChainHead, Continuity, check_continuity};
 pub use panic::install_panic_hook;
 pub use rolling::Rotation;
 pub use telemetry::{

@@ -19,6 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::chain::{self, ChainKey, FORMAT, Genesis, LineHead, Sealer, ZERO_HASH};
 use crate::clock::{Clock, SystemClock};
 use crate::event::{Actor, AuditEvent, AuditRecord, Outcome, RequestId, Subject};
+use crate::head::ChainHead;
 use crate::rolling::{Rotation, create_private_dir, open_private_append};
 
 /// Where and how the audit files are written.
@@ -89,6 +90,8 @@ pub enum AuditError {
 #[derive(Clone)]
 pub struct AuditTrail {
     writer: Arc<Mutex<ChainWriter>>,
+    /// The folder's last line when the trail was opened.
+    opened: Option<ChainHead>,
     clock: Arc<dyn Clock>,
     dir: PathBuf,
 }
@@ -116,7 +119,8 @@ impl AuditTrail {
     ) -> Result<Self, AuditError> {
         let dir = config.dir.clone();
         let writer = ChainWriter::open(config, Sealer::new(key))?;
-        Ok(Self { writer: Arc::new(Mutex::new(writer)), clock, dir })
+        let opened = writer.head();
+        Ok(Self { writer: Arc::new(Mutex::new(writer)), opened, clock, dir })
     }
 
     /// The folder of the audit files.
@@ -151,6 +155,28 @@ impl AuditTrail {
             tracing::error!(target: "audit", error = %e, "audit record NOT written");
         }
         written
+    }
+
+    /// The chain's last line: the last one written by this trail, or before the first write the
+    /// last one found in the folder when it was opened; `None` for an empty folder.
+    pub fn head(&self) -> Option<ChainHead> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner).head()
+    }
+
+    /// The folder's last line when the trail was opened, before this trail wrote anything;
+    /// `None` when it held none. What a comparison with a head recorded elsewhere must use, so
+    /// that lines written since do not count.
+    pub fn opened_head(&self) -> Option<&ChainHead> {
+        self.opened.as_ref()
+    }
+
+    /// Calls `observer` with the new head after every line written (records and genesis
+    /// lines), in chain order, while the trail's lock is held: it must return quickly and never
+    /// block (hand the head to another thread, e.g. through a channel). One observer; a later
+    /// call replaces it. This is how the app records the head outside the files.
+    pub fn observe_head(&self, observer: impl Fn(&ChainHead) + Send + Sync + 'static) {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner).observer =
+            Some(Box::new(observer));
     }
 
     /// Forces the current file to disk (`fsync`). Rotation and shutdown do this already.
@@ -204,6 +230,8 @@ struct OpenFile {
     len: u64,
 }
 
+type HeadObserver = Box<dyn Fn(&ChainHead) + Send + Sync>;
+
 struct ChainWriter {
     config: AuditConfig,
     sealer: Sealer,
@@ -213,6 +241,8 @@ struct ChainWriter {
     next_file: u64,
     current: Option<OpenFile>,
     line: Vec<u8>,
+    /// Told of every new head.
+    observer: Option<HeadObserver>,
     /// Held (locked) for the writer's lifetime.
     _lock: File,
 }
@@ -288,6 +318,7 @@ impl ChainWriter {
             next_file,
             current: None,
             line: Vec::with_capacity(1024),
+            observer: None,
             _lock: lock,
         })
     }
@@ -369,7 +400,14 @@ impl ChainWriter {
         self.prev = hex::encode(tag);
         let seq = self.next_seq;
         self.next_seq += 1;
+        if let Some(observer) = &self.observer {
+            observer(&ChainHead { seq, hash: self.prev.clone() });
+        }
         Ok(seq)
+    }
+
+    fn head(&self) -> Option<ChainHead> {
+        (self.next_seq > 1).then(|| ChainHead { seq: self.next_seq - 1, hash: self.prev.clone() })
     }
 
     fn sync(&self) -> Result<(), AuditError> {
@@ -399,7 +437,7 @@ fn serialize_open<T: Serialize>(out: &mut Vec<u8>, value: &T) {
 }
 
 /// The sequence number and hash of the last newline-terminated line of `path`, if any.
-fn last_complete_line(path: &Path) -> Result<Option<(u64, String)>, AuditError> {
+pub(crate) fn last_complete_line(path: &Path) -> Result<Option<(u64, String)>, AuditError> {
     let err =
         |e: std::io::Error| AuditError::File { path: path.to_path_buf(), reason: e.to_string() };
     let mut file = File::open(path).map_err(err)?;

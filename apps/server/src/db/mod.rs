@@ -6,6 +6,7 @@
 //! through [`Db::run`], which takes a pooled connection on the blocking thread pool, never on
 //! an async worker.
 
+pub mod audit_heads;
 pub mod auth_store;
 mod connection;
 mod error;

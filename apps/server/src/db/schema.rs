@@ -158,6 +158,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The head of each instance's audit chain, recorded outside the audit files.
+    audit_heads (instance) {
+        /// The instance's name (host name), as in the genesis lines it writes.
+        instance -> Text,
+        /// Sequence number of the last line written.
+        seq -> BigInt,
+        /// Its hash (lowercase hex).
+        hash -> Text,
+        /// Unix seconds.
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(user_roles -> users (user_id));
@@ -173,5 +187,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_totp,
     mfa_totp_pending,
     mfa_recovery_codes,
-    mfa_challenges
+    mfa_challenges,
+    audit_heads
 );

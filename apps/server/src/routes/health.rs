@@ -3,13 +3,16 @@
 //! `/healthz` says the process is up and serving; it touches nothing else, so a database
 //! outage never gets a healthy pod restarted. `/readyz` says the server can do useful work:
 //! it answers 503 `database_unavailable` while the database cannot be reached, and turns
-//! green again by itself when it can.
+//! green again by itself when it can. Until the audit folder has been compared with the head
+//! recorded in the database (`audit::continuity`), which a database down at start-up
+//! postpones, it answers the same 503.
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::db::Db;
+use crate::audit::continuity::Recorder;
+use crate::db::{Db, DbError};
 use crate::error::AppError;
 
 /// Liveness: 200 while the process serves requests.
@@ -27,7 +30,8 @@ pub(crate) async fn healthz() -> HttpResponse {
         .json(json!({ "status": "ok" }))
 }
 
-/// Readiness: 200 when the database answers, 503 with a reason code when it does not.
+/// Readiness: 200 when the database answers (and the audit trail has been compared with the
+/// head recorded in it), 503 with a reason code when it does not.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -37,8 +41,14 @@ pub(crate) async fn healthz() -> HttpResponse {
         (status = 503, response = crate::openapi::DatabaseUnavailable),
     ),
 )]
-pub(crate) async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn readyz(
+    db: web::Data<Db>,
+    audit_head: web::Data<Recorder>,
+) -> Result<HttpResponse, AppError> {
     db.ping().await?;
+    if !audit_head.is_confirmed() {
+        return Err(DbError::Unavailable("audit head not compared yet".into()).into());
+    }
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(json!({ "status": "ready" })))

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use sec_auth::AuthConfig;
-use server::db::schema::{login_throttle, mfa_challenges, mfa_totp_pending, sessions};
-use server::housekeeping::{Swept, sweep};
+use server::db::schema::{audit_heads, login_throttle, mfa_challenges, mfa_totp_pending, sessions};
+use server::housekeeping::{AUDIT_HEAD_RETENTION_SECS, Swept, sweep};
 
 use crate::accounts::{
     PASSWORD, client_from, login, login_from, manual_clock, register, signed_in,
@@ -101,6 +101,28 @@ async fn expired_rows_are_deleted_and_rows_in_force_are_kept(backend: Backend) {
         "alice's two counters (one a known address) and the ghosts'"
     );
 
+    // Audit chain heads of two other instances: one silent for longer than the retention
+    // once the day below has passed, one not.
+    let now = app.now();
+    app.db
+        .run_blocking(|conn| {
+            for (instance, updated_at) in [
+                ("gone-pod", now - AUDIT_HEAD_RETENTION_SECS),
+                ("recent-pod", now - AUDIT_HEAD_RETENTION_SECS + 30 * 3600),
+            ] {
+                diesel::insert_into(audit_heads::table)
+                    .values((
+                        audit_heads::instance.eq(instance),
+                        audit_heads::seq.eq(7),
+                        audit_heads::hash.eq("00"),
+                        audit_heads::updated_at.eq(updated_at),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+
     // A day and a bit later, everything above has expired or decayed, except that alice's
     // address is known. Then new rows in force: bob's session, a fresh failure.
     clock.advance(Duration::from_secs(25 * 3600));
@@ -110,9 +132,21 @@ async fn expired_rows_are_deleted_and_rows_in_force_are_kept(backend: Backend) {
     let swept = sweep(&app.db, &config(), app.now(), 2).unwrap();
     assert_eq!(
         swept,
-        Swept { sessions: 3, mfa_challenges: 3, totp_enrollments: 1, throttle_counters: 11 },
+        Swept {
+            sessions: 3,
+            mfa_challenges: 3,
+            totp_enrollments: 1,
+            throttle_counters: 11,
+            audit_heads: 1
+        },
         "every expired row, in batches of two"
     );
+    let heads: Vec<String> = app
+        .db
+        .run_blocking(|conn| Ok(audit_heads::table.select(audit_heads::instance).load(conn)?))
+        .unwrap();
+    assert!(heads.contains(&"recent-pod".to_owned()), "{heads:?}");
+    assert!(!heads.contains(&"gone-pod".to_owned()), "{heads:?}");
     // Left: bob's session; alice's known address; bob's two counters; ghost-fresh's two.
     assert_eq!(count(&app), (1, 0, 0, 5));
     let kept: Vec<(String, String)> = app

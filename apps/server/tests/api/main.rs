@@ -16,6 +16,7 @@
 
 mod accounts;
 mod audit;
+mod audit_head;
 mod auth;
 mod client_address;
 mod cookie_names;
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
         database::cases(),
         shutdown::cases(),
         audit::cases(),
+        audit_head::cases(),
         secrets::cases(),
         auth::cases(),
         client_address::cases(),

@@ -8,6 +8,8 @@
 //! nothing against someone who can read that folder. When the encrypted secrets store lands,
 //! the key will come from it.
 
+pub mod continuity;
+
 use std::path::{Path, PathBuf};
 
 use sec_audit::{
@@ -83,7 +85,7 @@ pub fn open(settings: &Settings) -> Result<AuditTrail, AuditSetupError> {
 }
 
 /// This instance's name for genesis lines: the host name (the pod name on Kubernetes).
-fn instance_name() -> String {
+pub(crate) fn instance_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok())
