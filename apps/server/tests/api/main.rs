@@ -32,6 +32,7 @@ mod limits;
 mod mfa;
 mod openapi;
 mod pages;
+mod probe;
 mod rate_limit;
 mod rbac;
 mod secrets;
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
 
     let cases: Vec<Case> = [
         health::cases(),
+        probe::cases(),
         errors::cases(),
         database::cases(),
         shutdown::cases(),
