@@ -125,7 +125,7 @@ cp "$work/production.yaml" "$deploy/docker/Dockerfile" "$work/checkov/"
 (cd "$work/checkov" && "$bin/checkov" --config-file "$deploy/check/checkov.yaml" -d . >"$work/checkov.log" 2>&1) \
   || { cat "$work/checkov.log" >&2; fail "checkov (skips and their reasons: deploy/check/checkov.yaml)"; }
 ok "checkov: production overlay, Dockerfile, secrets ($(grep -o 'Passed checks: [0-9]*' "$work/checkov.log" \
-  | awk '{s += $3} END {print s}') checks passed; skips explained in deploy/check/checkov.yaml)"
+  | awk '{s += $3} END {print s}') checks passed; any skip is explained in deploy/check/checkov.yaml)"
 
 # --- systemd ----------------------------------------------------------------------------------
 

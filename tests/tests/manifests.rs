@@ -1,6 +1,7 @@
 //! The settings the shipped deploy files give the server pass its own deploy check: the
 //! Kubernetes `server.env`, the Compose file's server environment and the systemd unit's
-//! `Environment=` lines each run `server check --deploy` and must produce no finding.
+//! `Environment=` lines each run `server check --deploy` and must produce no finding. The
+//! image's and the Compose file's health checks run `server probe` on those settings.
 //!
 //! Paths of key files and folders are replaced by files of this test (the real ones exist only
 //! in a deployment), and the database URL comes from where each target keeps it (a Secret, the
@@ -74,10 +75,28 @@ fn systemd_environment(text: &str) -> Vec<(String, String)> {
 }
 
 /// What the deploy check reports for `vars`, with the deployment's files replaced by this
-/// test's: a production master key, an audit key, an MFA key, a log folder.
+/// test's ([`deployment_env`]).
 fn findings(target: &str, vars: Vec<(String, String)>) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
+    let env = deployment_env(target, root, vars);
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run_server(root, &vars, &["check", "--deploy", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{target}: no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr))
+    });
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {}: {}", f["id"], f["key"], f["message"]))
+        .collect()
+}
+
+/// `vars` with the deployment's files replaced by files this test makes in `root`: a
+/// production master key (and `root/config`, an encrypted secrets file), an audit key, an MFA
+/// key, a log folder, a database URL file.
+fn deployment_env(target: &str, root: &Path, vars: Vec<(String, String)>) -> Vec<(String, String)> {
     std::fs::create_dir(root.join("config")).unwrap();
     let init = run_server(
         root,
@@ -114,17 +133,7 @@ fn findings(target: &str, vars: Vec<(String, String)>) -> Vec<String> {
         // systemd keeps it in the encrypted secrets file (Kubernetes: a file from the Secret).
         env.push(("DATABASE_URL".to_owned(), "postgres://app@db.internal:5432/app".to_owned()));
     }
-    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let out = run_server(root, &vars, &["check", "--deploy", "--format", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{target}: no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr))
-    });
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| format!("{} {}: {}", f["id"], f["key"], f["message"]))
-        .collect()
+    env
 }
 
 fn path(p: &Path) -> String {
@@ -196,4 +205,79 @@ fn the_deploy_check_would_see_a_missing_trusted_proxy_or_mfa_key() {
         .collect();
     let found = findings("kubernetes without an MFA key", vars);
     assert!(found.iter().any(|f| f.contains("SEC-C030")), "{found:#?}");
+}
+
+/// The `HEALTHCHECK` instruction of the Dockerfile: its command (exec form) and `--timeout`.
+fn dockerfile_healthcheck(text: &str) -> (Vec<String>, String) {
+    let start = text.find("\nHEALTHCHECK ").expect("a HEALTHCHECK instruction");
+    let mut instruction = String::new();
+    for line in text[start + 1..].lines() {
+        instruction.push_str(line.trim_end_matches('\\'));
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    let (options, command) = instruction.split_once(" CMD ").expect("HEALTHCHECK ... CMD [...]");
+    let timeout = options
+        .split_whitespace()
+        .find_map(|o| o.strip_prefix("--timeout="))
+        .expect("HEALTHCHECK --timeout=");
+    (serde_json::from_str(command.trim()).expect("exec form"), timeout.to_owned())
+}
+
+/// The `healthcheck` of the Compose file's server service: its `test` and `timeout`.
+fn compose_healthcheck(text: &str) -> (Vec<String>, String) {
+    let service = text.split("\n  server:\n").nth(1).expect("a server service");
+    let service = service.split("\n\n").next().unwrap();
+    let check = service.split("    healthcheck:\n").nth(1).expect("its healthcheck");
+    let field = |name: &str| {
+        check
+            .lines()
+            .take_while(|l| l.starts_with("      "))
+            .find_map(|l| l.trim().strip_prefix(name))
+            .unwrap_or_else(|| panic!("healthcheck {name}"))
+            .to_owned()
+    };
+    let test: Vec<String> = serde_json::from_str(&field("test: ")).expect("a JSON-style list");
+    assert_eq!(test.first().map(String::as_str), Some("CMD"), "{test:?}");
+    (test[1..].to_vec(), field("timeout: "))
+}
+
+/// Seconds of a Docker duration such as `5s`.
+fn seconds(duration: &str) -> u64 {
+    duration.strip_suffix('s').and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{duration}"))
+}
+
+#[test]
+fn the_image_and_compose_health_checks_run_server_probe_on_the_deployed_settings() {
+    let compose = repo_file("deploy/compose/compose.yaml");
+    for (target, (command, timeout)) in [
+        ("Dockerfile", dockerfile_healthcheck(&repo_file("deploy/docker/Dockerfile"))),
+        ("compose.yaml", compose_healthcheck(&compose)),
+    ] {
+        assert_eq!(command[..2], ["/usr/local/bin/server", "probe"], "{target}: {command:?}");
+        let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+        // The probe gives up, and says why, before Docker kills it.
+        let own = args
+            .iter()
+            .position(|a| *a == "--timeout")
+            .map_or(3, |i| args[i + 1].parse::<u64>().unwrap());
+        assert!(own < seconds(&timeout), "{target}: probe timeout {own} s, check {timeout}");
+
+        // The command line as the container runs it, on the compose server's production
+        // settings: the settings load (read-only), and the probe dials the container's own
+        // loopback port. Whatever answers there on this machine, the line names the address.
+        let dir = tempfile::tempdir().unwrap();
+        let env = deployment_env(target, dir.path(), compose_environment(&compose));
+        let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = run_server(dir.path(), &vars, &args);
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{target}: {:?} {report}", out.status);
+        assert!(report.contains("127.0.0.1:8080"), "{target}: {report}");
+        assert!(!report.contains("settings"), "{target}: {report}");
+    }
 }

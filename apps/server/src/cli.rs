@@ -5,7 +5,8 @@
 //! users create-admin` makes the first administrator, `server users unlock` clears an
 //! account's login-failure counters, `server mfa keygen|reseal` handles the
 //! key of TOTP secrets at rest, `server openapi` prints the API's OpenAPI document,
-//! `server dev-cert` writes a certificate for local HTTPS. Settings
+//! `server dev-cert` writes a certificate for local HTTPS, `server probe` asks a running
+//! server whether it is ready (for container health checks). Settings
 //! come from config files and environment variables, never from flags, so that nothing secret
 //! ever needs to appear in a process list.
 
@@ -39,6 +40,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit. Safe to run from several replicas at once.
     Migrate,
+    /// Ask the running server whether it is ready: GET /readyz on the address the settings
+    /// make it listen on (loopback for 0.0.0.0 or ::), over HTTPS when TLS is on, trusting
+    /// only the certificates of tls.cert_file. Prints one line; exits 0 on 200, 1 otherwise
+    /// (refused, timed out, TLS failure, any other status). Writes nothing and opens no
+    /// database: for container health checks.
+    Probe(crate::cli_probe::ProbeArgs),
     /// Audit trail tools.
     Audit {
         /// What to do.
@@ -164,6 +171,17 @@ mod tests {
             cli,
             Some(Cli { command: Some(Command::DevCert(DevCertArgs { force: true, .. })), .. })
         ));
+    }
+
+    #[test]
+    fn probe_waits_three_seconds_unless_told_otherwise_and_never_zero() {
+        let timeout = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(Cli { command: Some(Command::Probe(probe)), .. }) => Some(probe.timeout),
+            _ => None,
+        };
+        assert_eq!(timeout(&["server", "probe"]), Some(3));
+        assert_eq!(timeout(&["server", "probe", "--timeout", "10"]), Some(10));
+        assert_eq!(timeout(&["server", "probe", "--timeout", "0"]), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod catch_panic;
 pub mod cli;
 pub mod cli_check;
 pub mod cli_mfa;
+pub mod cli_probe;
 pub mod cli_secrets;
 pub mod cli_users;
 pub mod client_ip;

@@ -21,6 +21,12 @@ fn main() -> ExitCode {
         Some(Command::Secrets { command }) => return server::cli_secrets::run(command, &sources),
         Some(Command::Check(args)) => return server::cli_check::run(args, &sources),
         Some(Command::DevCert(args)) => return dev_cert(args),
+        // Runs beside a server, in a read-only container: loads the settings without writing
+        // anything, and reports on one line without a logger.
+        Some(Command::Probe(args)) => {
+            sources.set_read_only();
+            return server::cli_probe::run(args, &sources);
+        }
         // The document depends on the code only, so it needs no settings (and no secrets).
         Some(Command::Openapi) => return print_openapi(),
         Some(Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }) => {
@@ -97,6 +103,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         }
         Command::Mfa { command: server::cli_mfa::MfaCommand::Keygen }
         | Command::Audit { .. }
+        | Command::Probe(_)
         | Command::Secrets { .. }
         | Command::Check(_)
         | Command::Openapi

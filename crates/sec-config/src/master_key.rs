@@ -121,7 +121,8 @@ impl MasterKeyError {
 impl MasterKeys {
     /// Loads the keys the sources name: `APP_MASTER_KEY`, else `APP_MASTER_KEY_FILE`, else in
     /// development the key under the var folder (generated on first use when the sources
-    /// have a var folder). `Ok(None)` means no key is configured.
+    /// have a var folder and are not [read-only](Sources::set_read_only)). `Ok(None)` means no
+    /// key is configured.
     ///
     /// File permissions are read here and judged by the deploy rules (a key file open to the
     /// group or others is refused in every environment).
@@ -144,7 +145,11 @@ impl MasterKeys {
             }
             (None, None) if env == AppEnv::Development => {
                 let Some(var_dir) = sources.var_dir() else { return Ok(None) };
-                development_key(&var_dir.join(DEV_KEY_FILE)).map(Some)
+                let path = var_dir.join(DEV_KEY_FILE);
+                if sources.read_only() && !path.exists() {
+                    return Ok(None);
+                }
+                development_key(&path).map(Some)
             }
             (None, None) => Ok(None),
         }
@@ -219,8 +224,15 @@ fn development_key(path: &Path) -> Result<MasterKeys, MasterKeyError> {
 
 /// A development key ring kept in `path` (created once, owner-only, marked `dev:`), and
 /// whether this call created it. The MFA key of a developer's machine comes from here.
-pub(crate) fn development_key_ring(path: &Path) -> Result<(KeyRing, bool), MasterKeyError> {
-    development_key_file(path).map(|(ring, _, generated)| (ring, generated))
+/// `read_only` never creates it: `None` when there is none yet.
+pub(crate) fn development_key_ring(
+    path: &Path,
+    read_only: bool,
+) -> Result<Option<(KeyRing, bool)>, MasterKeyError> {
+    if read_only && !path.exists() {
+        return Ok(None);
+    }
+    development_key_file(path).map(|(ring, _, generated)| Some((ring, generated)))
 }
 
 fn development_key_file(path: &Path) -> Result<(KeyRing, Option<u32>, bool), MasterKeyError> {

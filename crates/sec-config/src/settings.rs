@@ -114,6 +114,7 @@ pub struct Sources {
     env_vars: BTreeMap<String, String>,
     config_dir: PathBuf,
     var_dir: Option<PathBuf>,
+    read_only: bool,
     args: Vec<String>,
 }
 
@@ -123,6 +124,7 @@ impl std::fmt::Debug for Sources {
             .field("env_vars", &self.env_vars.keys().collect::<Vec<_>>())
             .field("config_dir", &self.config_dir)
             .field("var_dir", &self.var_dir)
+            .field("read_only", &self.read_only)
             .field("args", &format_args!("[{} redacted]", self.args.len()))
             .finish()
     }
@@ -145,6 +147,7 @@ impl Sources {
             // No var folder: a hand-built `Sources` never generates a development key unless
             // the test asks for one with `set_var_dir`.
             var_dir: None,
+            read_only: false,
             args: Vec::new(),
         }
     }
@@ -165,6 +168,7 @@ impl Sources {
             env_vars,
             config_dir: PathBuf::from("config"),
             var_dir: Some(PathBuf::from("var")),
+            read_only: false,
             args,
         }
     }
@@ -188,6 +192,18 @@ impl Sources {
     /// The folder of local state, when there is one.
     pub fn var_dir(&self) -> Option<&Path> {
         self.var_dir.as_deref()
+    }
+
+    /// Loads without writing anything: the development keys under the var folder are read
+    /// when they exist and never generated (nor is the folder created). For commands that run
+    /// beside a server and must not need write access, such as `server probe`.
+    pub fn set_read_only(&mut self) {
+        self.read_only = true;
+    }
+
+    /// Whether loading may create the development keys ([`Sources::set_read_only`]).
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The process arguments, searched for secrets that should never be passed that way.
@@ -523,8 +539,9 @@ impl Settings {
             (env, settings.auth.mfa_keys.as_ref(), sources.var_dir())
         {
             let path = var_dir.join(DEV_MFA_KEY_FILE);
-            match crate::master_key::development_key_ring(&path) {
-                Ok((ring, generated)) => {
+            match crate::master_key::development_key_ring(&path, sources.read_only()) {
+                Ok(None) => {}
+                Ok(Some((ring, generated))) => {
                     if generated {
                         inspection.notes.push(format!(
                             "generated a development MFA key in {} (owner-only); it seals TOTP \

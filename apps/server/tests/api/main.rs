@@ -33,6 +33,7 @@ mod limits;
 mod mfa;
 mod openapi;
 mod pages;
+mod probe;
 mod rate_limit;
 mod rbac;
 mod secrets;
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
 
     let cases: Vec<Case> = [
         health::cases(),
+        probe::cases(),
         errors::cases(),
         database::cases(),
         shutdown::cases(),

@@ -503,6 +503,32 @@ fn development_generates_an_mfa_key_once_and_test_never_does() {
 }
 
 #[test]
+fn read_only_sources_read_the_development_keys_but_never_create_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = |read_only: bool| {
+        let mut s = Sources::new(dir.path().join("config"), [("APP_ENV", "development")]);
+        s.set_var_dir(dir.path().join("var"));
+        if read_only {
+            s.set_read_only();
+        }
+        s
+    };
+    let before = Settings::load(&sources(true)).unwrap();
+    assert!(!dir.path().join("var").exists(), "nothing created");
+    assert!(before.auth().mfa_keys().is_none() && before.master_keys().is_none());
+
+    // Once a server has made them, a read-only load uses the same keys.
+    let made = Settings::load(&sources(false)).unwrap();
+    let after = Settings::load(&sources(true)).unwrap();
+    let newest = |s: &Settings| {
+        secrecy::ExposeSecret::expose_secret(s.auth().mfa_keys().unwrap().newest().encoded())
+            .to_owned()
+    };
+    assert_eq!(newest(&after), newest(&made));
+    assert!(after.master_keys().is_some_and(crate::keyring::KeyRing::has_development_key));
+}
+
+#[test]
 fn account_settings_have_the_documented_defaults_and_refuse_weak_or_inconsistent_values() {
     let dir = tempfile::tempdir().unwrap();
     let s = load(dir.path(), &[]).unwrap();
