@@ -101,7 +101,7 @@ pub enum AuditCommand {
     /// configured {log.dir}/audit when omitted). Prints a summary and exits 0 when intact;
     /// names the first broken line and exits 1 on any edit, deletion, insertion, reordering,
     /// truncation or missing file; exits 2 when the files cannot be read. For the configured
-    /// folder it also compares the chain with the head this instance recorded in the
+    /// folder it also compares the chain with the head recorded for it in the
     /// database, so that newest lines cut away or a deleted folder exit 1 too (2 when the
     /// database cannot be read).
     Verify {

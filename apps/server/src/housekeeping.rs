@@ -8,7 +8,7 @@
 //!   for `auth.throttle_reset_secs`, which is never shorter than the longest back-off, so their
 //!   back-off has ended too) and they do not mark an address the account signed in from. A
 //!   counter still in force is never deleted, so deleting cannot lift a back-off or a limit;
-//! - audit chain heads (`audit_heads`) of instances not heard from for
+//! - audit chain heads (`audit_heads`) of trails not written for
 //!   [`AUDIT_HEAD_RETENTION_SECS`]: each Kubernetes pod records its own under its pod name, which
 //!   is never used again once the pod is gone. A server's head is rewritten whenever it writes
 //!   an audit line, and it writes one at every start.
@@ -35,8 +35,8 @@ use crate::db::{Db, DbConnection, DbError};
 /// the next run.
 const MAX_BATCHES_PER_TABLE: u32 = 100;
 
-/// How long the audit chain head of an instance that wrote nothing stays recorded: 400 days.
-/// An instance stopped for longer starts without the tail check (docs/audit.md).
+/// How long the audit chain head of a trail that had nothing written stays recorded: 400 days.
+/// A server stopped for longer starts without the tail check (docs/audit.md).
 pub const AUDIT_HEAD_RETENTION_SECS: i64 = 400 * 24 * 60 * 60;
 
 /// How many rows one run deleted, per table.
@@ -50,7 +50,7 @@ pub struct Swept {
     pub totp_enrollments: u64,
     /// Stale login-failure counters.
     pub throttle_counters: u64,
-    /// Audit chain heads of instances gone for [`AUDIT_HEAD_RETENTION_SECS`].
+    /// Audit chain heads of trails silent for [`AUDIT_HEAD_RETENTION_SECS`].
     pub audit_heads: u64,
 }
 
@@ -84,8 +84,7 @@ const THROTTLE_COUNTERS: Rule = Rule {
     key: "subject, ip",
     condition: "last_failure_at <= ? AND last_success_at IS NULL",
 };
-const AUDIT_HEADS: Rule =
-    Rule { table: "audit_heads", key: "instance", condition: "updated_at <= ?" };
+const AUDIT_HEADS: Rule = Rule { table: "audit_heads", key: "trail", condition: "updated_at <= ?" };
 
 /// Deletes what has expired at `now` under `config`'s lifetimes, in batches of at most
 /// `batch` rows. Safe to run on several replicas at once (see the module comment).

@@ -228,20 +228,20 @@ fn audit(command: AuditCommand, settings: &Settings) -> ExitCode {
     }
 }
 
-/// The configured audit folder against the head this instance recorded in the database.
+/// The configured audit folder against the head recorded for it in the database.
 #[allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
 fn verify_recorded_head(
     settings: &Settings,
     dir: &std::path::Path,
     key: Option<&ChainKey>,
 ) -> ExitCode {
-    let instance = server::audit::continuity::instance_of(settings);
+    let trail = server::audit::continuity::trail_name(settings);
     let recorded = Db::new(settings.database())
-        .and_then(|db| db.run_blocking(|c| server::db::audit_heads::recorded(c, &instance)));
+        .and_then(|db| db.run_blocking(|c| server::db::audit_heads::recorded(c, &trail)));
     let recorded = match recorded {
         Ok(Some(head)) => head,
         Ok(None) => {
-            println!("no chain head recorded in the database for instance {instance}");
+            println!("no chain head recorded in the database for {trail}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -252,14 +252,14 @@ fn verify_recorded_head(
     match sec_audit::check_continuity(dir, key, &recorded) {
         Ok(sec_audit::Continuity::Continuous) => {
             println!(
-                "recorded head (instance {instance}): line {} is present, sealed as recorded",
+                "recorded head ({trail}): line {} is present, sealed as recorded",
                 recorded.seq
             );
             ExitCode::SUCCESS
         }
         Ok(sec_audit::Continuity::Missing { last_seq }) => {
             eprintln!(
-                "{}: the recorded head (instance {instance}) is line {}, which the folder lacks; \
+                "{}: the recorded head ({trail}) is line {}, which the folder lacks; \
                  it ends at line {}: lines were cut from the end, or the folder was deleted or \
                  replaced",
                 dir.display(),
@@ -270,7 +270,7 @@ fn verify_recorded_head(
         }
         Ok(sec_audit::Continuity::Replaced { last_seq }) => {
             eprintln!(
-                "{}: the recorded head (instance {instance}) is line {}, and the folder holds \
+                "{}: the recorded head ({trail}) is line {}, and the folder holds \
                  another line under that number (it ends at line {}): the trail was replaced",
                 dir.display(),
                 recorded.seq,

@@ -41,11 +41,11 @@ const WRITE_EVERY: Duration = Duration::from_secs(1);
 /// How long the server waits between comparisons while the database cannot be reached.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
-/// What a writer needs to compare and record: the instance's name, the chain key, and whether
+/// What a writer needs to compare and record: the trail's name, the chain key, and whether
 /// this is production.
 #[derive(Clone)]
 pub struct Anchor {
-    instance: String,
+    trail: String,
     key: ChainKey,
     production: bool,
 }
@@ -53,32 +53,37 @@ pub struct Anchor {
 impl fmt::Debug for Anchor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Anchor")
-            .field("instance", &self.instance)
+            .field("trail", &self.trail)
             .field("production", &self.production)
             .finish_non_exhaustive()
     }
 }
 
 impl Anchor {
-    /// The anchor of this instance under `settings`: its host name, the key the trail is
+    /// The anchor of the trail `settings` configure: its name ([`trail_name`]), the key it is
     /// written with.
     pub fn from_settings(settings: &Settings) -> Result<Self, AuditSetupError> {
         Ok(Self {
-            instance: super::instance_name(),
+            trail: trail_name(settings),
             key: super::writing_key(settings)?,
             production: settings.env() == AppEnv::Production,
         })
     }
 
-    /// The instance's name, under which its head is recorded.
-    pub fn instance(&self) -> &str {
-        &self.instance
+    /// The trail's name, under which its head is recorded.
+    pub fn trail(&self) -> &str {
+        &self.trail
     }
 }
 
-/// The name the configured instance records its head under (its host name).
-pub fn instance_of(_settings: &Settings) -> String {
-    super::instance_name()
+/// The name the configured trail's head is recorded under: `host:folder`, the host name (as in
+/// the genesis lines) and the audit folder's absolute path. Each writer has a folder of its own
+/// (the folder's lock file sees to that), so two servers on one host, or two pods, never share
+/// a name; a folder deleted and made again at the same path keeps it.
+pub fn trail_name(settings: &Settings) -> String {
+    let dir = super::dir(settings);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    format!("{}:{}", super::instance_name(), dir.display())
 }
 
 /// `server audit acknowledge`: opens the configured trail and database (applying migrations
@@ -167,7 +172,7 @@ pub enum Purpose {
 /// What [`settle`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
-    /// No head was recorded for this instance (its first run, or a head removed by
+    /// No head was recorded for this trail (its first run, or a head removed by
     /// housekeeping after a long silence); the folder's head is recorded from now on.
     FirstRecord,
     /// The folder holds the recorded head.
@@ -182,7 +187,7 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Compares `trail`'s folder with the head recorded for `anchor`'s instance, deals with a gap
+/// Compares `trail`'s folder with the head recorded for `anchor`'s trail name, deals with a gap
 /// as `purpose` and the environment say, and records the trail's head. Blocking (database and
 /// file reads): call it from a blocking thread.
 pub fn settle(
@@ -191,8 +196,8 @@ pub fn settle(
     trail: &AuditTrail,
     purpose: Purpose,
 ) -> Result<Settled, ContinuityError> {
-    let instance = anchor.instance.clone();
-    let Some(recorded) = db.run_blocking(|c| audit_heads::recorded(c, &instance))? else {
+    let name = anchor.trail.clone();
+    let Some(recorded) = db.run_blocking(|c| audit_heads::recorded(c, &name))? else {
         record(anchor, db, trail)?;
         return Ok(Settled::FirstRecord);
     };
@@ -224,7 +229,7 @@ pub fn settle(
         // Production writes nothing into a trail it cannot vouch for: the finding goes to the
         // log stream, and the folder stays as it was found until an operator acknowledges it.
         Purpose::Write if anchor.production => {
-            tracing::error!(target: "audit", instance = %anchor.instance, "{gap}; refusing to run");
+            tracing::error!(target: "audit", trail = %anchor.trail, "{gap}; refusing to run");
             return Err(ContinuityError::Refused(gap));
         }
         Purpose::Write => DiscontinuityResolution::Continued,
@@ -238,16 +243,16 @@ pub fn settle(
     trail.emit(&AuditRecord::new(event, Actor::System)).map_err(AuditSetupError::from)?;
     // The folder's chain is the one that counts from now on, even if it is shorter.
     if let Some(head) = trail.head() {
-        db.run_blocking(|c| audit_heads::replace(c, &instance, &head, now()))?;
+        db.run_blocking(|c| audit_heads::replace(c, &name, &head, now()))?;
     }
-    tracing::warn!(instance = %anchor.instance, ?resolution, "{gap}; accepted");
+    tracing::warn!(trail = %anchor.trail, ?resolution, "{gap}; accepted");
     Ok(Settled::Accepted(gap, resolution))
 }
 
-/// Records `trail`'s head for `anchor`'s instance (if it moved forward). Blocking.
+/// Records `trail`'s head under `anchor`'s trail name (if it moved forward). Blocking.
 pub fn record(anchor: &Anchor, db: &Db, trail: &AuditTrail) -> Result<(), ContinuityError> {
     if let Some(head) = trail.head() {
-        db.run_blocking(|c| audit_heads::advance(c, &anchor.instance, &head, now()))?;
+        db.run_blocking(|c| audit_heads::advance(c, &anchor.trail, &head, now()))?;
     }
     Ok(())
 }
@@ -348,10 +353,10 @@ impl Recorder {
                 }
                 let head = heads.borrow_and_update().clone();
                 if let Some(head) = head {
-                    let instance = recorder.anchor.instance.clone();
+                    let name = recorder.anchor.trail.clone();
                     let written = recorder
                         .db
-                        .run(move |c| audit_heads::advance(c, &instance, &head, now()))
+                        .run(move |c| audit_heads::advance(c, &name, &head, now()))
                         .await;
                     if let Err(e) = written {
                         tracing::warn!(error = %e, "could not record the audit chain head");

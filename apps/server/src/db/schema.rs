@@ -159,10 +159,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// The head of each instance's audit chain, recorded outside the audit files.
-    audit_heads (instance) {
-        /// The instance's name (host name), as in the genesis lines it writes.
-        instance -> Text,
+    /// The head of each audit trail, recorded outside the audit files.
+    audit_heads (trail) {
+        /// `host:folder`: the host name and the audit folder's absolute path.
+        trail -> Text,
         /// Sequence number of the last line written.
         seq -> BigInt,
         /// Its hash (lowercase hex).

@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::rt::task::JoinHandle;
 use sec_audit::{ChainHead, ChainKey, Continuity};
+use server::audit::continuity::trail_name;
 use server::db::Db;
 use server::startup::Application;
 
@@ -81,18 +82,10 @@ fn key(log_dir: &Path) -> ChainKey {
     ChainKey::load_file(&log_dir.join("audit.key")).expect("development key")
 }
 
-fn instance() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_owned())
-}
-
-fn recorded(db: &Db) -> Option<ChainHead> {
-    let instance = instance();
-    db.run_blocking(|c| server::db::audit_heads::recorded(c, &instance)).unwrap()
+/// The head recorded for the trail in `log_dir`.
+fn recorded(db: &Db, database: &TestDatabase, log_dir: &Path) -> Option<ChainHead> {
+    let name = trail_name(&test_settings(database, log_dir.to_path_buf()));
+    db.run_blocking(|c| server::db::audit_heads::recorded(c, &name)).unwrap()
 }
 
 /// The folder's last line, as `verify` finds it (the chain must be intact).
@@ -154,16 +147,22 @@ async fn the_head_is_recorded_while_the_server_writes_and_at_shutdown(backend: B
     let db = Db::new(test_settings(&database, log_dir.path().to_path_buf()).database()).unwrap();
     // Genesis and ServerStarted are lines 1 and 2.
     assert_eq!(app.status("/readyz").await, 200);
-    eventually("line 2 recorded", async || recorded(&db).is_some_and(|h| h.seq == 2)).await;
+    eventually("line 2 recorded", async || {
+        recorded(&db, &database, log_dir.path()).is_some_and(|h| h.seq == 2)
+    })
+    .await;
     // A failed login is line 3: recorded while the server runs, not only at shutdown.
     app.failed_login().await;
-    eventually("line 3 recorded", async || recorded(&db).is_some_and(|h| h.seq == 3)).await;
+    eventually("line 3 recorded", async || {
+        recorded(&db, &database, log_dir.path()).is_some_and(|h| h.seq == 3)
+    })
+    .await;
     app.failed_login().await;
     app.stop().await;
     // After ServerStopped (line 5), the recorded head is exactly the folder's last line.
     let head = folder_head(log_dir.path());
     assert_eq!(head.seq, 5);
-    assert_eq!(recorded(&db), Some(head));
+    assert_eq!(recorded(&db, &database, log_dir.path()), Some(head));
 }
 
 async fn a_cut_tail_is_found_at_restart_and_recorded_in_the_trail(backend: Backend) {
@@ -173,7 +172,7 @@ async fn a_cut_tail_is_found_at_restart_and_recorded_in_the_trail(backend: Backe
     first.failed_login().await;
     first.stop().await;
     let db = Db::new(test_settings(&database, log_dir.path().to_path_buf()).database()).unwrap();
-    let before = recorded(&db).expect("a head was recorded");
+    let before = recorded(&db, &database, log_dir.path()).expect("a head was recorded");
     assert_eq!(before.seq, 4, "genesis, ServerStarted, LoginFailed, ServerStopped");
 
     // The tail cut at a line boundary: the chain still verifies on its own...
@@ -207,7 +206,7 @@ async fn a_cut_tail_is_found_at_restart_and_recorded_in_the_trail(backend: Backe
     );
     assert_eq!(gaps[0]["actor"], "system");
     // The folder's chain is the recorded one from then on.
-    let after = recorded(&db).unwrap();
+    let after = recorded(&db, &database, log_dir.path()).unwrap();
     assert_eq!(after, folder_head(log_dir.path()));
     assert_eq!(
         sec_audit::check_continuity(&audit_dir(log_dir.path()), Some(&key(log_dir.path())), &after)
@@ -222,7 +221,7 @@ async fn a_deleted_folder_is_found_once_a_database_down_at_start_up_returns(back
     let first = Running::start(&database, log_dir.path()).await;
     first.stop().await;
     let db = Db::new(test_settings(&database, log_dir.path().to_path_buf()).database()).unwrap();
-    let before = recorded(&db).expect("a head was recorded");
+    let before = recorded(&db, &database, log_dir.path()).expect("a head was recorded");
     drop(db);
     // The key is outside the audit folder; the folder goes.
     std::fs::remove_dir_all(audit_dir(log_dir.path())).unwrap();

@@ -101,18 +101,18 @@ async fn expired_rows_are_deleted_and_rows_in_force_are_kept(backend: Backend) {
         "alice's two counters (one a known address) and the ghosts'"
     );
 
-    // Audit chain heads of two other instances: one silent for longer than the retention
+    // Audit chain heads of two other trails: one silent for longer than the retention
     // once the day below has passed, one not.
     let now = app.now();
     app.db
         .run_blocking(|conn| {
-            for (instance, updated_at) in [
+            for (trail, updated_at) in [
                 ("gone-pod", now - AUDIT_HEAD_RETENTION_SECS),
                 ("recent-pod", now - AUDIT_HEAD_RETENTION_SECS + 30 * 3600),
             ] {
                 diesel::insert_into(audit_heads::table)
                     .values((
-                        audit_heads::instance.eq(instance),
+                        audit_heads::trail.eq(trail),
                         audit_heads::seq.eq(7),
                         audit_heads::hash.eq("00"),
                         audit_heads::updated_at.eq(updated_at),
@@ -143,7 +143,7 @@ async fn expired_rows_are_deleted_and_rows_in_force_are_kept(backend: Backend) {
     );
     let heads: Vec<String> = app
         .db
-        .run_blocking(|conn| Ok(audit_heads::table.select(audit_heads::instance).load(conn)?))
+        .run_blocking(|conn| Ok(audit_heads::table.select(audit_heads::trail).load(conn)?))
         .unwrap();
     assert!(heads.contains(&"recent-pod".to_owned()), "{heads:?}");
     assert!(!heads.contains(&"gone-pod".to_owned()), "{heads:?}");
