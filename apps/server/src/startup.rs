@@ -98,7 +98,8 @@ pub struct Application {
     audit: AuditTrail,
     recorder: Recorder,
     /// Dropped when the server has stopped: ends the recorder's task.
-    _stop_recorder: tokio::sync::watch::Sender<()>,
+    stop_recorder: tokio::sync::watch::Sender<()>,
+    recorder_task: actix_web::rt::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -258,7 +259,7 @@ impl Application {
         let server = server.run();
         audit.emit(&audit::server_started()).map_err(AuditSetupError::from)?;
         let (stop_recorder, recorder_stop) = tokio::sync::watch::channel(());
-        recorder.spawn(server.handle(), recorder_stop);
+        let recorder_task = recorder.spawn(server.handle(), recorder_stop);
         Ok(Self {
             port: local.port(),
             host: local.ip().to_string(),
@@ -268,7 +269,8 @@ impl Application {
             db,
             audit,
             recorder,
-            _stop_recorder: stop_recorder,
+            stop_recorder,
+            recorder_task,
         })
     }
 
@@ -325,6 +327,10 @@ impl Application {
         let result = self.server.await;
         // Emit logs the failure itself; the server has stopped either way.
         let _ = self.audit.emit(&audit::server_stopped());
+        // The recorder's task ends (and lets go of the trail) before this returns, so that the
+        // folder's lock is free once the server has stopped.
+        drop(self.stop_recorder);
+        let _ = self.recorder_task.await;
         if let Err(e) = self.recorder.record_now().await {
             tracing::error!(error = %e, "the audit chain head was not recorded at shutdown");
         }

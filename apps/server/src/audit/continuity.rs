@@ -326,7 +326,14 @@ impl Recorder {
     /// Starts the task that compares (if start-up could not) and then records new heads, until
     /// `stop` changes or is dropped. A gap found by a late comparison in production stops the
     /// server through `server`.
-    pub fn spawn(&self, server: ServerHandle, mut stop: watch::Receiver<()>) {
+    ///
+    /// Await the returned handle after signalling `stop`: the task holds the trail, and with it
+    /// the folder's lock, until it ends.
+    pub fn spawn(
+        &self,
+        server: ServerHandle,
+        mut stop: watch::Receiver<()>,
+    ) -> actix_web::rt::task::JoinHandle<()> {
         let recorder = self.clone();
         actix_web::rt::spawn(async move {
             while !recorder.is_confirmed() {
@@ -367,7 +374,7 @@ impl Recorder {
                     () = actix_web::rt::time::sleep(WRITE_EVERY) => {}
                 }
             }
-        });
+        })
     }
 
     /// Records the trail's current head now (after `ServerStopped`), if the comparison was
