@@ -11,17 +11,30 @@
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres scripts/bench-auth.sh
 #
 # Extra server settings can be passed through, e.g. APP__AUTH__HASH_CONCURRENCY=2.
+# BENCH_BIN=/path/to/server runs a server binary built elsewhere (an older commit, to compare
+# before and after with this script); the bare handler is still built from this checkout.
+# BENCH_ONLY_FLOOD=1 runs only the lines a before/after comparison needs: /me unloaded, login
+# throughput and /me during a login flood. BENCH_FLOOD_CONNECTIONS (16) sets the size of
+# that flood; at 256 it fills every blocking thread the server allows (pool + slots +
+# auth.hash_queue per worker), and from one address it then needs
+# APP__LIMITS__MAX_CONNECTIONS_PER_ADDRESS raised above 256 + 8.
 # Needs wrk and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration="${BENCH_DURATION:-8s}"
 connections="${BENCH_CONNECTIONS:-32}"
+flood_connections="${BENCH_FLOOD_CONNECTIONS:-16}"
 port="${BENCH_PORT:-18090}"
 hello_port=$((port + 9))
 
-cargo build --release --locked -p server --bin server --example bare_hello
-bin="$PWD/target/release/server"
+if [ -n "${BENCH_BIN:-}" ]; then
+  cargo build --release --locked -p server --example bare_hello
+  bin="$BENCH_BIN"
+else
+  cargo build --release --locked -p server --bin server --example bare_hello
+  bin="$PWD/target/release/server"
+fi
 hello="$PWD/target/release/examples/bare_hello"
 work="$(mktemp -d)"
 trap 'kill "${pid:-0}" "${hello_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -80,19 +93,25 @@ run_backend() {
   local cookie="Cookie: __Host-session=$token"
 
   echo "#### $name ($duration per run, $connections connections, 1 wrk thread)"
-  load "bare actix-web GET /" "http://127.0.0.1:$hello_port/" -c"$connections" -d"$duration"
-  load "$name GET /healthz" "$base/healthz" -c"$connections" -d"$duration"
-  load "$name GET /api/v1/me (authenticated)" "$base/api/v1/me" -c"$connections" -d"$duration" -H "$cookie"
+  if [ "${BENCH_ONLY_FLOOD:-0}" != 1 ]; then
+    load "bare actix-web GET /" "http://127.0.0.1:$hello_port/" -c"$connections" -d"$duration"
+    load "$name GET /healthz" "$base/healthz" -c"$connections" -d"$duration"
+    load "$name GET /api/v1/me (authenticated)" "$base/api/v1/me" -c"$connections" -d"$duration" -H "$cookie"
+  fi
   load "$name GET /api/v1/me, 8 connections, unloaded" "$base/api/v1/me" -c8 -d"$duration" -H "$cookie"
-  load "$name POST /api/v1/auth/login, 1 connection" "$base/api/v1/auth/login" -c1 -d"$duration" -s "$work/login.lua"
-  load "$name POST /api/v1/auth/login, 16 connections" "$base/api/v1/auth/login" -c16 -d"$duration" -s "$work/login.lua"
+  if [ "${BENCH_ONLY_FLOOD:-0}" != 1 ]; then
+    load "$name POST /api/v1/auth/login, 1 connection" "$base/api/v1/auth/login" -c1 -d"$duration" -s "$work/login.lua"
+  fi
+  load "$name POST /api/v1/auth/login, $flood_connections connections" "$base/api/v1/auth/login" \
+    -c"$flood_connections" -d"$duration" -s "$work/login.lua"
   # The flood runs 2 s longer than the measurement on both sides.
-  wrk -t1 -c16 -d"$(( ${duration%s} + 4 ))s" -s "$work/login.lua" "$base/api/v1/auth/login" >"$work/flood.txt" &
+  wrk -t1 -c"$flood_connections" -d"$(( ${duration%s} + 4 ))s" -s "$work/login.lua" \
+    "$base/api/v1/auth/login" >"$work/flood.txt" &
   local flood=$!
   sleep 2
   load "$name GET /api/v1/me, 8 connections, during a login flood" "$base/api/v1/me" -c8 -d"$duration" -H "$cookie"
   wait "$flood"
-  echo "== $name login flood (16 connections) during that run"
+  echo "== $name login flood ($flood_connections connections) during that run"
   grep -E 'Requests/sec|Non-2xx' "$work/flood.txt"
   kill -TERM "$pid"
   wait "$pid"

@@ -171,6 +171,7 @@ impl Application {
         let cors_settings = settings.cors().clone();
 
         let auth_service = auth::build(settings, &db, &audit, &overrides)?;
+        let hash_admission = web::Data::new(auth::HashAdmission::from_settings(settings));
         housekeeping::spawn(db.clone(), &auth_service, settings);
         let app_db = db.clone();
         let app_audit = audit.clone();
@@ -214,6 +215,7 @@ impl Application {
                 .app_data(web::Data::new(app_audit.clone()))
                 .app_data(web::Data::new(app_recorder.clone()))
                 .app_data(web::Data::new(auth_service.clone()))
+                .app_data(hash_admission.clone())
                 .app_data(json_config())
                 .app_data(form_config())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))

@@ -197,6 +197,54 @@ where
     .map_err(AppError::from)
 }
 
+/// Admission of the requests that hash a password before they take a blocking thread: a
+/// login or registration runs only while it holds one of `slots + auth.hash_queue` permits,
+/// shared by every worker, and is answered 503 `busy` at once when none is free.
+///
+/// The hashing pool refuses the same requests itself, but only once they run on a blocking
+/// thread; tokio queues blocking work without limit behind its bounded threads, so a flood of
+/// logins queued there ahead of everything else, and every database call of other requests
+/// (`GET /api/v1/me`) waited behind it. Admitted here, at most `slots + hash_queue` logins and
+/// registrations are on blocking threads at once, fewer than one worker's thread bound
+/// (`startup::blocking_threads_per_worker`), so database work always finds a thread.
+#[derive(Debug, Clone)]
+pub struct HashAdmission(Arc<tokio::sync::Semaphore>);
+
+impl HashAdmission {
+    /// Permits for `slots + auth.hash_queue` requests.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self::new(hashing_slots(settings).get().saturating_add(settings.auth().hash_queue()))
+    }
+
+    fn new(permits: usize) -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(permits)))
+    }
+
+    fn try_admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        self.0.clone().try_acquire_owned().map_err(|_| AppError::from(AuthError::Busy))
+    }
+}
+
+/// [`blocking`] for rule code that hashes a password (login, registration): admitted by the
+/// app's [`HashAdmission`] first, or answered 503 `busy` without taking a thread. An app built
+/// without one (some tests) runs the work unadmitted.
+///
+/// # Errors
+/// [`AuthError::Busy`] as 503 when no permit is free; otherwise as [`blocking`].
+pub async fn blocking_hashing<T, F>(req: &HttpRequest, work: F) -> Result<T, AppError>
+where
+    F: FnOnce() -> Result<T, AuthError> + Send + 'static,
+    T: Send + 'static,
+{
+    let permit = match req.app_data::<actix_web::web::Data<HashAdmission>>() {
+        Some(admission) => Some(admission.try_admit()?),
+        None => None,
+    };
+    let result = blocking(work).await;
+    drop(permit);
+    result
+}
+
 /// The session cookie carrying `token`: `__Host-`, Secure, HttpOnly, SameSite=Lax, Path=/,
 /// no Domain, and no Max-Age (it ends with the browser session; the server enforces the real
 /// timeouts).
@@ -259,5 +307,27 @@ impl From<AuthError> for AppError {
             AuthError::Store(other) => AppError::internal(other),
             other => AppError::internal(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use actix_web::ResponseError;
+    use actix_web::http::StatusCode;
+
+    use super::HashAdmission;
+
+    #[test]
+    fn admission_refuses_beyond_its_permits_as_busy_and_a_finished_request_frees_one() {
+        let admission = HashAdmission::new(2);
+        let first = admission.try_admit().unwrap();
+        let _second = admission.try_admit().unwrap();
+        let refused = admission.try_admit().unwrap_err();
+        assert_eq!(refused.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(refused.error_response().headers().contains_key("retry-after"));
+        drop(first);
+        assert!(admission.try_admit().is_ok(), "a released permit admits the next request");
     }
 }

@@ -14,7 +14,7 @@ use super::JsonBody;
 use super::views::UserView;
 use super::views::rfc3339;
 use crate::auth::{
-    CurrentSession, MfaChallengeCookie, auth_service, blocking, clearing_cookie,
+    CurrentSession, MfaChallengeCookie, auth_service, blocking, blocking_hashing, clearing_cookie,
     clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie, session_cookie_value,
 };
 use crate::error::{AppError, ErrorCode, FieldError};
@@ -60,7 +60,7 @@ pub(crate) async fn register(
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
     let RegisterBody { username, email, password } = body.into_inner();
-    let user = blocking(move || {
+    let user = blocking_hashing(&req, move || {
         auth.register(
             &Registration { username: &username, email: &email, password: &password },
             &meta,
@@ -107,8 +107,10 @@ pub(crate) async fn login(
     let held_session = previous.is_some();
     let LoginBody { identifier, password } = body.into_inner();
     let now = auth.now();
-    let outcome =
-        blocking(move || auth.login(&identifier, &password, previous.as_deref(), &meta)).await?;
+    let outcome = blocking_hashing(&req, move || {
+        auth.login(&identifier, &password, previous.as_deref(), &meta)
+    })
+    .await?;
     let mut response = HttpResponse::Ok();
     response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
     match outcome {
