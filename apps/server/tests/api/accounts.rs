@@ -335,16 +335,29 @@ pub async fn assert_field_error(response: Response, field: &str, code: &str) -> 
     body
 }
 
-/// Every audit record the app has written so far (all files of its audit folder), in order.
+/// Every audit record the app has written so far (all files of its audit folder), in order,
+/// without the genesis lines.
 pub fn audit_records(app: &TestApp) -> Vec<Value> {
-    let dir = app.log_dir.path().join("audit");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    audit_records_in(&app.log_dir.path().join("audit"))
+        .into_iter()
+        .filter(|r| r.get("event").is_some())
+        .collect()
+}
+
+/// The audit files of the folder `dir`, in chain order.
+pub fn audit_files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
         .collect();
     files.sort();
     files
+}
+
+/// Every line of the folder `dir` (genesis lines too), in chain order.
+pub fn audit_records_in(dir: &std::path::Path) -> Vec<Value> {
+    audit_files_in(dir)
         .iter()
         .flat_map(|f| {
             std::fs::read_to_string(f)
@@ -353,7 +366,6 @@ pub fn audit_records(app: &TestApp) -> Vec<Value> {
                 .map(|l| serde_json::from_str::<Value>(l).unwrap())
                 .collect::<Vec<_>>()
         })
-        .filter(|r| r.get("event").is_some())
         .collect()
 }
 

@@ -14,6 +14,7 @@ use server::audit::continuity::trail_name;
 use server::db::Db;
 use server::startup::Application;
 
+use crate::accounts::{audit_files_in, audit_records_in};
 use crate::helpers::{Backend, Case, TestDatabase, client, test_settings, test_settings_with};
 
 pub fn cases() -> Vec<Case> {
@@ -96,22 +97,7 @@ fn folder_head(log_dir: &Path) -> ChainHead {
 
 /// Every record of the folder, as JSON, in chain order.
 fn records(log_dir: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(audit_dir(log_dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    audit_records_in(&audit_dir(log_dir))
 }
 
 /// Waits (polling, bounded) until `done` holds.
@@ -127,12 +113,7 @@ async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
 
 /// Removes the last line of the newest audit file.
 fn cut_last_line(log_dir: &Path) {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(audit_dir(log_dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
+    let files = audit_files_in(&audit_dir(log_dir));
     let newest = files.last().unwrap();
     let text = std::fs::read_to_string(newest).unwrap();
     let lines: Vec<&str> = text.lines().collect();
