@@ -272,7 +272,12 @@ fn production_vars(dir: &Path) -> Vec<(String, String)> {
     assert!(mfa_key.status.success(), "{}", String::from_utf8_lossy(&mfa_key.stderr));
     let keygen = run_server(dir, &[], &["audit", "keygen", "keys/audit.key"]);
     assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    // Production refuses a database under the temporary folder (SEC-C009), and this one is under
+    // the test's: the server is told of another one.
+    let tmp = dir.join("tmp");
+    fs::create_dir(&tmp).unwrap();
     let vars = vec![
+        ("TMPDIR".to_owned(), tmp.display().to_string()),
         ("APP_ENV".to_owned(), "production".to_owned()),
         ("APP_MASTER_KEY_FILE".to_owned(), dir.join("master.key").display().to_string()),
         (
@@ -291,8 +296,7 @@ fn production_vars(dir: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn production_refuses_a_trail_that_lost_its_tail_until_an_operator_acknowledges_it() {
-    // Production refuses a database under the system's temporary folder (SEC-C009).
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let owned = production_vars(dir.path());
     let vars: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     one_run(dir.path(), &vars);
