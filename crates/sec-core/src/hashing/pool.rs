@@ -298,11 +298,17 @@ impl HashingPool {
             let id = state.next_id;
             state.next_id = state.next_id.wrapping_add(1);
             let run: JobFn = Box::new(move |hasher, area| {
-                let outcome = job(hasher, area);
+                // A panic is caught here, so that the answer channel outlives it: it is sent
+                // on, or for a panicked job dropped (which tells the caller), only once the
+                // thread has counted the job finished. Dropped during the unwind, it let the
+                // caller's next job find the pool still full.
+                let outcome = catch_unwind(AssertUnwindSafe(|| job(hasher, area)));
                 Box::new(move || {
-                    // The caller may have stopped listening (it cannot once the job started,
-                    // but a send to nobody is harmless either way).
-                    let _ = answer.send(outcome);
+                    if let Ok(outcome) = outcome {
+                        // The caller may have stopped listening (it cannot once the job
+                        // started, but a send to nobody is harmless either way).
+                        let _ = answer.send(outcome);
+                    }
                 })
             });
             state.queued.push_back(Job { id, run });
@@ -371,8 +377,9 @@ impl Shared {
                     state = self.work_ready.wait(state).unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            // A panicking job drops its answer channel, which tells its caller; the thread and
-            // its area stay for the next job.
+            // A panicking job drops its answer channel once delivered, which tells its caller;
+            // the thread and its area stay for the next job. (Jobs catch their own panics;
+            // this is the thread's safety net.)
             let deliver = catch_unwind(AssertUnwindSafe(|| (job.run)(&self.hasher, &mut area)));
             self.lock().running -= 1;
             if let Ok(deliver) = deliver {
