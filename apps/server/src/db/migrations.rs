@@ -1,12 +1,14 @@
-//! Migrations embedded in the binary, one set per backend, with identical schemas.
+//! Migrations embedded in the binary: one tree, `apps/server/migrations/`, in SQL that SQLite
+//! and PostgreSQL both run to the same schema (`tests/api/database.rs` applies it to each and
+//! compares what they built). See `docs/database.md` for writing one, and for the way out when a
+//! change cannot be said in portable SQL.
 
 use diesel::connection::SimpleConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::{DbConnection, DbError};
 
-const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// An arbitrary, fixed key for `pg_advisory_lock`: replicas that start together take turns
 /// instead of racing to create the same tables.
@@ -28,7 +30,7 @@ pub(super) fn run_pending(conn: &mut DbConnection) -> Result<MigrationReport, Db
             // transaction as a savepoint inside it.
             let mut outcome = None;
             let locked = c.immediate_transaction::<_, diesel::result::Error, _>(|c| {
-                let result = c.run_pending_migrations(SQLITE).map(versions);
+                let result = c.run_pending_migrations(MIGRATIONS).map(versions);
                 let failed = result.is_err();
                 outcome = Some(result);
                 if failed { Err(diesel::result::Error::RollbackTransaction) } else { Ok(()) }
@@ -41,7 +43,7 @@ pub(super) fn run_pending(conn: &mut DbConnection) -> Result<MigrationReport, Db
         }
         DbConnection::Postgres(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
-            let result = c.run_pending_migrations(POSTGRES).map(versions);
+            let result = c.run_pending_migrations(MIGRATIONS).map(versions);
             // Released even when a migration failed; the session ending would release it too.
             c.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
             result

@@ -1,1 +1,0 @@
-ALTER TABLE sessions DROP COLUMN second_factor_at;
