@@ -16,6 +16,15 @@ use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The last line of a chain: its sequence number and its hash (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Sequence number of the line.
+    pub seq: u64,
+    /// Its hash, as written in the line's `hash` member.
+    pub hash: String,
+}
+
 /// `"prev"` of the very first line of a chain.
 pub(crate) const ZERO_HASH: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";

@@ -10,17 +10,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use crate::chain::{self, ChainKey, LineHead, Sealer};
+use crate::chain::{self, ChainHead, ChainKey, LineHead, Sealer};
 use crate::trail::{AuditError, audit_files, last_complete_line};
-
-/// The last line of a chain: its sequence number and its hash (lowercase hex).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainHead {
-    /// Sequence number of the line.
-    pub seq: u64,
-    /// Its hash, as written in the line's `hash` member.
-    pub hash: String,
-}
 
 /// How an audit folder relates to a head recorded outside it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,7 +28,8 @@ pub use event::{
     Actor, AuditEvent, AuditRecord, DiscontinuityFinding, DiscontinuityResolution, Label,
     LabelError, LoginFailure, Outcome, RequestId, RevocationReason, Subject, UserId, UserText,
 };
-pub use head::{ChainHead, Continuity, check_continuity};
+pub use chain::ChainHead;
+pub use head::{Continuity, check_continuity};
 pub use panic::install_panic_hook;
 pub use rolling::Rotation;
 pub use telemetry::{

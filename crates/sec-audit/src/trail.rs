@@ -16,10 +16,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::chain::{self, ChainKey, FORMAT, Genesis, LineHead, Sealer, ZERO_HASH};
+use crate::chain::{self, ChainHead, ChainKey, FORMAT, Genesis, LineHead, Sealer, ZERO_HASH};
 use crate::clock::{Clock, SystemClock};
 use crate::event::{Actor, AuditEvent, AuditRecord, Outcome, RequestId, Subject};
-use crate::head::ChainHead;
 use crate::rolling::{Rotation, create_private_dir, open_private_append};
 
 /// Where and how the audit files are written.

@@ -373,7 +373,7 @@ impl PasswordHasher {
     /// # Errors
     /// [`HashError::Randomness`] if no salt could be drawn.
     pub fn rehash_verified(&self, candidate: &SecretString) -> Result<PasswordHash, HashError> {
-        crate::password::with_nfkc(candidate.expose_secret(), |normalized| {
+        crate::nfkc::with_nfkc(candidate.expose_secret(), |normalized| {
             self.hash_normalized(normalized.as_bytes(), &mut WorkArea::default())
         })
     }
@@ -421,7 +421,7 @@ impl PasswordHasher {
     /// [`VerifyError::Mismatch`] for a wrong password; the other variants for a stored hash
     /// that cannot be checked.
     pub fn verify(&self, candidate: &SecretString, stored: &str) -> Result<Verified, VerifyError> {
-        crate::password::with_nfkc(candidate.expose_secret(), |normalized| {
+        crate::nfkc::with_nfkc(candidate.expose_secret(), |normalized| {
             self.verify_normalized(normalized.as_bytes(), stored, &mut WorkArea::default())
         })
     }

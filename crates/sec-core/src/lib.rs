@@ -20,6 +20,7 @@ mod blocklist;
 mod email;
 mod escape;
 mod hashing;
+mod nfkc;
 mod origin;
 mod password;
 mod policy;

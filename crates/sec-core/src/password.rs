@@ -80,17 +80,5 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Runs `f` on the NFKC form of `s`, copying only when `s` is not already normalised; the copy
-/// lives in a [`SecretString`] so it is wiped when dropped.
-pub(crate) fn with_nfkc<R>(s: &str, f: impl FnOnce(&str) -> R) -> R {
-    match is_nfkc_quick(s.chars()) {
-        IsNormalized::Yes => f(s),
-        IsNormalized::No | IsNormalized::Maybe => {
-            let normalized = SecretString::from(s.nfkc().collect::<String>());
-            f(normalized.expose_secret())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use icu_casemap::CaseMapper;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::password::with_nfkc;
+use crate::nfkc::with_nfkc;
 use crate::{Email, Username, blocklist};
 
 /// The longest password accepted, in Unicode scalar values after NFKC.

@@ -338,7 +338,7 @@ impl HashingPool {
 }
 
 fn normalized_copy(candidate: &SecretString) -> SecretSlice<u8> {
-    crate::password::with_nfkc(candidate.expose_secret(), |normalized| {
+    crate::nfkc::with_nfkc(candidate.expose_secret(), |normalized| {
         SecretSlice::from(normalized.as_bytes().to_vec())
     })
 }

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::nfkc::with_nfkc;
 
 fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
