@@ -13,8 +13,8 @@
 # SQLite (the probe touches no database). Bounded in time, 127.0.0.1 only. Needs wrk and curl.
 #
 #   scripts/bench-hardening.sh
-#   cargo build --release --no-default-features -p server && BENCH_NO_BUILD=1 scripts/bench-hardening.sh
-#     (the same run on the limiter built directly on governor instead of actix-governor)
+#   cargo build --release --features actix-governor -p server && BENCH_NO_BUILD=1 scripts/bench-hardening.sh
+#     (the same run on the opt-in actix-governor middleware instead of governor directly)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
