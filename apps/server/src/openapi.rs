@@ -16,9 +16,10 @@
 //! `int64` with a maximum, since OpenAPI's `int32` is signed). What a schema cannot say (the
 //! common-password list, one script per username, a taken name) stays a documented 422.
 //!
-//! Handlers that build their JSON with `json!` are described by the response shapes below:
-//! they exist only for the document, and the conformance test checks them against what the
-//! server really sends.
+//! Every body in it is the type the handler serializes (`Serialize` and `ToSchema` on one
+//! struct, beside the handler in `routes/`), and the conformance test checks the document
+//! against what the server really sends. The answers several operations share are in
+//! [`crate::routes::responses`].
 //!
 //! Handlers document only the answers that are their own. The ones that come from the layers
 //! in front of every handler, or from a route's access rule and body type, are added by
@@ -41,25 +42,20 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::Method;
-use serde::Serialize;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{
-    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
-};
+use utoipa::openapi::response::Response;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, OpenApi};
 
-use crate::auth::{MFA_COOKIE, SESSION_COOKIE};
-use crate::error::FieldError;
-use crate::routes::views::{AdminUserView, SessionView, UserView};
+use crate::http::cookies::{MFA_COOKIE, SESSION_COOKIE};
+use crate::http::error::{ErrorBody, FieldError};
+use crate::routes::responses::{
+    ALL_SHARED, CROSS_SITE, FORBIDDEN, INTERNAL, INVALID_JSON, MFA_SCHEME, PAYLOAD_TOO_LARGE,
+    RATE_LIMITED, REAUTH_REQUIRED, REQUEST_TIMEOUT, SECOND_FACTOR_PROOF_REQUIRED, SESSION_SCHEME,
+    Shared, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, URI_TOO_LONG,
+};
 use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa};
-
-/// Name of the security scheme of the session cookie, as handlers' `security(...)` cite it.
-pub(crate) const SESSION_SCHEME: &str = "session";
-/// Name of the security scheme of the pending second-factor cookie.
-pub(crate) const MFA_SCHEME: &str = "mfa_pending";
 
 /// The document.
 #[derive(OpenApi)]
@@ -67,7 +63,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
     info(
         title = "server",
         description = "Secure-by-default reference server. Every error response carries \
-                       `ErrorBody` (422 `validation_failed`: `ValidationErrorBody`), the \
+                       `ErrorBody` (with `fields` for 422 `validation_failed`), the \
                        `X-Request-Id` header, and `Cache-Control: no-store`. Besides what \
                        each operation lists: an unknown path is 404 `not_found` and a known \
                        path with another method 405 `method_not_allowed` with an `Allow` header \
@@ -110,8 +106,7 @@ pub(crate) const MFA_SCHEME: &str = "mfa_pending";
         crate::routes::pages::signed_out,
     ),
     components(
-        schemas(ErrorBody, ValidationErrorBody, FieldError),
-        responses(DatabaseUnavailable),
+        schemas(ErrorBody, FieldError),
     ),
     modifiers(&CookieSchemes, &CommonResponses),
     tags(
@@ -167,137 +162,6 @@ impl Modify for CookieSchemes {
     }
 }
 
-/// The shared error answers: component name, description, and whether `Retry-After` comes
-/// with it.
-struct Shared {
-    name: &'static str,
-    description: &'static str,
-    retry_after: bool,
-}
-
-const URI_TOO_LONG: Shared = Shared {
-    name: "UriTooLong",
-    description: "The path and query are longer than `limits.max_url_bytes` (`uri_too_long`).",
-    retry_after: false,
-};
-const RATE_LIMITED: Shared = Shared {
-    name: "RateLimited",
-    description: "More requests from this client address than `rate_limit.*` allows \
-                  (`too_many_requests`); `/api/v1/auth/*` has a stricter bucket.",
-    retry_after: true,
-};
-const INTERNAL: Shared = Shared {
-    name: "InternalError",
-    description: "Unexpected failure (`internal_error`); details are in the log under the \
-                  request id.",
-    retry_after: false,
-};
-const CROSS_SITE: Shared = Shared {
-    name: "CrossSiteRequest",
-    description: "The request carries the session (or pending second-factor) cookie and comes \
-                  from another site, or says nothing of where it comes from \
-                  (`cross_site_request`).",
-    retry_after: false,
-};
-const INVALID_JSON: Shared = Shared {
-    name: "InvalidJson",
-    description: "The body is not JSON of this shape (`invalid_json`).",
-    retry_after: false,
-};
-const REQUEST_TIMEOUT: Shared = Shared {
-    name: "RequestTimeout",
-    description: "The body did not arrive within `limits.body_read_timeout_ms` \
-                  (`request_timeout`); the connection is closed.",
-    retry_after: false,
-};
-const PAYLOAD_TOO_LARGE: Shared = Shared {
-    name: "PayloadTooLarge",
-    description: "The body is over 64 KiB (`payload_too_large`).",
-    retry_after: false,
-};
-const UNSUPPORTED_MEDIA_TYPE: Shared = Shared {
-    name: "UnsupportedMediaType",
-    description: "The body is not `application/json` (`unsupported_media_type`).",
-    retry_after: false,
-};
-const UNAUTHORIZED: Shared = Shared {
-    name: "Unauthorized",
-    description: "No valid session (`unauthorized`).",
-    retry_after: false,
-};
-const REAUTH_REQUIRED: Shared = Shared {
-    name: "ReauthRequired",
-    description: "No valid session (`unauthorized`), or the last authentication is older than \
-                  the re-authentication window (`reauth_required`).",
-    retry_after: false,
-};
-const FORBIDDEN: Shared = Shared {
-    name: "Forbidden",
-    description: "The account lacks the permission (`forbidden`), or has no second factor or \
-                  this session was not established with it (`mfa_required`).",
-    retry_after: false,
-};
-const SECOND_FACTOR_PROOF_REQUIRED: Shared = Shared {
-    name: "SecondFactorProofRequired",
-    description: "The account has a second factor and this session has not proved it within \
-                  the re-authentication window (`mfa_required`): re-authenticate with a TOTP \
-                  or recovery code, not the password.",
-    retry_after: false,
-};
-const DATABASE_UNAVAILABLE: Shared = Shared {
-    name: "DatabaseUnavailable",
-    description: "The database cannot be reached (`database_unavailable`).",
-    retry_after: false,
-};
-
-const ALL_SHARED: [Shared; 13] = [
-    URI_TOO_LONG,
-    RATE_LIMITED,
-    INTERNAL,
-    CROSS_SITE,
-    INVALID_JSON,
-    REQUEST_TIMEOUT,
-    PAYLOAD_TOO_LARGE,
-    UNSUPPORTED_MEDIA_TYPE,
-    UNAUTHORIZED,
-    REAUTH_REQUIRED,
-    FORBIDDEN,
-    SECOND_FACTOR_PROOF_REQUIRED,
-    DATABASE_UNAVAILABLE,
-];
-
-impl Shared {
-    fn response(&self) -> Response {
-        let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
-        let mut response = ResponseBuilder::new()
-            .description(self.description)
-            .content("application/json", body)
-            .build();
-        if self.retry_after {
-            let seconds = ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                .minimum(Some(0));
-            let header = HeaderBuilder::new()
-                .schema(seconds)
-                .description(Some("Seconds to wait before trying again."))
-                .build();
-            response.headers.insert("Retry-After".to_owned(), header);
-        }
-        response
-    }
-}
-
-/// `(status = 503, response = DatabaseUnavailable)` in a handler's `responses`: the answer of
-/// every route that reads or writes the database, when it cannot be reached.
-pub(crate) struct DatabaseUnavailable;
-
-impl<'r> ToResponse<'r> for DatabaseUnavailable {
-    fn response() -> (&'r str, RefOr<Response>) {
-        (DATABASE_UNAVAILABLE.name, RefOr::T(DATABASE_UNAVAILABLE.response()))
-    }
-}
-
 /// Adds the answers that come from the layers in front of the handlers and from each route's
 /// access rule and body type (the table in the module documentation).
 struct CommonResponses;
@@ -340,7 +204,7 @@ impl Modify for CommonResponses {
                     add(r, "403", &FORBIDDEN);
                 }
             }
-            if !crate::csrf::is_safe(&e.method) {
+            if !crate::http::csrf::is_safe(&e.method) {
                 add(r, "403", &CROSS_SITE);
             }
             add(r, "414", &URI_TOO_LONG);
@@ -385,193 +249,9 @@ fn add(responses: &mut BTreeMap<String, RefOr<Response>>, status: &str, shared: 
     responses.insert(status.to_owned(), RefOr::T(joined));
 }
 
-/// The schema of a body that takes exactly one of some secret string fields: a `oneOf` with a
-/// branch per field, which requires that field as a string and allows the others only absent
-/// or null, and no other property (what the handlers accept; anything else is 422 or 400).
-pub(crate) fn exactly_one_of(description: &str, fields: &[&str]) -> RefOr<Schema> {
-    let mut one_of = OneOfBuilder::new().description(Some(description));
-    for given in fields {
-        let secret = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)));
-        let mut branch = ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property(*given, secret)
-            .required(*given)
-            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-        for other in fields.iter().filter(|f| *f != given) {
-            branch = branch.property(*other, ObjectBuilder::new().schema_type(Type::Null));
-        }
-        one_of = one_of.item(branch);
-    }
-    RefOr::T(Schema::OneOf(one_of.build()))
-}
-
 fn lowercase_first(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
-}
-
-/// The body of every error response except 422 `validation_failed`.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document; error.rs builds the real body")]
-pub(crate) struct ErrorBody {
-    /// Stable machine-readable code, e.g. `unauthorized`.
-    error: String,
-    /// The id of the request, also in the `X-Request-Id` header and in every log line.
-    request_id: String,
-}
-
-/// The body of 422 `validation_failed`: the rejected fields and why.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document; error.rs builds the real body")]
-pub(crate) struct ValidationErrorBody {
-    /// Always `validation_failed`.
-    error: String,
-    /// The id of the request.
-    request_id: String,
-    /// Each rejected field.
-    fields: Vec<FieldError>,
-}
-
-/// `{"status": ...}` of the probes.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct ProbeStatus {
-    /// `ok` (liveness) or `ready` (readiness).
-    status: String,
-}
-
-/// `{"user": ...}`.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct UserEnvelope {
-    /// The account.
-    user: UserView,
-}
-
-/// The answer to a login (and to its second-factor step).
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct LoginResponse {
-    /// The account.
-    user: UserView,
-    /// True when the password was right but a second factor is still needed: no session yet,
-    /// only the pending cookie for `POST /api/v1/auth/mfa`.
-    mfa_required: bool,
-}
-
-/// The answer to a re-authentication.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct ReauthResponse {
-    /// When this re-authentication happened (RFC 3339).
-    #[schema(format = DateTime)]
-    authenticated_at: String,
-    /// 1: password; 2: with a second factor.
-    aal: i64,
-}
-
-/// The signed-in account and its roles.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct MeResponse {
-    /// The account.
-    user: UserView,
-    /// Its role names.
-    roles: Vec<String>,
-}
-
-/// The signed-in user's sessions.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct SessionList {
-    /// Newest first.
-    sessions: Vec<SessionView>,
-}
-
-/// How many sessions ended.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct Revoked {
-    /// The number of sessions ended.
-    revoked: u64,
-}
-
-/// The state of the signed-in user's second factor.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct MfaStatus {
-    /// Whether TOTP is on.
-    totp_enabled: bool,
-    /// Since when (RFC 3339), or null.
-    #[schema(format = DateTime)]
-    enabled_at: Option<String>,
-    /// Recovery codes not used yet.
-    recovery_codes_left: u64,
-    /// Whether an enrollment waits for its confirmation.
-    enrollment_pending: bool,
-    /// This session's assurance level: 1 password, 2 with a second factor.
-    session_aal: i64,
-}
-
-/// A started TOTP enrollment.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct TotpEnrollment {
-    /// The `otpauth://totp/...` URI with the new secret.
-    otpauth_uri: String,
-    /// The URI as a QR code, a `data:image/png;base64,...` URI.
-    qr_png: String,
-    /// The URI as a QR code, a `data:image/svg+xml;base64,...` URI.
-    qr_svg: String,
-    /// When the enrollment lapses unless confirmed (RFC 3339).
-    #[schema(format = DateTime)]
-    expires_at: String,
-}
-
-/// Recovery codes, shown this once.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct RecoveryCodes {
-    /// Ten single-use codes.
-    recovery_codes: Vec<String>,
-}
-
-/// A page of accounts.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct UserPage {
-    /// The accounts, oldest first.
-    users: Vec<AdminUserView>,
-    /// The offset asked for (any `u32`).
-    #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
-    offset: u32,
-    /// The page size used (the one asked for, within 1..=100).
-    #[schema(minimum = 1, maximum = 100)]
-    limit: u32,
-}
-
-/// One account in the admin API.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document")]
-pub(crate) struct AdminUserEnvelope {
-    /// The account with its state and roles.
-    user: AdminUserView,
 }
 
 #[cfg(test)]

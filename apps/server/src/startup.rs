@@ -1,26 +1,8 @@
 //! Assembles the application: database pool, migrations, audit trail, middleware, routes and
 //! listeners.
 //!
-//! Below the middleware, `HttpServer::on_connect` counts each connection against the per-address
-//! cap ([`crate::limits::ConnectionCap`]) and closes those over it.
-//!
-//! Middleware, outermost first (each request passes them in this order, each response in the
-//! reverse one):
-//!
-//! 0. client address: resolved once ([`crate::client_ip`]) and stored in the request for every
-//!    layer and handler below (rate limits, login throttle, sessions, audit);
-//! 1. security headers: every response leaves with them, errors of the layers below included;
-//! 2. request id: the id, the request's log span and line, JSON bodies for actix's errors;
-//! 3. request-target cap (414);
-//! 4. HTTPS redirect (only on the `tls.redirect_http_bind` listener);
-//! 5. body read deadline (408 `request_timeout` when the body does not arrive in time);
-//! 6. rate limits, general then `/api/v1/auth/*` (429);
-//! 7. CORS (preflights are answered here; an answer that grants no origin loses every
-//!    `Access-Control-*` header);
-//! 8. CSRF (403 for cross-site state changes with the session cookie);
-//! 9. catch-panic (500);
-//! 10. session cookies (a reissued or cleared cookie, `no-store` when authenticated), then the
-//!     routes.
+//! The layers wrap the routes in the order [`crate::http`] documents; `build_with_overrides`
+//! applies them.
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -34,18 +16,19 @@ use sec_config::Settings;
 use crate::audit::AuditSetupError;
 use crate::audit::continuity::{Anchor, ContinuityError, Recorder};
 use crate::auth::{AuthOverrides, AuthSetupError};
-use crate::client_ip::ClientIpPolicy;
-use crate::csrf::CsrfPolicy;
 use crate::db::{Db, DbError};
-use crate::error::{AppError, ErrorCode};
-use crate::limits::{BodyReadTimeout, ConnectionCap, MaxUrlBytes};
-use crate::rate_limit::{EmptyQuota, Limiter};
-use crate::security_headers::SecurityHeaders;
-use crate::tls::{HttpsRedirect, TlsError};
-use crate::{
-    audit, auth, catch_panic, client_ip, cors, csrf, housekeeping, limits, request_id, routes,
-    security_headers, tls,
+use crate::http::client_ip::ClientIpPolicy;
+use crate::http::csrf::CsrfPolicy;
+use crate::http::error::{AppError, ErrorCode};
+use crate::http::limits::{BodyReadTimeout, ConnectionCap, MaxUrlBytes};
+use crate::http::rate_limit::{EmptyQuota, Limiter};
+use crate::http::security_headers::SecurityHeaders;
+use crate::http::tls::{HttpsRedirect, TlsError};
+use crate::http::{
+    catch_panic, client_ip, cors, csrf, limits, rate_limit, request_log, security_headers, tls,
 };
+use crate::routes::docs::ApiDocument;
+use crate::{audit, auth, housekeeping, routes};
 
 /// Largest JSON, form or raw body accepted by default (64 KiB). Routes that need more (file
 /// uploads) raise it for themselves.
@@ -85,6 +68,9 @@ pub enum StartupError {
     /// The rate limiter could not be built.
     #[error("rate limits: {0}")]
     RateLimit(#[from] EmptyQuota),
+    /// The OpenAPI document could not be rendered (not expected: it is plain data).
+    #[error("OpenAPI document: {0}")]
+    OpenApi(#[from] serde_json::Error),
 }
 
 /// A built, bound, not yet running server.
@@ -169,6 +155,7 @@ impl Application {
             web::Data::new(HttpsRedirect::new(settings.server().public_origin(), local.port()))
         });
         let cors_settings = settings.cors().clone();
+        let api_document = web::Data::new(ApiDocument::new(crate::openapi::pretty_json()?));
 
         let auth_service = auth::build(settings, &db, &audit, &overrides)?;
         let hash_admission = web::Data::new(auth::HashAdmission::from_settings(settings));
@@ -179,7 +166,7 @@ impl Application {
         #[cfg(not(feature = "actix-governor"))]
         let limiter_data = web::Data::new(limiter.clone());
         let mut server = HttpServer::new(move || {
-            // The first `wrap` is the innermost layer; see the module documentation.
+            // The first `wrap` is the innermost layer: the order is the one `crate::http` documents.
             let app = App::new()
                 // Session cookie refresh and `no-store` for authenticated answers, around the
                 // handler only.
@@ -192,13 +179,12 @@ impl Application {
             #[cfg(feature = "actix-governor")]
             let app = app.wrap(limiter.auth()).wrap(limiter.general());
             #[cfg(not(feature = "actix-governor"))]
-            let app =
-                app.wrap(from_fn(crate::rate_limit::middleware)).app_data(limiter_data.clone());
+            let app = app.wrap(from_fn(rate_limit::middleware)).app_data(limiter_data.clone());
             let app = app
                 .wrap(from_fn(limits::body_deadline))
                 .wrap(from_fn(tls::redirect_middleware))
                 .wrap(from_fn(limits::middleware))
-                .wrap(from_fn(request_id::middleware))
+                .wrap(from_fn(request_log::middleware))
                 .wrap(from_fn(security_headers::middleware))
                 // Outermost: every layer above reads the client address it resolves.
                 .wrap(from_fn(client_ip::middleware))
@@ -216,6 +202,7 @@ impl Application {
                 .app_data(web::Data::new(app_recorder.clone()))
                 .app_data(web::Data::new(auth_service.clone()))
                 .app_data(hash_admission.clone())
+                .app_data(api_document.clone())
                 .app_data(json_config())
                 .app_data(form_config())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
@@ -372,7 +359,7 @@ fn form_config() -> web::FormConfig {
             UrlencodedError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::BadRequest,
         };
-        AppError::with_cause(code, crate::body_error::form_cause(&err)).into()
+        AppError::with_cause(code, crate::http::body_error::form_cause(&err)).into()
     })
 }
 
@@ -385,7 +372,7 @@ fn json_config() -> web::JsonConfig {
             JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
             _ => ErrorCode::InvalidJson,
         };
-        AppError::with_cause(code, crate::body_error::json_cause(&err)).into()
+        AppError::with_cause(code, crate::http::body_error::json_cause(&err)).into()
     })
 }
 

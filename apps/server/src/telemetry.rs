@@ -13,7 +13,7 @@
 use sec_audit::{ConsoleFormat, Rotation, TelemetryConfig, TelemetryError, TelemetryGuard};
 use sec_config::{LogFormat, LogRotation, Settings};
 
-use crate::request_id;
+use crate::http::request_id;
 
 /// Installs the process-wide log subscriber described by `settings`, and the panic hook. Hold
 /// the guard until the process ends: dropping it flushes the log file.

@@ -27,8 +27,8 @@ use super::{
     AuthService, MFA_COOKIE, SESSION_COOKIE, blocking, clearing_cookie, request_meta,
     session_cookie,
 };
-use crate::cookies;
-use crate::error::{AppError, ErrorCode};
+use crate::http::cookies;
+use crate::http::error::{AppError, ErrorCode};
 
 /// The signed-in user of this request. Extracting it authenticates the session cookie
 /// (once per request: later extractions reuse the result).
@@ -60,7 +60,7 @@ impl FromRequest for CurrentSession {
     }
 }
 
-/// The value of the session cookie `req` carries, by its exact name ([`crate::cookies`]); `None`
+/// The value of the session cookie `req` carries, by its exact name ([`crate::http::cookies`]); `None`
 /// without one (an encoded spelling of the name, or the name twice, is none).
 pub fn session_cookie_value(req: &HttpRequest) -> Option<String> {
     cookies::find(req.headers(), SESSION_COOKIE).value().map(str::to_owned)
@@ -179,7 +179,7 @@ impl<T: DeserializeOwned + 'static, const RECENT: bool> FromRequest for Verified
             let fields = serde_urlencoded::from_str::<T>(&encoded).map_err(|e| {
                 AppError::with_cause(
                     ErrorCode::BadRequest,
-                    crate::body_error::serde_cause(&e.to_string()),
+                    crate::http::body_error::serde_cause(&e.to_string()),
                 )
             })?;
             Ok(Self { session: CurrentSession(principal), fields })

@@ -25,19 +25,11 @@ pub use extract::{
 };
 pub use sealer::KeyRingSealer;
 
-use crate::client_ip::ClientAddr;
 use crate::db::{Db, DbAuthStore};
-use crate::error::{AppError, ErrorCode, FieldError};
-use crate::request_id;
-
-/// Name of the session cookie. The `__Host-` prefix makes browsers refuse it unless it is
-/// `Secure`, has `Path=/` and no `Domain`: no subdomain can set or shadow it.
-pub const SESSION_COOKIE: &str = "__Host-session";
-
-/// Name of the cookie of a login waiting for its second factor. A separate cookie, never the
-/// session cookie: no extractor but [`MfaChallengeCookie`] reads it, so it cannot
-/// authenticate any other route.
-pub const MFA_COOKIE: &str = "__Host-mfa";
+use crate::http::client_ip::ClientAddr;
+use crate::http::cookies::{MFA_COOKIE, SESSION_COOKIE};
+use crate::http::error::{AppError, ErrorCode, FieldError};
+use crate::http::request_id;
 
 /// Parts of the rules a test (or a fork) may replace.
 #[derive(Clone, Default)]

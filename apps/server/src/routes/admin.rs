@@ -3,13 +3,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use sec_auth::{RoleName, UserId};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::responses::DatabaseUnavailable;
 use super::views::AdminUserView;
 use crate::auth::{Require, auth_service, blocking, perm, request_meta};
 use crate::db::auth_store::MAX_PAGE;
-use crate::error::{AppError, ErrorCode};
+use crate::http::error::{AppError, ErrorCode};
 
 /// Paging of the account list.
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,28 @@ fn user_id(raw: &str) -> Result<UserId, AppError> {
     UserId::parse(raw).ok_or_else(|| AppError::new(ErrorCode::NotFound))
 }
 
+/// A page of accounts.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserPage {
+    /// The accounts, oldest first.
+    users: Vec<AdminUserView>,
+    /// The offset asked for (any `u32`).
+    #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
+    offset: u32,
+    /// The page size used (the one asked for, within 1..=100).
+    #[schema(minimum = 1, maximum = 100)]
+    limit: u32,
+}
+
+/// One account in the admin API.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminUserEnvelope {
+    /// The account with its state and roles.
+    user: AdminUserView,
+}
+
 /// A page of accounts, oldest first (`?offset=0&limit=50`, limit at most 100).
 #[utoipa::path(
     get,
@@ -36,9 +59,9 @@ fn user_id(raw: &str) -> Result<UserId, AppError> {
     tag = "admin",
     params(("offset" = Option<u64>, Query, maximum = 4_294_967_295_u64, description = "Accounts to skip (default 0)."), ("limit" = Option<u64>, Query, maximum = 4_294_967_295_u64, description = "Page size (default 50, clamped to 1..=100).")),
     responses(
-        (status = 200, description = "A page of accounts, oldest first.", body = crate::openapi::UserPage),
-        (status = 400, description = "A malformed or unknown query parameter (`bad_request`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 200, description = "A page of accounts, oldest first.", body = UserPage),
+        (status = 400, description = "A malformed or unknown query parameter (`bad_request`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -53,7 +76,7 @@ pub(crate) async fn list_users(
     let users = blocking(move || auth.list_users(offset, limit)).await?;
     let views: Vec<AdminUserView> =
         users.iter().map(|(u, roles)| AdminUserView::new(u, roles.clone())).collect();
-    Ok(HttpResponse::Ok().json(json!({ "users": views, "offset": offset, "limit": limit })))
+    Ok(HttpResponse::Ok().json(UserPage { users: views, offset, limit }))
 }
 
 /// One account with its roles.
@@ -63,9 +86,9 @@ pub(crate) async fn list_users(
     tag = "admin",
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
     responses(
-        (status = 200, description = "The account with its roles.", body = crate::openapi::AdminUserEnvelope),
-        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 200, description = "The account with its roles.", body = AdminUserEnvelope),
+        (status = 404, description = "No such account (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -77,7 +100,7 @@ pub(crate) async fn get_user(
     let id = user_id(&path.into_inner())?;
     let auth = auth_service(&req)?;
     let (user, roles) = blocking(move || auth.user(id)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": AdminUserView::new(&user, roles) })))
+    Ok(HttpResponse::Ok().json(AdminUserEnvelope { user: AdminUserView::new(&user, roles) }))
 }
 
 async fn set_disabled(
@@ -102,9 +125,9 @@ async fn set_disabled(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
     responses(
         (status = 204, description = "Disabled: it cannot log in and its sessions ended."),
-        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 409, description = "The last enabled administrator (`last_admin`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 404, description = "No such account (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The last enabled administrator (`last_admin`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -124,8 +147,8 @@ pub(crate) async fn disable_user(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
     responses(
         (status = 204, description = "Enabled."),
-        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 404, description = "No such account (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -147,8 +170,8 @@ pub(crate) async fn enable_user(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404.")),
     responses(
         (status = 204, description = "The counters are cleared: the account's login attempts are judged afresh."),
-        (status = 404, description = "No such account (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 404, description = "No such account (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -196,8 +219,8 @@ async fn change_role(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404."), ("role" = String, Path, description = "A role name, e.g. `admin` or `user`; an unknown one is 404.")),
     responses(
         (status = 204, description = "Granted (also when already held)."),
-        (status = 404, description = "No such account or role (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 404, description = "No such account or role (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -218,9 +241,9 @@ pub(crate) async fn grant_role(
     params(("id" = String, Path, description = "The account id (a UUID); anything else is 404."), ("role" = String, Path, description = "A role name, e.g. `admin` or `user`; an unknown one is 404.")),
     responses(
         (status = 204, description = "Revoked (also when not held)."),
-        (status = 404, description = "No such account or role (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 409, description = "The last enabled administrator's admin role (`last_admin`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 404, description = "No such account or role (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The last enabled administrator's admin role (`last_admin`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]

@@ -6,18 +6,21 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use sec_auth::{LoginOutcome, Principal, Reauthentication, Registration, SecondFactor};
 use sec_core::SecretString;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::JsonBody;
+use super::responses::{
+    DatabaseOrHashingBusy, DatabaseOrNoMfaKey, DatabaseUnavailable, ThrottledAttempts,
+    exactly_one_of,
+};
 use super::views::UserView;
 use super::views::rfc3339;
 use crate::auth::{
     CurrentSession, MfaChallengeCookie, auth_service, blocking, blocking_hashing, clearing_cookie,
     clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie, session_cookie_value,
 };
-use crate::error::{AppError, ErrorCode, FieldError};
+use crate::http::error::{AppError, ErrorCode, FieldError};
 
 /// `POST /api/v1/auth/register` body. The password is held as a secret from the moment it is
 /// parsed: no `Debug` output, wiped on drop.
@@ -40,6 +43,36 @@ pub(crate) struct RegisterBody {
     password: SecretString,
 }
 
+/// `{"user": ...}`: the account just created.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserEnvelope {
+    /// The account.
+    user: UserView,
+}
+
+/// The answer to a login (and to its second-factor step).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginResponse {
+    /// The account.
+    user: UserView,
+    /// True when the password was right but a second factor is still needed: no session yet,
+    /// only the pending cookie for `POST /api/v1/auth/mfa`.
+    mfa_required: bool,
+}
+
+/// The answer to a re-authentication.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReauthResponse {
+    /// When this re-authentication happened (RFC 3339).
+    #[schema(format = DateTime)]
+    authenticated_at: String,
+    /// 1: password; 2: with a second factor.
+    aal: i64,
+}
+
 /// Creates an account with the least-privileged role. 201 with the account; 422 naming each
 /// rejected field (a taken user name or e-mail included).
 #[utoipa::path(
@@ -48,9 +81,9 @@ pub(crate) struct RegisterBody {
     tag = "auth",
     request_body = RegisterBody,
     responses(
-        (status = 201, description = "The account, created with the least-privileged role.", body = crate::openapi::UserEnvelope),
-        (status = 422, description = "A rejected field (`validation_failed`), a taken user name or e-mail included.", body = crate::openapi::ValidationErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 201, description = "The account, created with the least-privileged role.", body = UserEnvelope),
+        (status = 422, description = "A rejected field (`validation_failed`), a taken user name or e-mail included.", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseOrHashingBusy),
     ),
 )]
 pub(crate) async fn register(
@@ -69,7 +102,7 @@ pub(crate) async fn register(
     .await?;
     Ok(HttpResponse::Created()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(json!({ "user": UserView::from(&user) })))
+        .json(UserEnvelope { user: UserView::from(&user) }))
 }
 
 /// `POST /api/v1/auth/login` body: a user name or e-mail address, and the password.
@@ -91,10 +124,10 @@ pub(crate) struct LoginBody {
     tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Logged in (a new session cookie), or, with `mfa_required: true`, the password was right and the second factor is due (only the pending-MFA cookie).", body = crate::openapi::LoginResponse),
-        (status = 401, description = "Unknown account, wrong password or disabled account, not told apart (`invalid_credentials`).", body = crate::openapi::ErrorBody),
-        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 200, description = "Logged in (a new session cookie), or, with `mfa_required: true`, the password was right and the second factor is due (only the pending-MFA cookie).", body = LoginResponse),
+        (status = 401, description = "Unknown account, wrong password or disabled account, not told apart (`invalid_credentials`).", body = crate::http::error::ErrorBody),
+        (status = 429, response = ThrottledAttempts),
+        (status = 503, response = DatabaseOrHashingBusy),
     ),
 )]
 pub(crate) async fn login(
@@ -116,7 +149,7 @@ pub(crate) async fn login(
     match outcome {
         LoginOutcome::Session(logged_in) => Ok(response
             .cookie(session_cookie(logged_in.token.expose()))
-            .json(json!({ "user": UserView::from(&logged_in.user), "mfa_required": false }))),
+            .json(LoginResponse { user: UserView::from(&logged_in.user), mfa_required: false })),
         LoginOutcome::MfaRequired(pending) => {
             response.cookie(mfa_cookie(pending.token.expose(), pending.expires_at - now));
             if held_session {
@@ -124,7 +157,7 @@ pub(crate) async fn login(
                 response.cookie(clearing_cookie());
             }
             Ok(response
-                .json(json!({ "user": UserView::from(&pending.user), "mfa_required": true })))
+                .json(LoginResponse { user: UserView::from(&pending.user), mfa_required: true }))
         }
     }
 }
@@ -163,11 +196,11 @@ impl SecondFactorBody {
     tag = "auth",
     request_body = SecondFactorBody,
     responses(
-        (status = 200, description = "Logged in with two factors: a new session cookie; the pending cookie is deleted.", body = crate::openapi::LoginResponse),
-        (status = 401, description = "Wrong or replayed code (`invalid_credentials`), or the pending step is missing, expired or used (`unauthorized`, pending cookie deleted).", body = crate::openapi::ErrorBody),
-        (status = 422, description = "Both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
-        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Logged in with two factors: a new session cookie; the pending cookie is deleted.", body = LoginResponse),
+        (status = 401, description = "Wrong or replayed code (`invalid_credentials`), or the pending step is missing, expired or used (`unauthorized`, pending cookie deleted).", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::http::error::ErrorBody),
+        (status = 429, response = ThrottledAttempts),
+        (status = 503, response = DatabaseOrNoMfaKey),
     ),
     security(("mfa_pending" = [])),
 )]
@@ -189,7 +222,7 @@ pub(crate) async fn complete_mfa(
             .insert_header(CacheControl(vec![CacheDirective::NoStore]))
             .cookie(session_cookie(logged_in.token.expose()))
             .cookie(clearing_mfa_cookie())
-            .json(json!({ "user": UserView::from(&logged_in.user), "mfa_required": false }))),
+            .json(LoginResponse { user: UserView::from(&logged_in.user), mfa_required: false })),
         Err(e) if e.code() == ErrorCode::Unauthorized => {
             let mut response = e.error_response();
             if let Ok(value) = header::HeaderValue::from_str(&clearing_mfa_cookie().to_string()) {
@@ -214,7 +247,7 @@ pub(crate) struct ReauthBody {
 // "Exactly one of" is a `oneOf` in the document, which the derive cannot say.
 impl utoipa::PartialSchema for SecondFactorBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::openapi::exactly_one_of(
+        exactly_one_of(
             "`POST /api/v1/auth/mfa` and `DELETE /api/v1/me/mfa/totp` body: exactly one of a \
              TOTP code and a recovery code (the other absent or null).",
             &["code", "recovery_code"],
@@ -226,7 +259,7 @@ impl ToSchema for SecondFactorBody {}
 
 impl utoipa::PartialSchema for ReauthBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::openapi::exactly_one_of(
+        exactly_one_of(
             "`POST /api/v1/auth/reauth` body: exactly one of the password, a TOTP code and a \
              recovery code (the others absent or null).",
             &["password", "code", "recovery_code"],
@@ -246,10 +279,10 @@ impl ToSchema for ReauthBody {}
     tag = "auth",
     request_body = ReauthBody,
     responses(
-        (status = 200, description = "Re-authenticated: a new session cookie.", body = crate::openapi::ReauthResponse),
-        (status = 422, description = "Wrong password or code, or not exactly one of `password`, `code` and `recovery_code` given (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
-        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 200, description = "Re-authenticated: a new session cookie.", body = ReauthResponse),
+        (status = 422, description = "Wrong password or code, or not exactly one of `password`, `code` and `recovery_code` given (`validation_failed`).", body = crate::http::error::ErrorBody),
+        (status = 429, response = ThrottledAttempts),
+        (status = 503, response = DatabaseOrHashingBusy),
     ),
     security(("session" = [])),
 )]
@@ -282,7 +315,7 @@ pub(crate) async fn reauth(
     let (token, proof) = blocking(move || auth.reauthenticate(&session.0, &proof, &meta)).await?;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(token.expose()))
-        .json(json!({ "authenticated_at": rfc3339(proof.at), "aal": proof.aal.as_i64() })))
+        .json(ReauthResponse { authenticated_at: rfc3339(proof.at), aal: proof.aal.as_i64() }))
 }
 
 /// Logs out: deletes the session on the server, deletes the cookie, and asks the browser to
@@ -293,7 +326,7 @@ pub(crate) async fn reauth(
     tag = "auth",
     responses(
         (status = 204, description = "Logged out: the session cookie is deleted and `Clear-Site-Data` sent."),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]

@@ -1,14 +1,23 @@
-//! `GET /api/openapi.json`: the OpenAPI document of this API (see [`crate::openapi`]).
+//! `GET /api/openapi.json`: the OpenAPI document of this API. It is assembled from the
+//! handlers by `crate::openapi`, which names this handler too; so the document reaches it as
+//! application data ([`ApiDocument`], rendered once at start-up), not by a call back.
 
-use std::sync::OnceLock;
-
-use actix_web::HttpResponse;
 use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
+use actix_web::{HttpResponse, web};
 
-use crate::error::AppError;
+/// The document as JSON, fixed for a build.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiDocument(String);
 
-/// The document, as JSON. It is fixed for a build, so it is rendered once and may be cached
-/// by clients and proxies for an hour.
+impl ApiDocument {
+    /// Wraps the rendered document.
+    pub(crate) fn new(json: String) -> Self {
+        Self(json)
+    }
+}
+
+/// The document, as JSON. It is fixed for a build, so it may be cached by clients and proxies
+/// for an hour.
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
@@ -17,17 +26,9 @@ use crate::error::AppError;
         (status = 200, description = "This document.", body = Object),
     ),
 )]
-pub(crate) async fn openapi_json() -> Result<HttpResponse, AppError> {
-    static RENDERED: OnceLock<String> = OnceLock::new();
-    let body = match RENDERED.get() {
-        Some(body) => body.clone(),
-        None => {
-            let body = crate::openapi::pretty_json().map_err(AppError::internal)?;
-            RENDERED.get_or_init(|| body).clone()
-        }
-    };
-    Ok(HttpResponse::Ok()
+pub(crate) async fn openapi_json(document: web::Data<ApiDocument>) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(3600)]))
         .insert_header(ContentType::json())
-        .body(body))
+        .body(document.0.clone())
 }

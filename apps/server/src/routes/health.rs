@@ -9,11 +9,21 @@
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::responses::DatabaseUnavailable;
 use crate::audit::continuity::Recorder;
 use crate::db::{Db, DbError};
-use crate::error::AppError;
+use crate::http::error::AppError;
+
+/// `{"status": ...}` of the probes.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProbeStatus {
+    /// `ok` (liveness) or `ready` (readiness).
+    status: &'static str,
+}
 
 /// Liveness: 200 while the process serves requests.
 #[utoipa::path(
@@ -21,13 +31,13 @@ use crate::error::AppError;
     path = "/healthz",
     tag = "health",
     responses(
-        (status = 200, description = "The process is serving.", body = crate::openapi::ProbeStatus),
+        (status = 200, description = "The process is serving.", body = ProbeStatus),
     ),
 )]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(json!({ "status": "ok" }))
+        .json(ProbeStatus { status: "ok" })
 }
 
 /// Readiness: 200 when the database answers (and the audit trail has been compared with the
@@ -37,8 +47,8 @@ pub(crate) async fn healthz() -> HttpResponse {
     path = "/readyz",
     tag = "health",
     responses(
-        (status = 200, description = "The database answers.", body = crate::openapi::ProbeStatus),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 200, description = "The database answers.", body = ProbeStatus),
+        (status = 503, response = DatabaseUnavailable),
     ),
 )]
 pub(crate) async fn readyz(
@@ -51,5 +61,5 @@ pub(crate) async fn readyz(
     }
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(json!({ "status": "ready" })))
+        .json(ProbeStatus { status: "ready" }))
 }

@@ -3,17 +3,35 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use sec_auth::{Principal, SessionId};
 use sec_core::SecretString;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::auth::signed_out;
+use super::responses::{DatabaseOrHashingBusy, DatabaseUnavailable, Revoked, ThrottledAttempts};
 use super::views::{SessionView, UserView};
 use crate::auth::{
     CurrentSession, RecentSession, auth_service, blocking, request_meta, session_cookie,
 };
-use crate::error::{AppError, ErrorCode};
+use crate::http::error::{AppError, ErrorCode};
+
+/// The signed-in account and its roles.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MeResponse {
+    /// The account.
+    user: UserView,
+    /// Its role names.
+    roles: Vec<String>,
+}
+
+/// The signed-in user's sessions.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SessionList {
+    /// Newest first.
+    sessions: Vec<SessionView>,
+}
 
 /// The signed-in account and its roles.
 #[utoipa::path(
@@ -21,8 +39,8 @@ use crate::error::{AppError, ErrorCode};
     path = "/api/v1/me",
     tag = "me",
     responses(
-        (status = 200, description = "The signed-in account and its roles.", body = crate::openapi::MeResponse),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 200, description = "The signed-in account and its roles.", body = MeResponse),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -33,7 +51,7 @@ pub(crate) async fn get(
     let auth = auth_service(&req)?;
     let user_id = session.0.user.id;
     let roles = blocking(move || auth.roles(user_id)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": UserView::from(&session.0.user), "roles": roles })))
+    Ok(HttpResponse::Ok().json(MeResponse { user: UserView::from(&session.0.user), roles }))
 }
 
 /// `PUT /api/v1/me/password` body.
@@ -58,9 +76,9 @@ pub(crate) struct ChangePasswordBody {
     request_body = ChangePasswordBody,
     responses(
         (status = 204, description = "Changed: every other session ended; this one gets a new cookie."),
-        (status = 422, description = "Wrong current password or a refused new one (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
-        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or password hashing is saturated (`busy`, with `Retry-After`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
+        (status = 422, description = "Wrong current password or a refused new one (`validation_failed`).", body = crate::http::error::ErrorBody),
+        (status = 429, response = ThrottledAttempts),
+        (status = 503, response = DatabaseOrHashingBusy),
     ),
     security(("session" = [])),
 )]
@@ -84,8 +102,8 @@ pub(crate) async fn change_password(
     path = "/api/v1/me/sessions",
     tag = "me",
     responses(
-        (status = 200, description = "The sessions, newest first.", body = crate::openapi::SessionList),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 200, description = "The sessions, newest first.", body = SessionList),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -99,7 +117,7 @@ pub(crate) async fn sessions(
     let list = blocking(move || auth.sessions(&principal)).await?;
     let views: Vec<SessionView> =
         list.iter().map(|s| SessionView::new(s, s.id == current)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "sessions": views })))
+    Ok(HttpResponse::Ok().json(SessionList { sessions: views }))
 }
 
 /// Ends every session of the signed-in user except this one (needs a recent authentication).
@@ -109,8 +127,8 @@ pub(crate) async fn sessions(
     path = "/api/v1/me/sessions",
     tag = "me",
     responses(
-        (status = 200, description = "Every other session ended.", body = crate::openapi::Revoked),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 200, description = "Every other session ended.", body = Revoked),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -121,7 +139,7 @@ pub(crate) async fn revoke_other_sessions(
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
     let revoked = blocking(move || auth.revoke_other_sessions(&session.0, &meta)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+    Ok(HttpResponse::Ok().json(Revoked { revoked }))
 }
 
 /// Ends one of the signed-in user's sessions (needs a recent authentication, as ending all the
@@ -133,8 +151,8 @@ pub(crate) async fn revoke_other_sessions(
     params(("id" = String, Path, description = "The session id (a UUID); anything else is 404.")),
     responses(
         (status = 204, description = "Ended (ending the current one signs out: cookie deleted, `Clear-Site-Data` sent)."),
-        (status = 404, description = "Not one of this user's sessions (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 404, description = "Not one of this user's sessions (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]

@@ -8,20 +8,61 @@
 use actix_web::{HttpRequest, HttpResponse};
 use sec_auth::RecoveryCode;
 use sec_core::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::auth::SecondFactorBody;
+use super::responses::{DatabaseOrNoMfaKey, DatabaseUnavailable, Revoked, ThrottledAttempts};
 use super::views::rfc3339;
 use crate::auth::{
     CurrentSession, FactorChangeSession, auth_service, blocking, request_meta, session_cookie,
 };
-use crate::error::AppError;
+use crate::http::error::AppError;
 
 fn shown(codes: &[RecoveryCode]) -> Vec<String> {
     codes.iter().map(|c| c.display().expose_secret().to_owned()).collect()
+}
+
+/// The state of the signed-in user's second factor.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MfaStatus {
+    /// Whether TOTP is on.
+    totp_enabled: bool,
+    /// Since when (RFC 3339), or null.
+    #[schema(format = DateTime)]
+    enabled_at: Option<String>,
+    /// Recovery codes not used yet.
+    recovery_codes_left: u32,
+    /// Whether an enrollment waits for its confirmation.
+    enrollment_pending: bool,
+    /// This session's assurance level: 1 password, 2 with a second factor.
+    session_aal: i64,
+}
+
+/// A started TOTP enrollment. It holds the new secret, so it is serialized from borrowed
+/// secrets straight into the response body, never copied into a `String` of its own.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TotpEnrollment<'a> {
+    /// The `otpauth://totp/...` URI with the new secret.
+    otpauth_uri: &'a str,
+    /// The URI as a QR code, a `data:image/png;base64,...` URI.
+    qr_png: &'a str,
+    /// The URI as a QR code, a `data:image/svg+xml;base64,...` URI.
+    qr_svg: &'a str,
+    /// When the enrollment lapses unless confirmed (RFC 3339).
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+/// Recovery codes, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecoveryCodes {
+    /// Ten single-use codes.
+    recovery_codes: Vec<String>,
 }
 
 /// The signed-in user's MFA state: `{totp_enabled, enabled_at, recovery_codes_left,
@@ -31,8 +72,8 @@ fn shown(codes: &[RecoveryCode]) -> Vec<String> {
     path = "/api/v1/me/mfa",
     tag = "mfa",
     responses(
-        (status = 200, description = "The second factor's state.", body = crate::openapi::MfaStatus),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 200, description = "The second factor's state.", body = MfaStatus),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -44,13 +85,13 @@ pub(crate) async fn status(
     let principal = session.0;
     let aal = principal.session.aal.as_i64();
     let status = blocking(move || auth.mfa_status(&principal)).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "totp_enabled": status.totp_enabled,
-        "enabled_at": status.enabled_at.map(rfc3339),
-        "recovery_codes_left": status.recovery_codes_left,
-        "enrollment_pending": status.enrollment_pending,
-        "session_aal": aal,
-    })))
+    Ok(HttpResponse::Ok().json(MfaStatus {
+        totp_enabled: status.totp_enabled,
+        enabled_at: status.enabled_at.map(rfc3339),
+        recovery_codes_left: status.recovery_codes_left,
+        enrollment_pending: status.enrollment_pending,
+        session_aal: aal,
+    }))
 }
 
 /// Starts a TOTP enrollment (a factor change: see the tag): 201 with `otpauth_uri`,
@@ -62,8 +103,8 @@ pub(crate) async fn status(
     path = "/api/v1/me/mfa/totp",
     tag = "mfa",
     responses(
-        (status = 201, description = "An enrollment, to confirm with a code from the new secret.", body = crate::openapi::TotpEnrollment),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 201, description = "An enrollment, to confirm with a code from the new secret.", body = TotpEnrollment<'static>),
+        (status = 503, response = DatabaseOrNoMfaKey),
     ),
     security(("session" = [])),
 )]
@@ -73,12 +114,12 @@ pub(crate) async fn begin_totp(
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;
     let enrollment = blocking(move || auth.begin_totp_enrollment(&session.0)).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "otpauth_uri": enrollment.otpauth_uri.expose_secret(),
-        "qr_png": enrollment.qr_png.expose_secret(),
-        "qr_svg": enrollment.qr_svg.expose_secret(),
-        "expires_at": rfc3339(enrollment.expires_at),
-    })))
+    Ok(HttpResponse::Created().json(TotpEnrollment {
+        otpauth_uri: enrollment.otpauth_uri.expose_secret(),
+        qr_png: enrollment.qr_png.expose_secret(),
+        qr_svg: enrollment.qr_svg.expose_secret(),
+        expires_at: rfc3339(enrollment.expires_at),
+    }))
 }
 
 /// `POST /api/v1/me/mfa/totp/confirm` body.
@@ -100,10 +141,10 @@ pub(crate) struct ConfirmBody {
     tag = "mfa",
     request_body = ConfirmBody,
     responses(
-        (status = 200, description = "TOTP is on: the recovery codes, shown this once; every other session ended; this session gets a new cookie (two factors).", body = crate::openapi::RecoveryCodes),
-        (status = 422, description = "Wrong code (`code`/`incorrect`) or no enrollment pending (`code`/`no_enrollment`) (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
-        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 200, description = "TOTP is on: the recovery codes, shown this once; every other session ended; this session gets a new cookie (two factors).", body = RecoveryCodes),
+        (status = 422, description = "Wrong code (`code`/`incorrect`) or no enrollment pending (`code`/`no_enrollment`) (`validation_failed`).", body = crate::http::error::ErrorBody),
+        (status = 429, response = ThrottledAttempts),
+        (status = 503, response = DatabaseOrNoMfaKey),
     ),
     security(("session" = [])),
 )]
@@ -119,7 +160,7 @@ pub(crate) async fn confirm_totp(
         blocking(move || auth.confirm_totp_enrollment(&session.0, &code, &meta)).await?;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(confirmed.token.expose()))
-        .json(json!({ "recovery_codes": shown(&confirmed.recovery_codes) })))
+        .json(RecoveryCodes { recovery_codes: shown(&confirmed.recovery_codes) }))
 }
 
 /// Turns TOTP off (a factor change: see the tag; and, in the body, a TOTP `code` or a
@@ -131,11 +172,11 @@ pub(crate) async fn confirm_totp(
     tag = "mfa",
     request_body = crate::routes::auth::SecondFactorBody,
     responses(
-        (status = 200, description = "TOTP is off; every other session ended.", body = crate::openapi::Revoked),
-        (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::openapi::ErrorBody),
-        (status = 422, description = "Wrong code, or both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::openapi::ValidationErrorBody),
-        (status = 429, description = "Too many failed attempts (`too_many_requests`).", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again."))),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 200, description = "TOTP is off; every other session ended.", body = Revoked),
+        (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Wrong code, or both or neither of `code` and `recovery_code` (`validation_failed`).", body = crate::http::error::ErrorBody),
+        (status = 429, response = ThrottledAttempts),
+        (status = 503, response = DatabaseOrNoMfaKey),
     ),
     security(("session" = [])),
 )]
@@ -148,7 +189,7 @@ pub(crate) async fn disable_totp(
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
     let revoked = blocking(move || auth.disable_totp(&session.0, &factor, &meta)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+    Ok(HttpResponse::Ok().json(Revoked { revoked }))
 }
 
 /// Replaces the recovery codes (a factor change: see the tag): 200 with ten new codes, shown
@@ -158,9 +199,9 @@ pub(crate) async fn disable_totp(
     path = "/api/v1/me/mfa/recovery-codes",
     tag = "mfa",
     responses(
-        (status = 200, description = "Ten new recovery codes, shown this once; the old ones stop working.", body = crate::openapi::RecoveryCodes),
-        (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database cannot be reached (`database_unavailable`), or the server has no MFA key (`mfa_unavailable`).", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Ten new recovery codes, shown this once; the old ones stop working.", body = RecoveryCodes),
+        (status = 409, description = "TOTP is not enabled (`mfa_not_enabled`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseOrNoMfaKey),
     ),
     security(("session" = [])),
 )]
@@ -171,5 +212,5 @@ pub(crate) async fn regenerate_recovery_codes(
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
     let codes = blocking(move || auth.regenerate_recovery_codes(&session.0, &meta)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "recovery_codes": shown(&codes) })))
+    Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes: shown(&codes) }))
 }

@@ -26,13 +26,14 @@ pub(crate) mod health;
 pub(crate) mod me;
 pub(crate) mod mfa;
 pub(crate) mod pages;
+pub(crate) mod responses;
 pub(crate) mod views;
 
 use actix_web::http::{Method, header};
 use actix_web::{ResponseError, Route, web};
 use sec_auth::Permission;
 
-use crate::error::{AppError, ErrorCode};
+use crate::http::error::{AppError, ErrorCode};
 
 /// A JSON body whose parse error is held until the handler looks at it. actix polls all of a
 /// handler's extractors together, so a malformed body would otherwise be answered (400/415)

@@ -9,7 +9,7 @@
 //! Every form posts `application/x-www-form-urlencoded` with the session's form token in a
 //! hidden `csrf_token` field ([`form_token`]), and its handler takes a [`VerifiedForm`], which
 //! refuses the form (403 `form_token_invalid`) unless the token is that session's. Together
-//! with the Fetch Metadata / `Origin` check of [`crate::csrf`], that is two independent
+//! with the Fetch Metadata / `Origin` check of [`crate::http::csrf`], that is two independent
 //! defences against cross-site form posts. A form handler answers 303 See Other to a page
 //! (post/redirect/get), so reloading the page that follows never posts the form again.
 //!
@@ -24,11 +24,12 @@ use utoipa::ToSchema;
 
 use super::auth::{clear_session, end_current_session};
 use super::me::end_session;
+use super::responses::DatabaseUnavailable;
 use super::views::SessionView;
 use crate::auth::{
     CurrentSession, RecentVerifiedForm, VerifiedForm, auth_service, blocking, form_token,
 };
-use crate::error::AppError;
+use crate::http::error::AppError;
 
 /// Where the account page is.
 const ACCOUNT: &str = "/account";
@@ -91,8 +92,8 @@ fn signed_out_redirect() -> HttpResponse {
     tag = "pages",
     responses(
         (status = 200, description = "The account page, HTML with the session's form token in its forms.", body = String, content_type = "text/html"),
-        (status = 401, description = "No valid session (`unauthorized`, JSON: there is no sign-in page).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 401, description = "No valid session (`unauthorized`, JSON: there is no sign-in page).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -124,11 +125,11 @@ pub(crate) async fn account(
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed out: the session is ended, its cookie deleted and `Clear-Site-Data` sent.", headers(("Location" = String, description = "`/account/signed-out`."))),
-        (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The `csrf_token` field is missing, repeated or not this session's form token (`form_token_invalid`: reload the page).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::http::error::ErrorBody),
+        (status = 403, description = "The `csrf_token` field is missing, repeated or not this session's form token (`form_token_invalid`: reload the page).", body = crate::http::error::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::http::error::ErrorBody),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (`unsupported_media_type`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]
@@ -153,12 +154,12 @@ pub(crate) async fn sign_out(
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Ended; back to the account page (to the signed-out page, cookie deleted, when it was this session).", headers(("Location" = String, description = "`/account`, or `/account/signed-out`."))),
-        (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::openapi::ErrorBody),
-        (status = 403, description = "The `csrf_token` field is missing, repeated or not this session's form token (`form_token_invalid`: reload the page).", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Not one of this user's sessions (`not_found`).", body = crate::openapi::ErrorBody),
-        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::openapi::ErrorBody),
-        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (`unsupported_media_type`).", body = crate::openapi::ErrorBody),
-        (status = 503, response = crate::openapi::DatabaseUnavailable),
+        (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::http::error::ErrorBody),
+        (status = 403, description = "The `csrf_token` field is missing, repeated or not this session's form token (`form_token_invalid`: reload the page).", body = crate::http::error::ErrorBody),
+        (status = 404, description = "Not one of this user's sessions (`not_found`).", body = crate::http::error::ErrorBody),
+        (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::http::error::ErrorBody),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded` (`unsupported_media_type`).", body = crate::http::error::ErrorBody),
+        (status = 503, response = DatabaseUnavailable),
     ),
     security(("session" = [])),
 )]

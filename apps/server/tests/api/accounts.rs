@@ -15,7 +15,8 @@ use sec_core::{
     HashParams, HashingPool, Password, PasswordHash, PasswordHasher, SecretString, Verified,
 };
 use serde_json::{Value, json};
-use server::auth::{AuthOverrides, MFA_COOKIE, SESSION_COOKIE};
+use server::auth::AuthOverrides;
+use server::http::cookies::{MFA_COOKIE, SESSION_COOKIE};
 
 use crate::helpers::{TestApp, json};
 

@@ -68,7 +68,7 @@ pub fn install_log_capture() {
         .with(console)
         .try_init();
     assert!(installed.is_ok(), "the log capture must be the first subscriber");
-    sec_audit::install_panic_hook(server::request_id::current);
+    sec_audit::install_panic_hook(server::http::request_id::current);
 }
 
 /// Every captured JSON line so far.

@@ -72,7 +72,7 @@ async fn session_ips(app: &TestApp, token: &str) -> Vec<String> {
     let list = app
         .client
         .request(Method::GET, app.url("/api/v1/me/sessions"))
-        .header("cookie", format!("{}={token}", server::auth::SESSION_COOKIE))
+        .header("cookie", format!("{}={token}", server::http::cookies::SESSION_COOKIE))
         .send()
         .await
         .unwrap();

@@ -11,7 +11,8 @@ use diesel::prelude::*;
 use reqwest::Method;
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
-use server::auth::{AuthOverrides, MFA_COOKIE};
+use server::auth::AuthOverrides;
+use server::http::cookies::MFA_COOKIE;
 
 use crate::accounts::{
     PASSWORD, audit_records, begin_enrollment, confirm_enrollment, enroll_totp, get_as, login,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
-use server::auth::MFA_COOKIE;
+use server::http::cookies::MFA_COOKIE;
 use server::routes::{Access, endpoints};
 
 use crate::accounts::{

@@ -10,7 +10,7 @@ use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE, USER_AGENT};
 use reqwest::{Method, Response};
 use sec_auth::SessionToken;
 use serde_json::json;
-use server::auth::SESSION_COOKIE;
+use server::http::cookies::SESSION_COOKIE;
 
 use crate::accounts::{
     PASSWORD, get_as, login, make_admin, register, session_token, signed_in, with_session,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::Method;
 use sec_auth::ManualClock;
 use serde_json::json;
-use server::auth::MFA_COOKIE;
+use server::http::cookies::MFA_COOKIE;
 use server::routes::{Access, endpoints};
 
 use crate::accounts::{

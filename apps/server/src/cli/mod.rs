@@ -10,9 +10,23 @@
 //! come from config files and environment variables, never from flags, so that nothing secret
 //! ever needs to appear in a process list.
 
+pub mod audit;
+pub mod check;
+pub mod dev_cert;
+pub mod mfa;
+pub mod migrate;
+pub mod openapi;
+pub mod probe;
+pub mod secrets;
+pub mod serve;
+pub mod users;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use self::audit::AuditCommand;
+use self::dev_cert::DevCertArgs;
 
 /// Secure-by-default reference server.
 ///
@@ -45,7 +59,7 @@ pub enum Command {
     /// only the certificates of tls.cert_file. Prints one line; exits 0 on 200, 1 otherwise
     /// (refused, timed out, TLS failure, any other status). Writes nothing and opens no
     /// database: for container health checks.
-    Probe(crate::cli_probe::ProbeArgs),
+    Probe(self::probe::ProbeArgs),
     /// Audit trail tools.
     Audit {
         /// What to do.
@@ -56,15 +70,15 @@ pub enum Command {
     Secrets {
         /// What to do.
         #[command(subcommand)]
-        command: crate::cli_secrets::SecretsCommand,
+        command: self::secrets::SecretsCommand,
     },
     /// Check the settings without starting; `--deploy` runs every deploy rule.
-    Check(crate::cli_check::CheckArgs),
+    Check(self::check::CheckArgs),
     /// Account administration from the command line.
     Users {
         /// What to do.
         #[command(subcommand)]
-        command: crate::cli_users::UsersCommand,
+        command: self::users::UsersCommand,
     },
     /// Print the OpenAPI 3.1 document of the HTTP API (pretty JSON) to standard output, as
     /// `GET /api/openapi.json` serves it; `just openapi` writes it to docs/openapi.json.
@@ -74,59 +88,13 @@ pub enum Command {
     Mfa {
         /// What to do.
         #[command(subcommand)]
-        command: crate::cli_mfa::MfaCommand,
+        command: self::mfa::MfaCommand,
     },
     /// Write a self-signed certificate for localhost, 127.0.0.1 and ::1 (ECDSA P-256, valid 90
     /// days; CA:false, serverAuth, key identifiers) to DIR/cert.pem and DIR/key.pem (mode 0600), for local HTTPS, and print the
     /// settings that use it. Browsers will warn about it until it is trusted. Never for
     /// production.
     DevCert(DevCertArgs),
-}
-
-/// `server dev-cert`.
-#[derive(Debug, clap::Args)]
-pub struct DevCertArgs {
-    /// Folder for cert.pem and key.pem (created owner-only).
-    #[arg(long, value_name = "DIR", default_value = sec_config::DEV_CERT_DIR)]
-    pub dir: PathBuf,
-    /// Replace an existing certificate and key instead of refusing.
-    #[arg(long)]
-    pub force: bool,
-}
-
-/// `server audit ...`.
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check the hash chain of an audit file, or of a folder of rotated audit files (the
-    /// configured {log.dir}/audit when omitted). Prints a summary and exits 0 when intact;
-    /// names the first broken line and exits 1 on any edit, deletion, insertion, reordering,
-    /// truncation or missing file; exits 2 when the files cannot be read. For the configured
-    /// folder it also compares the chain with the head recorded for it in the
-    /// database, so that newest lines cut away or a deleted folder exit 1 too (2 when the
-    /// database cannot be read).
-    Verify {
-        /// An audit-*.jsonl file or a folder of them.
-        #[arg(value_name = "FILE_OR_DIR")]
-        path: Option<PathBuf>,
-        /// The chain key file, instead of the configured one (log.audit_key_file, or the
-        /// development key {log.dir}/audit.key).
-        #[arg(long, value_name = "FILE")]
-        key_file: Option<PathBuf>,
-    },
-    /// Accept the configured audit folder as it is when it does not continue the chain head
-    /// recorded in the database (its newest lines were cut, or it was deleted or replaced),
-    /// which makes a production server refuse to start. Records an AuditTrailDiscontinuity
-    /// event (resolution "acknowledged") in the trail and makes the folder's head the recorded
-    /// one. Run it with the server stopped, after finding out what happened to the files.
-    /// Exits 0 when acknowledged or when there was nothing to acknowledge, 2 on failure.
-    Acknowledge,
-    /// Create a new random audit chain key in FILE (mode 0600; never overwrites). Point
-    /// log.audit_key_file at it; keep it outside the log folder.
-    Keygen {
-        /// Where to write the key.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-    },
 }
 
 #[cfg(test)]

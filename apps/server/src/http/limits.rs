@@ -43,8 +43,8 @@ use futures_util::Stream;
 use sec_config::{LimitsSettings, Settings, TrustedProxies};
 use socket2::SockRef;
 
-use crate::client_ip::rate_limit_key;
-use crate::error::{AppError, ErrorCode};
+use crate::http::client_ip::rate_limit_key;
+use crate::http::error::{AppError, ErrorCode};
 
 /// The request-target cap, registered as `web::Data<MaxUrlBytes>`.
 #[derive(Debug, Clone, Copy)]

@@ -8,14 +8,14 @@
 //! code, which holds across replicas.
 //!
 //! The key is the request's [`ClientAddr`], resolved once per request by
-//! [`crate::client_ip::middleware`] (the peer, or the forwarding header of a trusted proxy),
+//! [`crate::http::client_ip::middleware`] (the peer, or the forwarding header of a trusted proxy),
 //! with IPv6 clients keyed by their /64.
 //!
 //! Two interchangeable implementations, chosen at build time:
-//! - feature `actix-governor` (default): the actix-governor middleware with our key extractor
-//!   and 429 body. actix-governor is **GPL-3.0-or-later**;
-//! - without it (`--no-default-features`): the same quotas and responses on the MIT-licensed
-//!   governor crate directly, in a small middleware of our own.
+//! - the default: the quotas and responses on the MIT-licensed governor crate directly, in a
+//!   small middleware of our own;
+//! - opt-in feature `actix-governor`: the actix-governor middleware with our key extractor and
+//!   429 body. actix-governor is **GPL-3.0-or-later** (README, "Licenses").
 //!
 //! Both use governor's GCRA with the same quotas, and both pass the same API tests. They differ
 //! in what a refusal costs: actix-governor 0.10 creates a clock (CPUID instructions) for every
@@ -30,8 +30,8 @@ use actix_web::{HttpResponse, ResponseError};
 use governor::Quota;
 use sec_config::Settings;
 
-use crate::client_ip::{ClientAddr, rate_limit_key};
-use crate::error::AppError;
+use crate::http::client_ip::{ClientAddr, rate_limit_key};
+use crate::http::error::AppError;
 
 #[cfg(feature = "actix-governor")]
 mod with_actix_governor;

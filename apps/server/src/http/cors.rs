@@ -34,8 +34,12 @@ pub fn layer(cors: &CorsSettings) -> Condition<Cors> {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, crate::request_id::HEADER])
-        .expose_headers([crate::request_id::HEADER, header::RETRY_AFTER])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            crate::http::request_id::HEADER,
+        ])
+        .expose_headers([crate::http::request_id::HEADER, header::RETRY_AFTER])
         .max_age(usize::try_from(cors.max_age_secs()).ok())
         // Unlisted origins are served as if CORS were off, rather than refused with an error.
         .block_on_origin_mismatch(false);

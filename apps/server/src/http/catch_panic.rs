@@ -17,7 +17,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
-use crate::error::{ErrorCode, json_error};
+use crate::http::error::{ErrorCode, json_error};
 
 /// Middleware: runs the rest of the chain, turning a panic into [`HandlerPanicked`]. Mount it
 /// inside the request-id middleware, so the response and the log carry the id.

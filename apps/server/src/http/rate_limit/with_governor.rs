@@ -1,6 +1,6 @@
-//! The rate limits directly on the MIT-licensed governor crate (built without the default
-//! `actix-governor` feature): the same quotas, keys and 429 answers as the actix-governor
-//! layers, in one middleware.
+//! The rate limits directly on the MIT-licensed governor crate (the default build, without the
+//! opt-in `actix-governor` feature): the same quotas, keys and 429 answers as the
+//! actix-governor layers, in one middleware.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};

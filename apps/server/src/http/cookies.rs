@@ -15,6 +15,15 @@
 
 use actix_web::http::header::{self, HeaderMap};
 
+/// Name of the session cookie. The `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, has `Path=/` and no `Domain`: no subdomain can set or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-session";
+
+/// Name of the cookie of a login waiting for its second factor. A separate cookie, never the
+/// session cookie: no extractor but [`crate::auth::MfaChallengeCookie`] reads it, so it cannot
+/// authenticate any other route.
+pub const MFA_COOKIE: &str = "__Host-mfa";
+
 /// What the request's `Cookie` headers hold under one exact name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawCookie<'a> {

@@ -47,9 +47,9 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use sec_config::{Origin, Settings};
 
-use crate::auth::{MFA_COOKIE, SESSION_COOKIE};
-use crate::cookies;
-use crate::error::{AppError, ErrorCode};
+use crate::http::cookies;
+use crate::http::cookies::{MFA_COOKIE, SESSION_COOKIE};
+use crate::http::error::{AppError, ErrorCode};
 
 /// The cookies a browser sends on its own that make a request authenticated: a request carrying
 /// any of them is checked.
@@ -138,7 +138,7 @@ fn single<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a s
 }
 
 /// Whether the request carries a cookie named in [`AMBIENT_COOKIES`] (whatever its value), as
-/// the one reader that authentication also uses ([`crate::cookies`]) sees it: exact names.
+/// the one reader that authentication also uses ([`crate::http::cookies`]) sees it: exact names.
 fn has_ambient_cookie(headers: &HeaderMap) -> bool {
     AMBIENT_COOKIES.iter().any(|name| cookies::find(headers, name).is_present())
 }

@@ -25,7 +25,7 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sec_config::{Origin, TlsFiles};
 
-use crate::error::{AppError, ErrorCode};
+use crate::http::error::{AppError, ErrorCode};
 
 /// The TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]

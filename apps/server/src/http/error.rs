@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
-use crate::request_id;
+use crate::http::request_id;
 
 /// Stable error codes. Clients may match on these strings; they never change meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,16 +134,18 @@ impl ErrorCode {
     }
 }
 
-/// The JSON body of every error response.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
-    /// Stable code, see [`ErrorCode`].
-    pub error: &'a str,
+/// The JSON body of every error response: what handlers send and what the OpenAPI document
+/// states, from this one type.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unauthorized` (see [`ErrorCode`]).
+    pub error: &'static str,
     /// The id of the request, also in the `X-Request-Id` header and in every log line.
-    pub request_id: &'a str,
-    /// For `validation_failed`: which fields and why. Absent otherwise.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub fields: &'a [FieldError],
+    pub request_id: String,
+    /// For 422 `validation_failed`: which fields and why. Absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
 }
 
 /// One rejected input field: its name in the request body, a stable code and a reason a user
@@ -302,7 +304,11 @@ fn build_error(code: ErrorCode, request_id: &str, fields: &[FieldError]) -> Http
         .insert_header(actix_web::http::header::CacheControl(vec![
             actix_web::http::header::CacheDirective::NoStore,
         ]))
-        .json(ErrorBody { error: code.as_str(), request_id, fields })
+        .json(ErrorBody {
+            error: code.as_str(),
+            request_id: request_id.to_owned(),
+            fields: fields.to_vec(),
+        })
 }
 
 /// `outer: inner: innermost`, for the log.
