@@ -20,6 +20,8 @@ mod login;
 mod second_factor;
 mod sessions;
 mod step_up;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;
