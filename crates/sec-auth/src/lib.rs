@@ -27,6 +27,8 @@ mod recovery;
 mod service;
 mod session;
 mod store;
+#[cfg(test)]
+mod testing;
 mod throttle;
 mod token;
 mod totp;
