@@ -17,7 +17,8 @@ use crate::env::AppEnv;
 use crate::inspection::{self, Layer};
 use crate::master_key::{KeyOrigin, MASTER_KEY_FILE_VAR, MASTER_KEY_VAR};
 use crate::problem::{Problem, SettingsError};
-use crate::settings::{LogFormat, Settings, Sources};
+use crate::settings::{LogFormat, Settings};
+use crate::sources::Sources;
 
 mod http;
 
