@@ -1,7 +1,6 @@
 //! Loading the settings layers and validating them into [`Settings`].
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, File, FileFormat};
@@ -17,14 +16,18 @@ use crate::secrets_file::SecretsDoc;
 use crate::sources::Sources;
 
 mod auth;
+mod database;
 pub(crate) mod http;
+mod log;
 
 pub use auth::{AuthSettings, SESSION_TOUCH_INTERVAL_SECS};
+pub use database::DatabaseSettings;
 pub use http::{
     ClientIpHeader, CorsOrigins, CorsSettings, CsrfSettings, DEFAULT_HSTS_MAX_AGE_SECS,
     DEFAULT_PAGE_CSP, HeadersSettings, LimitsSettings, RateLimitSettings, TlsFiles, TlsSettings,
     TrustedProxies,
 };
+pub use log::{LogFormat, LogRotation, LogSettings};
 
 /// Every settings key, as a dotted path. An `APP__…` variable that maps to none of them is a
 /// typo and is reported rather than ignored.
@@ -99,8 +102,6 @@ pub const KNOWN_KEYS: &[&str] = &[
 const ENV_PREFIX: &str = "APP__";
 const ENV_SEPARATOR: &str = "__";
 const DEFAULT_BIND: &str = "127.0.0.1:8080";
-const DEFAULT_DATABASE_URL: &str = "sqlite://./var/server.db";
-const DEFAULT_LOG_DIR: &str = "./var/log";
 /// File name of the generated development MFA key ring, inside the var folder.
 pub const DEV_MFA_KEY_FILE: &str = "mfa.keys";
 /// The server's validated settings. Fields are private: a `Settings` value can only come from
@@ -127,48 +128,6 @@ pub struct ServerSettings {
     public_origin: Option<Origin>,
     trusted_proxies: TrustedProxies,
     client_ip_header: ClientIpHeader,
-}
-
-/// Database settings.
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    target: DatabaseTarget,
-    url_explicit: bool,
-    pool_max_size: u32,
-    acquire_timeout: Duration,
-    migrate_on_start: bool,
-}
-
-/// Log output settings.
-#[derive(Debug, Clone)]
-pub struct LogSettings {
-    dir: PathBuf,
-    filter: String,
-    format: LogFormat,
-    max_files: usize,
-    rotation: LogRotation,
-    max_file_mb: u64,
-    audit_key_file: Option<PathBuf>,
-}
-
-/// When the log and audit files start a new file (besides reaching `log.max_file_mb`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogRotation {
-    /// At each UTC hour.
-    Hourly,
-    /// At each UTC midnight (the default).
-    Daily,
-    /// Only when a file reaches its size limit.
-    Never,
-}
-
-/// How console log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines (development default).
-    Pretty,
-    /// One JSON object per line (production default, for log collectors).
-    Json,
 }
 
 impl Settings {
@@ -371,78 +330,12 @@ impl ServerSettings {
     }
 }
 
-impl DatabaseSettings {
-    /// The database to use (`database.url`, `DATABASE_URL`, or the file `database.url_file`
-    /// names).
-    pub fn target(&self) -> &DatabaseTarget {
-        &self.target
-    }
-
-    /// Upper bound on pooled connections (`database.pool_max_size`, default 10).
-    pub fn pool_max_size(&self) -> u32 {
-        self.pool_max_size
-    }
-
-    /// How long a request waits for a pooled connection (`database.acquire_timeout_ms`,
-    /// default 5000).
-    pub fn acquire_timeout(&self) -> Duration {
-        self.acquire_timeout
-    }
-
-    /// Whether `serve` applies pending migrations before listening
-    /// (`database.migrate_on_start`; default true except in production).
-    pub fn migrate_on_start(&self) -> bool {
-        self.migrate_on_start
-    }
-}
-
-impl LogSettings {
-    /// Folder of the log files (`log.dir`, default ./var/log).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Level filter in `tracing` directive syntax (`log.level`, default `info`; `RUST_LOG`
-    /// wins when set).
-    pub fn filter(&self) -> &str {
-        &self.filter
-    }
-
-    /// Console format (`log.format`: pretty or json; default json in production).
-    pub fn format(&self) -> LogFormat {
-        self.format
-    }
-
-    /// Rotated log files kept (`log.max_files`, default 14). Audit files are never deleted.
-    pub fn max_files(&self) -> usize {
-        self.max_files
-    }
-
-    /// When a new log or audit file is started (`log.rotation`: hourly, daily or never;
-    /// default daily).
-    pub fn rotation(&self) -> LogRotation {
-        self.rotation
-    }
-
-    /// Size at which a log or audit file is closed and the next one started, in bytes
-    /// (`log.max_file_mb`, in MiB, default 100).
-    pub fn max_file_bytes(&self) -> u64 {
-        self.max_file_mb * 1024 * 1024
-    }
-
-    /// The key file of the audit chain (`log.audit_key_file`); `None` when unset, in which case
-    /// the app uses a development key it keeps beside the audit files.
-    pub fn audit_key_file(&self) -> Option<&Path> {
-        self.audit_key_file.as_deref()
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Raw {
     server: RawServer,
-    database: RawDatabase,
-    log: RawLog,
+    database: database::RawDatabase,
+    log: log::RawLog,
     limits: http::RawLimits,
     headers: http::RawHeaders,
     csrf: http::RawCsrf,
@@ -462,28 +355,6 @@ struct RawServer {
     public_origin: Option<String>,
     trusted_proxies: Option<http::StringList>,
     client_ip_header: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawDatabase {
-    url: Option<String>,
-    url_file: Option<String>,
-    pool_max_size: Option<u32>,
-    acquire_timeout_ms: Option<u64>,
-    migrate_on_start: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawLog {
-    dir: Option<String>,
-    level: Option<String>,
-    format: Option<String>,
-    max_files: Option<usize>,
-    rotation: Option<String>,
-    max_file_mb: Option<u64>,
-    audit_key_file: Option<String>,
 }
 
 /// Files, then variables. Returns `None` when the layers cannot even be merged.
@@ -612,65 +483,10 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     let workers =
         raw.server.workers.map(|w| in_range("server.workers", Some(w), w, 1, 256, problems));
 
-    let url_explicit = raw.database.url.is_some() || raw.database.url_file.is_some();
-    // The URL may hold a password: the message names the key, never the value.
-    let target = match raw.database.url_file.as_deref() {
-        Some(file) => database_url_from_file(file, raw.database.url.is_some()),
-        None => DatabaseTarget::parse(raw.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
-            .map_err(|e| Problem::new("database.url", e.to_string())),
-    }
-    .map_err(|p| problems.push(p));
-    let pool_max_size =
-        in_range("database.pool_max_size", raw.database.pool_max_size, 10, 1, 1000, problems);
-    let acquire_ms = in_range(
-        "database.acquire_timeout_ms",
-        raw.database.acquire_timeout_ms,
-        5000,
-        100,
-        120_000,
-        problems,
-    );
-    let migrate_on_start = raw.database.migrate_on_start.unwrap_or(env != AppEnv::Production);
-
-    let dir = raw.log.dir.unwrap_or_else(|| DEFAULT_LOG_DIR.to_owned());
-    if dir.trim().is_empty() {
-        problems.push(Problem::new("log.dir", "must not be empty"));
-    }
-    let filter = raw.log.level.unwrap_or_else(|| "info".to_owned());
-    let format = match raw.log.format.as_deref() {
-        None if env == AppEnv::Production => LogFormat::Json,
-        None => LogFormat::Pretty,
-        Some("pretty") => LogFormat::Pretty,
-        Some("json") => LogFormat::Json,
-        Some(other) => {
-            problems.push(Problem::new(
-                "log.format",
-                format!("must be pretty or json (got {other:?})"),
-            ));
-            LogFormat::Pretty
-        }
-    };
-    let max_files = in_range("log.max_files", raw.log.max_files, 14, 1, 3650, problems);
-    let rotation = match raw.log.rotation.as_deref() {
-        None | Some("daily") => LogRotation::Daily,
-        Some("hourly") => LogRotation::Hourly,
-        Some("never") => LogRotation::Never,
-        Some(other) => {
-            problems.push(Problem::new(
-                "log.rotation",
-                format!("must be hourly, daily or never (got {other:?})"),
-            ));
-            LogRotation::Daily
-        }
-    };
-    let max_file_mb = in_range("log.max_file_mb", raw.log.max_file_mb, 100, 1, 100_000, problems);
-    let audit_key_file = match raw.log.audit_key_file {
-        Some(path) if path.trim().is_empty() => {
-            problems.push(Problem::new("log.audit_key_file", "must not be empty when set"));
-            None
-        }
-        other => other.map(PathBuf::from),
-    };
+    // Section by section, in the order the problems are reported: the listener, database,
+    // log, the server's proxy keys, the HTTP layer (which needs `server.bind`), auth.
+    let database = database::validate(env, &raw.database, problems);
+    let log = log::validate(env, raw.log, problems);
 
     let public_origin = http::public_origin(raw.server.public_origin.as_deref(), problems);
     let trusted_proxies = http::trusted_proxies(raw.server.trusted_proxies.as_ref(), problems);
@@ -701,56 +517,12 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
             trusted_proxies,
             client_ip_header,
         },
-        database: DatabaseSettings {
-            target: target.ok()?,
-            url_explicit,
-            pool_max_size,
-            acquire_timeout: Duration::from_millis(acquire_ms),
-            migrate_on_start,
-        },
-        log: LogSettings {
-            dir: PathBuf::from(dir),
-            filter,
-            format,
-            max_files,
-            rotation,
-            max_file_mb,
-            audit_key_file,
-        },
+        database: database?,
+        log,
         auth,
         http,
         inspection: Inspection::default(),
     })
-}
-
-/// `database.url_file`: the URL read from a file that only its owner may read (as a key file),
-/// without one trailing newline; refused when `database.url` (or `DATABASE_URL`) is set too,
-/// since which one wins would be a guess. Messages name the file, never its contents.
-fn database_url_from_file(file: &str, url_set_too: bool) -> Result<DatabaseTarget, Problem> {
-    let problem = |message: String| Problem::new("database.url_file", message);
-    if file.trim().is_empty() {
-        return Err(problem("must not be empty when set".to_owned()));
-    }
-    if url_set_too {
-        return Err(problem(
-            "database.url (or DATABASE_URL) is set too: keep one of the two".to_owned(),
-        ));
-    }
-    let path = Path::new(file);
-    let unreadable = |e: std::io::Error| problem(format!("cannot read {}: {e}", path.display()));
-    match crate::atomic::mode_of(path).map_err(unreadable)? {
-        Some(mode) if !crate::atomic::is_owner_only(mode) => {
-            return Err(problem(format!(
-                "{} is readable by others (mode {mode:04o}): make it owner-only (0400 or 0600)",
-                path.display()
-            )));
-        }
-        _ => {}
-    }
-    let text = secrecy::SecretString::from(std::fs::read_to_string(path).map_err(unreadable)?);
-    let url = secrecy::ExposeSecret::expose_secret(&text);
-    let url = url.strip_suffix('\n').map_or(url, |u| u.strip_suffix('\r').unwrap_or(u));
-    DatabaseTarget::parse(url).map_err(|e| problem(format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]
