@@ -1,11 +1,14 @@
 //! Loading the settings layers and validating them into [`Settings`].
+//!
+//! This file holds the loader: the known keys, the raw structure the layers merge into and the
+//! order in which the sections are checked. Each section's typed settings, raw form and checks
+//! live beside it (`server.rs`, `database.rs`, `log.rs`, `auth.rs`, `http.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use config::{Config, File, FileFormat};
-use sec_core::Origin;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::database::DatabaseTarget;
 use crate::env::AppEnv;
@@ -19,15 +22,16 @@ mod auth;
 mod database;
 pub(crate) mod http;
 mod log;
+mod server;
 
 pub use auth::{AuthSettings, SESSION_TOUCH_INTERVAL_SECS};
 pub use database::DatabaseSettings;
 pub use http::{
-    ClientIpHeader, CorsOrigins, CorsSettings, CsrfSettings, DEFAULT_HSTS_MAX_AGE_SECS,
-    DEFAULT_PAGE_CSP, HeadersSettings, LimitsSettings, RateLimitSettings, TlsFiles, TlsSettings,
-    TrustedProxies,
+    CorsOrigins, CorsSettings, CsrfSettings, DEFAULT_HSTS_MAX_AGE_SECS, DEFAULT_PAGE_CSP,
+    HeadersSettings, LimitsSettings, RateLimitSettings, TlsFiles, TlsSettings,
 };
 pub use log::{LogFormat, LogRotation, LogSettings};
+pub use server::{ClientIpHeader, ServerSettings, TrustedProxies};
 
 /// Every settings key, as a dotted path. An `APP__…` variable that maps to none of them is a
 /// typo and is reported rather than ignored.
@@ -104,6 +108,7 @@ const ENV_SEPARATOR: &str = "__";
 const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// File name of the generated development MFA key ring, inside the var folder.
 pub const DEV_MFA_KEY_FILE: &str = "mfa.keys";
+
 /// The server's validated settings. Fields are private: a `Settings` value can only come from
 /// [`Settings::load`], so holding one means every check has passed.
 #[derive(Debug, Clone)]
@@ -115,19 +120,6 @@ pub struct Settings {
     auth: AuthSettings,
     http: http::HttpSettings,
     inspection: Inspection,
-}
-
-/// HTTP listener settings.
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    bind: SocketAddr,
-    bind_explicit: bool,
-    shutdown_timeout: Duration,
-    workers: Option<usize>,
-    behind_tls_proxy: bool,
-    public_origin: Option<Origin>,
-    trusted_proxies: TrustedProxies,
-    client_ip_header: ClientIpHeader,
 }
 
 impl Settings {
@@ -283,57 +275,10 @@ impl Settings {
     }
 }
 
-// The `explicit` flags record whether a value came from a file or variable rather than the
-// built-in default: production refuses to run on defaults meant for a developer's machine.
-impl ServerSettings {
-    /// Address and port to listen on (`server.bind`, default 127.0.0.1:8080; port 0 picks a
-    /// free port).
-    pub fn bind(&self) -> SocketAddr {
-        self.bind
-    }
-
-    /// How long in-flight requests may take to finish after SIGTERM/SIGINT
-    /// (`server.shutdown_timeout_secs`, default 30).
-    pub fn shutdown_timeout(&self) -> Duration {
-        self.shutdown_timeout
-    }
-
-    /// Worker threads (`server.workers`); `None` means one per core.
-    pub fn workers(&self) -> Option<usize> {
-        self.workers
-    }
-
-    /// Whether a TLS-terminating proxy sits in front of this server
-    /// (`server.behind_tls_proxy`, default false). Production refuses to serve plain HTTP on
-    /// a non-loopback address unless this is set.
-    pub fn behind_tls_proxy(&self) -> bool {
-        self.behind_tls_proxy
-    }
-
-    /// The origin browsers use to reach the server, e.g. `https://app.example.com`
-    /// (`server.public_origin`). The CSRF check compares request origins with it; when unset,
-    /// with the origin the request's `Host` header names.
-    pub fn public_origin(&self) -> Option<&Origin> {
-        self.public_origin.as_ref()
-    }
-
-    /// Proxies whose forwarding header names the client (`server.trusted_proxies`, default
-    /// none). The rate limits key on the peer address otherwise.
-    pub fn trusted_proxies(&self) -> &TrustedProxies {
-        &self.trusted_proxies
-    }
-
-    /// Which header the trusted proxies write the client address into
-    /// (`server.client_ip_header`: `x-forwarded-for`, the default, or `forwarded`).
-    pub fn client_ip_header(&self) -> ClientIpHeader {
-        self.client_ip_header
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Raw {
-    server: RawServer,
+    server: server::RawServer,
     database: database::RawDatabase,
     log: log::RawLog,
     limits: http::RawLimits,
@@ -345,16 +290,31 @@ struct Raw {
     auth: auth::RawAuth,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawServer {
-    bind: Option<String>,
-    shutdown_timeout_secs: Option<u64>,
-    workers: Option<usize>,
-    behind_tls_proxy: Option<bool>,
-    public_origin: Option<String>,
-    trusted_proxies: Option<http::StringList>,
-    client_ip_header: Option<String>,
+/// A list setting: a TOML array, or (from an environment variable) one comma-separated string.
+/// Here rather than in a section because the server and HTTP sections both have lists.
+#[derive(Debug, Clone, Default)]
+struct StringList(Vec<String>);
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            List(Vec<String>),
+            Text(String),
+        }
+        Ok(Self(match Either::deserialize(d)? {
+            Either::List(items) => items,
+            Either::Text(text) => text.split(',').map(str::to_owned).collect(),
+        }))
+    }
+}
+
+impl StringList {
+    /// The non-empty items, trimmed (`"a, b,"` is `a` and `b`).
+    fn items(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
 }
 
 /// Files, then variables. Returns `None` when the layers cannot even be merged.
@@ -488,9 +448,10 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     let database = database::validate(env, &raw.database, problems);
     let log = log::validate(env, raw.log, problems);
 
-    let public_origin = http::public_origin(raw.server.public_origin.as_deref(), problems);
-    let trusted_proxies = http::trusted_proxies(raw.server.trusted_proxies.as_ref(), problems);
-    let client_ip_header = http::client_ip_header(raw.server.client_ip_header.as_deref(), problems);
+    let public_origin = server::public_origin(raw.server.public_origin.as_deref(), problems);
+    let trusted_proxies = server::trusted_proxies(raw.server.trusted_proxies.as_ref(), problems);
+    let client_ip_header =
+        server::client_ip_header(raw.server.client_ip_header.as_deref(), problems);
     let raw_http = http::RawHttp {
         limits: raw.limits,
         headers: raw.headers,
