@@ -20,6 +20,7 @@ use crate::sources::Sources;
 
 mod auth;
 mod database;
+mod display;
 pub(crate) mod http;
 mod log;
 mod server;
