@@ -6,22 +6,23 @@
 //! certificate expiry, rate limiting, CORS, once those settings exist) means adding a
 //! function, a row in [`RULES`], and a failing and a passing fixture in the tests, which
 //! refuse a rule without them. The HTTP-layer rules (TLS files, CORS, proxies) live in
-//! `deploy/http.rs`.
+//! `deploy/http.rs`, and the report's table and JSON in `deploy/report.rs`.
 
 use std::fmt;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::env::AppEnv;
-use crate::inspection::{self, Layer};
+use crate::inspection;
 use crate::master_key::{KeyOrigin, MASTER_KEY_FILE_VAR, MASTER_KEY_VAR};
 use crate::problem::{Problem, SettingsError};
-use crate::settings::{LogFormat, Settings, Sources};
+use crate::settings::{LogFormat, Settings};
 
 mod http;
+mod report;
 
 pub use http::{CERT_EXPIRY_WARNING, MIN_RSA_BITS};
+pub use report::{PENDING_CHECKS, Report};
 
 /// How bad a finding is. Any error makes `check --deploy` exit non-zero, and an error from a
 /// rule that applies to the environment stops the server from starting.
@@ -346,118 +347,6 @@ impl Settings {
     }
 }
 
-/// The findings of `check --deploy`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    env: Option<String>,
-    findings: Vec<Finding>,
-}
-
-impl Report {
-    /// Loads the settings from `sources` (as production unless `APP_ENV` says otherwise) and
-    /// runs every rule, whatever its scope. Settings that do not load give one
-    /// [`LOAD_FAILURE_ID`] finding per problem.
-    pub fn check(sources: &Sources) -> Self {
-        let mut sources = sources.clone();
-        sources.default_env(AppEnv::Production);
-        let env = sources.app_env().ok().map(|e| e.as_str().to_owned());
-        match Settings::load_without_deploy_rules(&sources) {
-            Ok(settings) => Self::of(&settings),
-            Err(e) => Self {
-                env,
-                findings: e
-                    .problems()
-                    .iter()
-                    .map(|p| Finding {
-                        id: LOAD_FAILURE_ID,
-                        severity: Severity::Error,
-                        key: p.key().to_owned(),
-                        source: p.source().map(str::to_owned),
-                        message: p.message().to_owned(),
-                        fix: "correct the setting; the server refuses to start until then".into(),
-                    })
-                    .collect(),
-            },
-        }
-    }
-
-    /// Runs every rule on `settings`.
-    pub fn of(settings: &Settings) -> Self {
-        Self {
-            env: Some(settings.env().as_str().to_owned()),
-            findings: RULES.iter().flat_map(|r| r.findings(settings)).collect(),
-        }
-    }
-
-    /// The findings, in rule order.
-    pub fn findings(&self) -> &[Finding] {
-        &self.findings
-    }
-
-    /// True when any finding is an error (the check fails).
-    pub fn has_errors(&self) -> bool {
-        self.findings.iter().any(|f| f.severity == Severity::Error)
-    }
-
-    /// The report as JSON, for CI.
-    pub fn to_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            env: Option<&'a str>,
-            ok: bool,
-            errors: usize,
-            warnings: usize,
-            findings: &'a [Finding],
-            pending_checks: &'a [&'a str],
-        }
-        let errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
-        let out = Out {
-            env: self.env.as_deref(),
-            ok: errors == 0,
-            errors,
-            warnings: self.findings.len() - errors,
-            findings: &self.findings,
-            pending_checks: PENDING_CHECKS,
-        };
-        serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".to_owned())
-    }
-
-    /// The report as a text table.
-    pub fn to_table(&self) -> String {
-        let mut out = String::new();
-        let env = self.env.as_deref().unwrap_or("unknown");
-        if self.findings.is_empty() {
-            let _ =
-                writeln!(out, "check --deploy ({env}): no findings, {} rules run.", RULES.len());
-            return out;
-        }
-        let _ = writeln!(out, "{:<8} {:<9} SETTING (SOURCE) / PROBLEM / FIX", "SEVERITY", "ID");
-        for f in &self.findings {
-            let source = match &f.source {
-                Some(s) if !s.starts_with("built-in") => format!(" ({s})"),
-                _ => String::new(),
-            };
-            let _ = writeln!(out, "{:<8} {:<9} {}{source}", f.severity, f.id, f.key);
-            let _ = writeln!(out, "{:<18} {}", "", f.message);
-            let _ = writeln!(out, "{:<18} fix: {}", "", f.fix);
-        }
-        let errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
-        let _ = writeln!(
-            out,
-            "\n{errors} error(s), {} warning(s) ({env}).",
-            self.findings.len() - errors
-        );
-        out
-    }
-}
-
-/// Checks that were asked for but cannot run yet, listed in the JSON report so that CI sees
-/// they did not run. None today: Argon2 parameters under the OWASP minimum are refused when the
-/// settings load (so `check --deploy` reports them as `SEC-C000`), and the session cookie's
-/// attributes (`__Host-`, `Secure`, `HttpOnly`, `SameSite=Lax`) are fixed in code, with no
-/// setting that could weaken them.
-pub const PENDING_CHECKS: &[&str] = &[];
-
 fn master_key_missing(s: &Settings) -> Vec<Issue> {
     if s.inspection().master_keys().is_some() {
         return Vec::new();
@@ -729,99 +618,6 @@ fn admin_mfa_off(s: &Settings) -> Vec<Issue> {
          enough to manage accounts and roles",
         "remove auth.admin_requires_mfa = false, and have administrators enroll TOTP",
     )]
-}
-
-impl fmt::Display for Settings {
-    /// Every setting with its value and the layer it came from; secrets are redacted.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let layer = |key: &str| self.inspection().layer_of(key);
-        let line = |f: &mut fmt::Formatter<'_>, key: &str, value: String| -> fmt::Result {
-            match layer(key) {
-                Layer::Default => writeln!(f, "{key} = {value}"),
-                l => writeln!(f, "{key} = {value}  # {l}"),
-            }
-        };
-        writeln!(f, "environment: {}", self.env())?;
-        line(f, "server.bind", self.server().bind().to_string())?;
-        line(f, "server.behind_tls_proxy", self.server().behind_tls_proxy().to_string())?;
-        line(
-            f,
-            "server.public_origin",
-            self.server()
-                .public_origin()
-                .map_or("unset (the Host header)".into(), |o| o.to_string()),
-        )?;
-        line(
-            f,
-            "server.trusted_proxies",
-            format!("{:?}", self.server().trusted_proxies().networks()),
-        )?;
-        match self.tls().files() {
-            Some(t) => {
-                line(f, "tls.cert_file", t.cert_file().display().to_string())?;
-                line(f, "tls.key_file", t.key_file().display().to_string())?;
-            }
-            None => line(f, "tls.cert_file", "unset (plain HTTP)".into())?,
-        }
-        line(f, "rate_limit.enabled", self.rate_limit().enabled().to_string())?;
-        line(f, "headers.enabled", self.headers().enabled().to_string())?;
-        line(
-            f,
-            "cors.allowed_origins",
-            match self.cors().origins() {
-                crate::settings::CorsOrigins::List(list) => {
-                    list.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                }
-                crate::settings::CorsOrigins::Any => "*".into(),
-                _ => "none (CORS off)".into(),
-            },
-        )?;
-        line(
-            f,
-            "server.shutdown_timeout_secs",
-            self.server().shutdown_timeout().as_secs().to_string(),
-        )?;
-        line(
-            f,
-            "server.workers",
-            self.server().workers().map_or("per core".into(), |w| w.to_string()),
-        )?;
-        // `describe` drops user name and password.
-        line(f, "database.url", self.database().target().describe())?;
-        line(f, "database.pool_max_size", self.database().pool_max_size().to_string())?;
-        line(f, "database.migrate_on_start", self.database().migrate_on_start().to_string())?;
-        line(f, "log.level", self.log().filter().to_owned())?;
-        line(f, "log.format", format!("{:?}", self.log().format()).to_lowercase())?;
-        line(f, "log.dir", self.log().dir().display().to_string())?;
-        line(f, "auth.reauth_window_secs", self.auth().reauth_window_secs().to_string())?;
-        line(f, "auth.admin_requires_mfa", self.auth().admin_requires_mfa().to_string())?;
-        line(f, "auth.totp_issuer", format!("{:?}", self.auth().totp_issuer()))?;
-        line(
-            f,
-            "auth.mfa_keys",
-            self.auth()
-                .mfa_keys()
-                .map_or("none".into(), |k| format!("{} key(s) (redacted)", k.keys().len())),
-        )?;
-        match self.inspection().master_keys() {
-            Some(k) => writeln!(
-                f,
-                "master keys: {} from {} (redacted)",
-                k.ring().keys().len(),
-                k.origin()
-            )?,
-            None => writeln!(f, "master keys: none")?,
-        }
-        match self.inspection().secrets_file() {
-            Some(s) => writeln!(
-                f,
-                "secrets file: {} ({} entries, redacted)",
-                s.path().display(),
-                s.keys().len()
-            ),
-            None => writeln!(f, "secrets file: none"),
-        }
-    }
 }
 
 #[cfg(test)]

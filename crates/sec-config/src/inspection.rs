@@ -14,7 +14,7 @@ use crate::env::AppEnv;
 use crate::master_key::{MASTER_KEY_VAR, MasterKeys};
 use crate::problem::Problem;
 use crate::secrets_file::{SECRET_KEYS, SecretsDoc, SecretsError, SecretsFile};
-use crate::settings::Sources;
+use crate::sources::Sources;
 
 /// A settings layer: where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,7 @@ mod master_key;
 mod problem;
 mod secrets_file;
 mod settings;
+mod sources;
 mod tls;
 
 pub use database::{DatabaseTarget, DatabaseTargetError};
@@ -54,9 +55,10 @@ pub use settings::{
     AuthSettings, ClientIpHeader, CorsOrigins, CorsSettings, CsrfSettings,
     DEFAULT_HSTS_MAX_AGE_SECS, DEFAULT_PAGE_CSP, DEV_MFA_KEY_FILE, DatabaseSettings,
     HeadersSettings, KNOWN_KEYS, LimitsSettings, LogFormat, LogRotation, LogSettings,
-    RateLimitSettings, SESSION_TOUCH_INTERVAL_SECS, ServerSettings, Settings, Sources, TlsFiles,
+    RateLimitSettings, SESSION_TOUCH_INTERVAL_SECS, ServerSettings, Settings, TlsFiles,
     TlsSettings, TrustedProxies,
 };
+pub use sources::Sources;
 pub use tls::{
     CertificateError, CertificateFacts, DEV_CERT_DIR, DEV_CERT_NAMES, DEV_CERT_VALIDITY_DAYS,
     DevCertError, DevCertificate, TLS_KEY_FILE_MODE,

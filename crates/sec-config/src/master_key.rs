@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use crate::atomic;
 use crate::env::AppEnv;
 use crate::keyring::{KeyError, KeyRing, MasterKey};
-use crate::settings::Sources;
+use crate::sources::Sources;
 
 /// Variable holding the master keys themselves (comma-separated, newest first).
 pub const MASTER_KEY_VAR: &str = "APP_MASTER_KEY";

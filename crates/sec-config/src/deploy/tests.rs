@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::*;
 use crate::keyring::{KeyRing, MasterKey};
 use crate::secrets_file::{SecretsDoc, SecretsFile};
+use crate::sources::Sources;
 
 const STRONG_URL: &str = "postgres://app:x7Kp2mQ9vL4nR8sTw3Yz@db:5432/app";
 

@@ -2,16 +2,15 @@
 //! limits and TLS. Raw values from the merged layers are validated here into typed sections;
 //! [`super::validate`] calls [`validate`] and reports every problem with its key.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ipnet::IpNet;
 use sec_core::Origin;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use super::{Settings, in_range};
+use super::{Settings, StringList, in_range};
 use crate::problem::Problem;
 
 /// Default `headers.page_csp`: everything from the page's own origin only, no inline script or
@@ -24,39 +23,6 @@ pub const DEFAULT_HSTS_MAX_AGE_SECS: u64 = 63_072_000;
 
 // ---------------------------------------------------------------------------------------------
 // Typed sections
-
-/// Which forwarding header a trusted proxy writes the client address into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientIpHeader {
-    /// `X-Forwarded-For: client, proxy1, proxy2` (the default; what most proxies append to).
-    XForwardedFor,
-    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
-    Forwarded,
-}
-
-/// The proxies whose forwarding headers are believed (`server.trusted_proxies`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl TrustedProxies {
-    /// True when `ip` is one of the trusted proxies (an IPv4-mapped IPv6 address counts as its
-    /// IPv4 address).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-
-    /// True when no proxy is trusted: forwarding headers are then always ignored.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The networks, as written in CIDR form (`10.0.0.0/8`, `192.0.2.7/32`).
-    pub fn networks(&self) -> Vec<String> {
-        self.0.iter().map(ToString::to_string).collect()
-    }
-}
 
 /// Connection and request-size limits of the HTTP listener (`limits.*`).
 #[derive(Debug, Clone)]
@@ -342,32 +308,6 @@ impl Settings {
 // ---------------------------------------------------------------------------------------------
 // Raw values
 
-/// A list setting: a TOML array, or (from an environment variable) one comma-separated string.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct StringList(Vec<String>);
-
-impl<'de> Deserialize<'de> for StringList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            List(Vec<String>),
-            Text(String),
-        }
-        Ok(Self(match Either::deserialize(d)? {
-            Either::List(items) => items,
-            Either::Text(text) => text.split(',').map(str::to_owned).collect(),
-        }))
-    }
-}
-
-impl StringList {
-    /// The non-empty items, trimmed (`"a, b,"` is `a` and `b`).
-    fn items(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|s| s.trim()).filter(|s| !s.is_empty())
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawLimits {
@@ -436,56 +376,6 @@ pub(crate) struct RawHttp {
 
 // ---------------------------------------------------------------------------------------------
 // Validation
-
-/// `server.public_origin`: the origin browsers use to reach the server.
-pub(crate) fn public_origin(raw: Option<&str>, problems: &mut Vec<Problem>) -> Option<Origin> {
-    let text = raw.map(str::trim).filter(|t| !t.is_empty())?;
-    Origin::parse(text)
-        .map_err(|e| {
-            problems.push(Problem::new(
-                "server.public_origin",
-                format!("{text:?} is not an origin: {e}; e.g. https://app.example.com"),
-            ));
-        })
-        .ok()
-}
-
-/// `server.trusted_proxies`: IP addresses or CIDR networks.
-pub(crate) fn trusted_proxies(
-    raw: Option<&StringList>,
-    problems: &mut Vec<Problem>,
-) -> TrustedProxies {
-    let mut nets = Vec::new();
-    for item in raw.into_iter().flat_map(StringList::items) {
-        let parsed = item
-            .parse::<IpNet>()
-            .map(|n| n.trunc())
-            .or_else(|_| item.parse::<IpAddr>().map(|ip| IpNet::from(ip.to_canonical())));
-        match parsed {
-            Ok(net) => nets.push(net),
-            Err(_) => problems.push(Problem::new(
-                "server.trusted_proxies",
-                format!("{item:?} is not an IP address or CIDR network, e.g. 10.0.0.0/8"),
-            )),
-        }
-    }
-    TrustedProxies(nets)
-}
-
-/// `server.client_ip_header`.
-pub(crate) fn client_ip_header(raw: Option<&str>, problems: &mut Vec<Problem>) -> ClientIpHeader {
-    match raw.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("x-forwarded-for") => ClientIpHeader::XForwardedFor,
-        Some("forwarded") => ClientIpHeader::Forwarded,
-        Some(other) => {
-            problems.push(Problem::new(
-                "server.client_ip_header",
-                format!("must be x-forwarded-for or forwarded (got {other:?})"),
-            ));
-            ClientIpHeader::XForwardedFor
-        }
-    }
-}
 
 fn origins(key: &str, raw: Option<&StringList>, problems: &mut Vec<Problem>) -> Vec<Origin> {
     let mut out = Vec::new();

@@ -7,6 +7,7 @@
 )]
 
 use std::fs;
+use std::path::Path;
 
 use super::*;
 use sec_core::Origin;
