@@ -20,6 +20,7 @@ use sec_auth::{
     UniqueField, UserId, UserLookup, UserRecord,
 };
 
+use super::page::Page;
 use super::schema::{
     login_throttle, mfa_challenges, mfa_recovery_codes, mfa_totp, mfa_totp_pending,
     role_permissions, sessions, user_roles, users,
@@ -31,8 +32,6 @@ use super::{Db, DbConnection, DbError};
 const THROTTLE_CAS_ROUNDS: usize = 8;
 /// Key of the PostgreSQL advisory lock that serialises "last admin" checks.
 const PG_ADMIN_GUARD_LOCK: i64 = 0x5ec_5e2e_0002;
-/// Most accounts one admin list page returns.
-pub const MAX_PAGE: u32 = 100;
 
 /// The app's [`AuthStore`].
 #[derive(Debug, Clone)]
@@ -361,7 +360,7 @@ impl AuthStore for DbAuthStore {
                 .select(UserRow::as_select())
                 .order((users::created_at.asc(), users::id.asc()))
                 .offset(i64::from(offset))
-                .limit(i64::from(limit.min(MAX_PAGE)))
+                .limit(i64::from(Page::new(offset, limit).limit()))
                 .load(conn)?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {

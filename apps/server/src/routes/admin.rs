@@ -3,28 +3,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use sec_auth::{RoleName, UserId};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::paging::PageQuery;
 use super::responses::DatabaseUnavailable;
 use super::views::AdminUserView;
 use crate::auth::{Require, auth_service, blocking, perm, request_meta};
-use crate::db::auth_store::MAX_PAGE;
 use crate::http::error::{AppError, ErrorCode};
-
-/// Paging of the account list.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Page {
-    #[serde(default)]
-    offset: u32,
-    #[serde(default = "default_limit")]
-    limit: u32,
-}
-
-fn default_limit() -> u32 {
-    50
-}
 
 fn user_id(raw: &str) -> Result<UserId, AppError> {
     UserId::parse(raw).ok_or_else(|| AppError::new(ErrorCode::NotFound))
@@ -68,11 +54,11 @@ pub(crate) struct AdminUserEnvelope {
 pub(crate) async fn list_users(
     _: Require<perm::UsersRead>,
     req: HttpRequest,
-    page: web::Query<Page>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;
-    let Page { offset, limit } = page.into_inner();
-    let limit = limit.clamp(1, MAX_PAGE);
+    let page = query.page();
+    let (offset, limit) = (page.offset(), page.limit());
     let users = blocking(move || auth.list_users(offset, limit)).await?;
     let views: Vec<AdminUserView> =
         users.iter().map(|(u, roles)| AdminUserView::new(u, roles.clone())).collect();

@@ -26,6 +26,7 @@ pub(crate) mod health;
 pub(crate) mod me;
 pub(crate) mod mfa;
 pub(crate) mod pages;
+pub(crate) mod paging;
 pub(crate) mod responses;
 pub(crate) mod views;
 
