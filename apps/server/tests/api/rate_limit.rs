@@ -1,9 +1,9 @@
 //! Per-IP rate limits: 429 with `Retry-After` and the JSON error body; forwarding headers move a
 //! client to another bucket only when the peer is a trusted proxy.
 //!
-//! The same cases run against both implementations: the default build (actix-governor) and
-//! `--no-default-features` (governor directly); CI runs this module both ways, selecting it
-//! by the `rate_limit_` prefix every case name here carries.
+//! The same cases run against both implementations: the default build (governor directly) and
+//! `--features actix-governor` (the opt-in middleware); CI runs this module both ways,
+//! selecting it by the `rate_limit_` prefix every case name here carries.
 //!
 //! The authentication bucket (per minute) is used where a test needs an exact count: nothing
 //! refills it during a test. The general bucket refills every second, so its test only asserts
