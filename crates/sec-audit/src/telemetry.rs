@@ -200,6 +200,11 @@ mod tests {
         )
         .subject(crate::Subject::Username(crate::UserText::new(HOSTILE)));
         tracing::subscriber::with_default(subscriber, || {
+            // Callsite interest is cached process-wide; another test thread creating or dropping
+            // its own subscriber at the same moment can leave these callsites cached as unwanted
+            // (seen under load). Recomputing it with this subscriber alive makes the test see
+            // every line it emits.
+            tracing::callsite::rebuild_interest_cache();
             let span = tracing::info_span!("request", request_id = "r1", path = %HOSTILE);
             let _entered = span.enter();
             trail.emit(&record).unwrap();
