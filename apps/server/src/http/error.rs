@@ -134,12 +134,13 @@ impl ErrorCode {
     }
 }
 
-/// The JSON body of every error response: what handlers send and what the OpenAPI document
-/// states, from this one type.
+// One type for what every error response sends and for what the OpenAPI document states (its
+// doc comments are the document's descriptions).
+/// The body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `unauthorized` (see [`ErrorCode`]).
+    /// Stable machine-readable code, e.g. `unauthorized`.
     pub error: &'static str,
     /// The id of the request, also in the `X-Request-Id` header and in every log line.
     pub request_id: String,

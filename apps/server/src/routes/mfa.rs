@@ -41,8 +41,9 @@ pub(crate) struct MfaStatus {
     session_aal: i64,
 }
 
-/// A started TOTP enrollment. It holds the new secret, so it is serialized from borrowed
-/// secrets straight into the response body, never copied into a `String` of its own.
+// It holds the new secret, so it is serialized from the borrowed secrets straight into the
+// response body, never copied into a `String` of its own.
+/// A started TOTP enrollment.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TotpEnrollment<'a> {

@@ -27,7 +27,8 @@ use super::me::end_session;
 use super::responses::DatabaseUnavailable;
 use super::views::SessionView;
 use crate::auth::{
-    CurrentSession, RecentVerifiedForm, VerifiedForm, auth_service, blocking, form_token,
+    CurrentSession, FORM_TOKEN_FIELD, RecentVerifiedForm, VerifiedForm, auth_service, blocking,
+    form_token,
 };
 use crate::http::error::AppError;
 
@@ -36,19 +37,36 @@ const ACCOUNT: &str = "/account";
 /// Where a signed-out browser is sent.
 const SIGNED_OUT: &str = "/account/signed-out";
 
-/// The fields of a form that carries nothing but its token.
+/// The fields of a form that carries nothing but its token: [`VerifiedForm`] checks the token
+/// and gives the handler the other fields, here none.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoFields {}
 
-/// The body of the account page's forms, for the document: only the session's form token
-/// ([`VerifiedForm`] checks it, and gives the handler the other fields, here none).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "a shape for the document; VerifiedForm reads the real body")]
-pub(crate) struct TokenForm {
-    /// The form token of the session, from the page's hidden field.
-    csrf_token: String,
+// On the wire such a form is its token alone, which is what the document states for it (the
+// derive would describe the empty struct the handler receives).
+impl utoipa::PartialSchema for NoFields {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("A form of the account page: only the session's form token."))
+            .property(
+                FORM_TOKEN_FIELD,
+                ObjectBuilder::new().schema_type(Type::String).description(Some(
+                    "The form token of the session, from the page's hidden field.",
+                )),
+            )
+            .required(FORM_TOKEN_FIELD)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for NoFields {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TokenForm".into()
+    }
 }
 
 /// `templates/account.html`.
@@ -122,7 +140,7 @@ pub(crate) async fn account(
     post,
     path = "/account/sign-out",
     tag = "pages",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = NoFields, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed out: the session is ended, its cookie deleted and `Clear-Site-Data` sent.", headers(("Location" = String, description = "`/account/signed-out`."))),
         (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::http::error::ErrorBody),
@@ -151,7 +169,7 @@ pub(crate) async fn sign_out(
     path = "/account/sessions/{id}/end",
     tag = "pages",
     params(("id" = String, Path, description = "The session id (a UUID); anything else is 404.")),
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = NoFields, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Ended; back to the account page (to the signed-out page, cookie deleted, when it was this session).", headers(("Location" = String, description = "`/account`, or `/account/signed-out`."))),
         (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::http::error::ErrorBody),
