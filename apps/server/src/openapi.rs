@@ -291,6 +291,22 @@ mod tests {
         Ok(())
     }
 
+    /// The lengths the notes body states are the ones its handlers check (here rather than
+    /// beside the handlers, so `routes` does not import this module back).
+    #[test]
+    fn note_lengths_are_the_checked_ones() -> Result<(), serde_json::Error> {
+        use crate::routes::notes::{BODY_MAX_CHARS, TITLE_MAX_CHARS};
+        let doc = serde_json::to_value(document())?;
+        let field = |name: &str, key: &str| -> Value {
+            doc["components"]["schemas"]["NoteContent"]["properties"][name][key].clone()
+        };
+        assert_eq!(field("title", "minLength"), 1);
+        assert_eq!(field("title", "maxLength"), TITLE_MAX_CHARS);
+        assert_eq!(field("body", "minLength"), 0);
+        assert_eq!(field("body", "maxLength"), BODY_MAX_CHARS);
+        Ok(())
+    }
+
     /// OpenAPI requires operation ids to be unique, and utoipa takes them from the handlers'
     /// names: two `get` handlers in different modules would collide.
     #[test]
