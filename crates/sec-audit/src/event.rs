@@ -516,7 +516,7 @@ mod tests {
 
     #[test]
     fn a_deleted_note_is_recorded_by_its_id_alone() {
-        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_4def_8123_456789abcdef);
+        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_4def_8123_4567_89ab_cdef);
         let deleted = AuditEvent::NoteDeleted { note_id: ResourceId::from(id) };
         assert_eq!(
             serde_json::to_string(&deleted).unwrap(),
