@@ -55,7 +55,7 @@ use crate::routes::responses::{
     RATE_LIMITED, REAUTH_REQUIRED, REQUEST_TIMEOUT, SECOND_FACTOR_PROOF_REQUIRED, SESSION_SCHEME,
     Shared, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, URI_TOO_LONG,
 };
-use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa};
+use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa, notes};
 
 /// The document.
 #[derive(OpenApi)]
@@ -93,6 +93,11 @@ use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa};
         mfa::disable_totp,
         mfa::confirm_totp,
         mfa::regenerate_recovery_codes,
+        notes::list_notes,
+        notes::create_note,
+        notes::get_note,
+        notes::replace_note,
+        notes::delete_note,
         admin::list_users,
         admin::get_user,
         admin::disable_user,
@@ -115,6 +120,7 @@ use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa};
         (name = "auth", description = "Registration, login, second factor, step-up, logout."),
         (name = "me", description = "The signed-in user's account and sessions."),
         (name = "mfa", description = "The signed-in user's second factor (TOTP). Every change to the factors (a new enrollment, its confirmation, new recovery codes, turning TOTP off) needs a recent authentication and, once TOTP is on, a session that proved the second factor within the re-authentication window (a login or re-authentication with a TOTP or recovery code; the password alone is not enough): otherwise 403 `mfa_required`."),
+        (name = "notes", description = "The signed-in user's notes (the worked example resource). Another user's note is 404 `not_found`, exactly as a note that does not exist."),
         (name = "admin", description = "Account and role administration."),
         (name = "pages", description = "Server-rendered HTML pages and the forms they post (each with the session's form token in `csrf_token`)."),
     )
@@ -282,6 +288,39 @@ mod tests {
             assert_eq!(field(schema, name, "maxLength"), PASSWORD_MAX_CHARS);
         }
         assert_eq!(schemas["UserPage"]["properties"]["offset"]["maximum"], u32::MAX);
+        Ok(())
+    }
+
+    /// The lengths the notes body states are the ones its handlers check (here rather than
+    /// beside the handlers, so `routes` does not import this module back).
+    #[test]
+    fn note_lengths_are_the_checked_ones() -> Result<(), serde_json::Error> {
+        use crate::routes::notes::{BODY_MAX_CHARS, TITLE_MAX_CHARS};
+        let doc = serde_json::to_value(document())?;
+        let field = |name: &str, key: &str| -> Value {
+            doc["components"]["schemas"]["NoteContent"]["properties"][name][key].clone()
+        };
+        assert_eq!(field("title", "minLength"), 1);
+        assert_eq!(field("title", "maxLength"), TITLE_MAX_CHARS);
+        assert_eq!(field("body", "minLength"), 0);
+        assert_eq!(field("body", "maxLength"), BODY_MAX_CHARS);
+        Ok(())
+    }
+
+    /// OpenAPI requires operation ids to be unique, and utoipa takes them from the handlers'
+    /// names: two `get` handlers in different modules would collide.
+    #[test]
+    fn operation_ids_are_unique() -> Result<(), serde_json::Error> {
+        let doc = serde_json::to_value(document())?;
+        let mut seen = std::collections::BTreeSet::new();
+        let paths = doc["paths"].as_object().into_iter().flatten();
+        for (path, item) in paths {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Some(id) = op["operationId"].as_str() else { continue };
+                assert!(seen.insert(id.to_owned()), "{method} {path}: operation id {id} is taken");
+            }
+        }
+        assert!(seen.len() > 20, "{seen:?}");
         Ok(())
     }
 }

@@ -119,6 +119,13 @@ pub enum AuditEvent {
     },
     /// The server stopped serving.
     ServerStopped,
+    /// A user deleted one of their notes (the worked example resource: a fork records the
+    /// deletions of its own resources the same way, one variant each, by id only, never by
+    /// content).
+    NoteDeleted {
+        /// The note's id.
+        note_id: ResourceId,
+    },
     /// The audit folder did not hold the chain head recorded outside it (in the database): its
     /// newest lines were cut, or it was deleted or replaced. Written when the finding is
     /// accepted, into the chain as the folder holds it. (Production refuses to run instead,
@@ -187,6 +194,7 @@ impl AuditEvent {
             Self::ConfigRejected { .. } => "ConfigRejected",
             Self::ServerStarted { .. } => "ServerStarted",
             Self::ServerStopped => "ServerStopped",
+            Self::NoteDeleted { .. } => "NoteDeleted",
             Self::AuditTrailDiscontinuity { .. } => "AuditTrailDiscontinuity",
         }
     }
@@ -279,6 +287,29 @@ impl From<uuid::Uuid> for UserId {
 }
 
 impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A stored resource of the app (a note, say), by its id: a UUID, so it names the row and
+/// carries none of its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ResourceId(uuid::Uuid);
+
+impl Serialize for ResourceId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl From<uuid::Uuid> for ResourceId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
@@ -481,6 +512,18 @@ mod tests {
         let role = Label::new("admin").unwrap();
         let granted = AuditEvent::RoleGranted { role };
         assert!(json(&granted).starts_with(&format!(r#"{{"event":"{}""#, granted.name())));
+    }
+
+    #[test]
+    fn a_deleted_note_is_recorded_by_its_id_alone() {
+        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_4def_8123_4567_89ab_cdef);
+        let deleted = AuditEvent::NoteDeleted { note_id: ResourceId::from(id) };
+        assert_eq!(
+            serde_json::to_string(&deleted).unwrap(),
+            r#"{"event":"NoteDeleted","detail":{"note_id":"01234567-89ab-4def-8123-456789abcdef"}}"#
+        );
+        assert_eq!(deleted.name(), "NoteDeleted");
+        assert_eq!(deleted.outcome(), Outcome::Success);
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use escape::{escape_control, escaped};
 pub use event::{
     Actor, AuditEvent, AuditRecord, DiscontinuityFinding, DiscontinuityResolution, Label,
-    LabelError, LoginFailure, Outcome, RequestId, RevocationReason, Subject, UserId, UserText,
+    LabelError, LoginFailure, Outcome, RequestId, ResourceId, RevocationReason, Subject, UserId,
+    UserText,
 };
 pub use head::{Continuity, check_continuity};
 pub use panic::install_panic_hook;

@@ -56,6 +56,18 @@ pub enum TextError {
     },
 }
 
+impl TextError {
+    /// A stable machine-readable code for an API's field error, the same for every field:
+    /// `too_short`, `too_long` or `disallowed_character`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooShort { .. } => "too_short",
+            Self::TooLong { .. } => "too_long",
+            Self::DisallowedCharacter { .. } => "disallowed_character",
+        }
+    }
+}
+
 impl<const MIN: usize, const MAX: usize, const MULTILINE: bool> BoundedText<MIN, MAX, MULTILINE> {
     /// Evaluated at compile time for each alias that is used: `BoundedText<10, 5>` does not build.
     const BOUNDS_ARE_ORDERED: () = assert!(MIN <= MAX, "BoundedText needs MIN <= MAX");

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-use sec_audit::{AuditRecord, AuditTrail};
+use sec_audit::{Actor, AuditEvent, AuditRecord, AuditTrail};
 use sec_auth::{
     Auth, AuthConfig, AuthError, Clock, CredentialHasher, MfaPolicy, NoSealer, PooledHasher,
-    RequestMeta, SecretSealer, SessionPolicy, StoreError, SystemClock, ThrottlePolicy,
+    Principal, RequestMeta, SecretSealer, SessionPolicy, StoreError, SystemClock, ThrottlePolicy,
 };
 use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
@@ -167,6 +167,30 @@ pub fn request_meta(req: &HttpRequest) -> RequestMeta {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         request_id: request_id::current(),
+    }
+}
+
+/// Records `event`, done by the signed-in user of `principal` in request `req`, in the audit
+/// trail: for what the app does itself, outside the rules (deleting a note). Actor, source
+/// address and request id are filled in as the rules fill them ([`RequestMeta::audit`]); the
+/// write (a file append under the trail's lock) runs on the blocking pool, in the request's
+/// span. Call it once the action has happened: a failed write is logged, as the rules' are,
+/// and does not fail the request.
+pub async fn audit_user_action(req: &HttpRequest, principal: &Principal, event: AuditEvent) {
+    let Some(trail) = req.app_data::<actix_web::web::Data<AuditTrail>>() else {
+        tracing::error!(event = event.name(), "no audit trail in the app: event NOT recorded");
+        return;
+    };
+    let sink = TrailSink(trail.get_ref().clone());
+    let record = request_meta(req).audit(event, Actor::User(principal.user.id.into()));
+    let span = tracing::Span::current();
+    let written = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        sec_auth::AuditSink::record(&sink, record);
+    })
+    .await;
+    if written.is_err() {
+        tracing::error!("the audit task failed: event NOT recorded");
     }
 }
 

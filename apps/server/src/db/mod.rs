@@ -11,6 +11,7 @@ pub mod auth_store;
 mod connection;
 mod error;
 mod migrations;
+pub mod notes;
 pub mod page;
 pub mod schema;
 pub mod users;

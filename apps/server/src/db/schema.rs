@@ -172,11 +172,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Notes, each owned by one account (the worked example resource).
+    notes (id) {
+        /// Random UUID, as text.
+        id -> Text,
+        /// The owning account's id; every query filters on it.
+        owner_id -> Text,
+        /// One line, 1 to 200 characters.
+        title -> Text,
+        /// Up to 10 000 characters, line breaks allowed.
+        body -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Unix seconds.
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(role_permissions -> roles (role));
+diesel::joinable!(notes -> users (owner_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     roles,
@@ -188,5 +207,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_totp_pending,
     mfa_recovery_codes,
     mfa_challenges,
-    audit_heads
+    audit_heads,
+    notes
 );

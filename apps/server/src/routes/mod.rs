@@ -25,6 +25,7 @@ pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod me;
 pub(crate) mod mfa;
+pub(crate) mod notes;
 pub(crate) mod pages;
 pub(crate) mod paging;
 pub(crate) mod responses;
@@ -127,6 +128,13 @@ pub fn endpoints() -> Vec<Endpoint> {
         }),
         ep(Method::POST, "/api/v1/me/mfa/recovery-codes", FactorChange, || {
             web::post().to(mfa::regenerate_recovery_codes)
+        }),
+        ep(Method::GET, "/api/v1/notes", Authenticated, || web::get().to(notes::list_notes)),
+        ep(Method::POST, "/api/v1/notes", Authenticated, || web::post().to(notes::create_note)),
+        ep(Method::GET, "/api/v1/notes/{id}", Authenticated, || web::get().to(notes::get_note)),
+        ep(Method::PUT, "/api/v1/notes/{id}", Authenticated, || web::put().to(notes::replace_note)),
+        ep(Method::DELETE, "/api/v1/notes/{id}", Authenticated, || {
+            web::delete().to(notes::delete_note)
         }),
         ep(Method::GET, "/account", Authenticated, || web::get().to(pages::account)),
         ep(Method::POST, "/account/sign-out", Authenticated, || web::post().to(pages::sign_out)),

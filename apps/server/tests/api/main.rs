@@ -31,6 +31,7 @@ mod helpers;
 mod housekeeping;
 mod limits;
 mod mfa;
+mod notes;
 mod openapi;
 mod pages;
 mod probe;
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
         housekeeping::cases(),
         rbac::cases(),
         mfa::cases(),
+        notes::cases(),
         openapi::cases(),
         headers::cases(),
         cors::cases(),

@@ -392,6 +392,38 @@ async fn openapi_every_operation_answers_as_documented(backend: Backend) {
     let response = send_as(&app, delete.clone(), &path, &boss).send().await;
     c.check(&delete, roles, response.unwrap()).await;
 
+    // Notes, the example resource: a refused and an accepted creation, the list (a clamped
+    // and a malformed page), reading, replacing (accepted and refused), another user's note
+    // (404 for each method), and deleting.
+    let writer = login(&app, "plainuser").await;
+    let (notes, note) = ("/api/v1/notes", "/api/v1/notes/{id}");
+    let refused = json!({ "title": "", "body": "x".repeat(10_001) });
+    let content = json!({ "title": "A note", "body": "line one\nline two" });
+    for body in [&refused, &content] {
+        let response = send_as(&app, post.clone(), notes, &writer).json(body).send().await;
+        c.check(&post, notes, response.unwrap()).await;
+    }
+    let listed = with_session(&app, get.clone(), notes, &writer).send().await.unwrap();
+    let listed = c.check(&get, notes, listed).await;
+    let path = format!("{notes}/{}", listed["notes"][0]["id"].as_str().unwrap());
+    for query in ["?offset=1&limit=1000", "?limit=x"] {
+        let response = with_session(&app, get.clone(), &format!("{notes}{query}"), &writer).send();
+        c.check(&get, notes, response.await.unwrap()).await;
+    }
+    let (_, stranger) = signed_in(&app, "stranger").await;
+    for token in [&writer, &stranger] {
+        let response = with_session(&app, get.clone(), &path, token).send().await;
+        c.check(&get, note, response.unwrap()).await;
+        for body in [&content, &refused] {
+            let response = send_as(&app, put.clone(), &path, token).json(body).send().await;
+            c.check(&put, note, response.unwrap()).await;
+        }
+    }
+    for token in [&stranger, &writer, &writer] {
+        let response = send_as(&app, delete.clone(), &path, token).send().await;
+        c.check(&delete, note, response.unwrap()).await;
+    }
+
     // Pages and their forms: the account page, a forged form, ending another session of the
     // user and one that is not theirs (404), signing out, and the page that follows.
     let pager = login(&app, "plainuser").await;

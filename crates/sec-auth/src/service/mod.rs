@@ -64,7 +64,10 @@ impl RequestMeta {
         self.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
     }
 
-    fn audit(&self, event: AuditEvent, actor: Actor) -> AuditRecord {
+    /// A record of `event` by `actor` in this request: with its client address and request id.
+    /// The rules build every record here, and so does the app for the events it records
+    /// itself (`NoteDeleted`), so the two cannot fill these in differently.
+    pub fn audit(&self, event: AuditEvent, actor: Actor) -> AuditRecord {
         let mut record = AuditRecord::new(event, actor);
         if let Some(ip) = self.ip {
             record = record.source_ip(ip);

@@ -85,3 +85,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn each_refusal_has_a_stable_code() {
+    type Title = BoundedText<1, 5>;
+    let code = |input: &str| Title::parse(input).err().map(|e| e.code());
+    assert_eq!(code(""), Some("too_short"));
+    assert_eq!(code("abcdef"), Some("too_long"));
+    assert_eq!(code("a\u{202e}b"), Some("disallowed_character"));
+    assert_eq!(code("abc"), None);
+}
