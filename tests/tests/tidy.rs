@@ -152,10 +152,10 @@ fn readme_command_list(readme: &str) -> &str {
 fn lists(list: &str, command: &str, sub: Option<&str>) -> bool {
     list.lines().any(|line| {
         // Optional parts in brackets count as words; flags and placeholders (`DIR`) do not.
-        let mut words = line
-            .split_whitespace()
-            .map(|w| w.trim_matches(|c| c == '[' || c == ']'))
-            .filter(|w| !w.starts_with('-') && !w.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+        let mut words =
+            line.split_whitespace().map(|w| w.trim_matches(|c| c == '[' || c == ']')).filter(|w| {
+                !w.starts_with('-') && !w.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            });
         if words.next() != Some("server") {
             return false;
         }

@@ -21,6 +21,7 @@ mod verify;
 
 pub use canary::{Leak, find_leaks};
 pub use capture::LogCapture;
+pub use chain::ChainHead;
 pub use chain::{ChainKey, KeyError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use escape::{escape_control, escaped};
@@ -28,7 +29,6 @@ pub use event::{
     Actor, AuditEvent, AuditRecord, DiscontinuityFinding, DiscontinuityResolution, Label,
     LabelError, LoginFailure, Outcome, RequestId, RevocationReason, Subject, UserId, UserText,
 };
-pub use chain::ChainHead;
 pub use head::{Continuity, check_continuity};
 pub use panic::install_panic_hook;
 pub use rolling::Rotation;
