@@ -10,9 +10,13 @@ pub mod audit_heads;
 pub mod auth_store;
 mod connection;
 mod error;
+mod login_throttle;
+mod mfa;
 mod migrations;
 pub mod page;
+mod roles;
 pub mod schema;
+mod sessions;
 pub mod users;
 
 use std::path::Path;
