@@ -59,6 +59,12 @@ impl From<DieselError> for DbError {
 }
 
 impl DbError {
+    /// A step of the caller's own inside a unit of database work failed (sealing a value it
+    /// was about to store, say): reported as a failed query, so the work stops like one.
+    pub(crate) fn step_failed(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Query(DieselError::QueryBuilderError(cause.into()))
+    }
+
     /// True for a unique-constraint violation that concerns `column` (matched against the
     /// constraint name on PostgreSQL, `table.column` on SQLite).
     pub fn is_conflict_on(&self, column: &str) -> bool {

@@ -45,9 +45,25 @@ pub(super) fn accept_totp_step(
     Ok(n == 1)
 }
 
+/// Every active factor's sealed secret, with its account id (for `server mfa reseal`).
+pub(crate) fn sealed_totp_secrets(
+    conn: &mut DbConnection,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(mfa_totp::table.select((mfa_totp::user_id, mfa_totp::secret_sealed)).load(conn)?)
+}
+
+/// Every pending enrollment's sealed secret, with its account id (for `server mfa reseal`).
+pub(crate) fn sealed_pending_secrets(
+    conn: &mut DbConnection,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(mfa_totp_pending::table
+        .select((mfa_totp_pending::user_id, mfa_totp_pending::secret_sealed))
+        .load(conn)?)
+}
+
 /// Replaces the sealed secret of the active factor of `user` if it still is `old`; returns
 /// how many rows changed (0 or 1).
-pub(super) fn reseal_totp(
+pub(crate) fn reseal_totp(
     conn: &mut DbConnection,
     user: &str,
     old: &str,
@@ -56,6 +72,21 @@ pub(super) fn reseal_totp(
     Ok(diesel::update(mfa_totp::table.find(user).filter(mfa_totp::secret_sealed.eq(old)))
         .set(mfa_totp::secret_sealed.eq(new))
         .execute(conn)?)
+}
+
+/// Replaces the sealed secret of the pending enrollment of `user` if it still is `old`;
+/// returns how many rows changed (0 or 1).
+pub(crate) fn reseal_pending_totp(
+    conn: &mut DbConnection,
+    user: &str,
+    old: &str,
+    new: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        mfa_totp_pending::table.find(user).filter(mfa_totp_pending::secret_sealed.eq(old)),
+    )
+    .set(mfa_totp_pending::secret_sealed.eq(new))
+    .execute(conn)?)
 }
 
 /// Stores the pending enrollment of `user`, replacing any earlier one.
