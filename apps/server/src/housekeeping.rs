@@ -126,8 +126,7 @@ pub fn spawn(db: Db, auth: &Arc<Auth>, settings: &Settings) {
             let (config, now) = (auth.config().clone(), auth.now());
             drop(auth);
             let db = db.clone();
-            let outcome =
-                tokio::task::spawn_blocking(move || sweep(&db, &config, now, batch)).await;
+            let outcome = crate::blocking::run(move || sweep(&db, &config, now, batch)).await;
             match outcome {
                 Ok(Ok(swept)) if swept.total() > 0 => tracing::info!(
                     sessions = swept.sessions,

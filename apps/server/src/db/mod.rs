@@ -88,11 +88,8 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        // The blocking thread does not inherit the caller's span: carry it, so that whatever
-        // the query logs still names the request it belongs to.
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
+        // In the caller's span, so that whatever the query logs names its request.
+        crate::blocking::run(move || {
             let mut pooled = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
             pooled.run(work)
         })
@@ -113,7 +110,7 @@ impl Db {
     /// Checks that the database answers a trivial query within a short timeout.
     pub async fn ping(&self) -> Result<(), DbError> {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::blocking::run(move || {
             let mut conn = pool
                 .get_timeout(READINESS_TIMEOUT)
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
