@@ -8,6 +8,8 @@
 //!   `cli/` module on the code map.
 //! - No two modules import each other, directly or round a longer loop: among the top-level
 //!   modules of each crate, and among the sibling modules of each folder of `apps/server/src`.
+//! - Raw diesel lives in `apps/server/src/db/` only: no other module of the app names the
+//!   `diesel` crate, so every query goes through a repository function.
 //!
 //! Each check is also run against a made-up tree it must fault, so it cannot pass vacuously.
 
@@ -355,4 +357,60 @@ fn the_cycle_check_sees_a_loop() {
     std::fs::write(dir.path().join("web/x.rs"), "fn f() { crate::a::g() }").unwrap();
     let found = cycles(&module_edges(dir.path(), "crate::"));
     assert_eq!(found, ["a -> b -> web -> a"]);
+}
+
+/// Whether a line of code names the `diesel` crate: a `diesel::` path or `use diesel`.
+fn names_diesel(code: &str) -> bool {
+    code.match_indices("diesel").any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = &code[i + "diesel".len()..];
+        let word_starts = !before.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let word_ends = !after.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+        word_starts
+            && word_ends
+            && (after.starts_with("::") || code[..i].trim_end().ends_with("use"))
+    })
+}
+
+/// The places (`file:line`) of `src` outside `db/` that name diesel, comments left out.
+fn diesel_outside_db(src: &Path) -> Vec<String> {
+    rust_files(src)
+        .into_iter()
+        .filter(|rel| !rel.starts_with("db/"))
+        .flat_map(|rel| {
+            code_of(&src.join(&rel))
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| names_diesel(line))
+                .map(|(i, _)| format!("{rel}:{}", i + 1))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn raw_diesel_lives_in_db_only() {
+    let found = diesel_outside_db(&root().join("apps/server/src"));
+    assert!(
+        found.is_empty(),
+        "diesel used outside apps/server/src/db/ (move the query into a repository function \
+         there and call it): {found:?}"
+    );
+}
+
+#[test]
+fn the_diesel_check_sees_a_query_outside_db() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["db", "cli"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    std::fs::write(dir.path().join("db/users.rs"), "use diesel::prelude::*;").unwrap();
+    std::fs::write(
+        dir.path().join("cli/mfa.rs"),
+        "// diesel::update in a comment is no query\nlet n = diesel::update(t).execute(c)?;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("cli/mod.rs"), "use diesel;\nuse dieselish::X;\n").unwrap();
+    std::fs::write(dir.path().join("lib.rs"), "use crate::db::diesel_free;\n").unwrap();
+    assert_eq!(diesel_outside_db(dir.path()), ["cli/mfa.rs:2", "cli/mod.rs:1"]);
 }

@@ -24,12 +24,13 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use diesel::RunQueryDsl;
-use diesel::sql_types::BigInt;
 use sec_auth::{Auth, AuthConfig};
 use sec_config::Settings;
 
-use crate::db::{Db, DbConnection, DbError};
+use crate::db::housekeeping::{
+    AUDIT_HEADS, MFA_CHALLENGES, Rule, SESSIONS, THROTTLE_COUNTERS, TOTP_ENROLLMENTS, delete_batch,
+};
+use crate::db::{Db, DbError};
 
 /// Most batches one run deletes from one table: a run stays short, and what is left waits for
 /// the next run.
@@ -64,27 +65,6 @@ impl Swept {
             + self.audit_heads
     }
 }
-
-/// One table's rule: its key columns, and the condition (with `?` for each bound value) that
-/// makes a row deletable.
-struct Rule {
-    table: &'static str,
-    key: &'static str,
-    condition: &'static str,
-}
-
-const SESSIONS: Rule =
-    Rule { table: "sessions", key: "id", condition: "last_seen_at <= ? OR created_at <= ?" };
-const MFA_CHALLENGES: Rule =
-    Rule { table: "mfa_challenges", key: "id", condition: "expires_at <= ?" };
-const TOTP_ENROLLMENTS: Rule =
-    Rule { table: "mfa_totp_pending", key: "user_id", condition: "expires_at <= ?" };
-const THROTTLE_COUNTERS: Rule = Rule {
-    table: "login_throttle",
-    key: "subject, ip",
-    condition: "last_failure_at <= ? AND last_success_at IS NULL",
-};
-const AUDIT_HEADS: Rule = Rule { table: "audit_heads", key: "trail", condition: "updated_at <= ?" };
 
 /// Deletes what has expired at `now` under `config`'s lifetimes, in batches of at most
 /// `batch` rows. Safe to run on several replicas at once (see the module comment).
@@ -129,57 +109,6 @@ fn sweep_table(db: &Db, rule: &Rule, binds: &[i64], batch: u32) -> Result<u64, D
     Ok(deleted)
 }
 
-/// Deletes one claimed batch; returns how many rows.
-fn delete_batch(
-    conn: &mut DbConnection,
-    rule: &Rule,
-    binds: &[i64],
-    batch: u32,
-) -> Result<u64, DbError> {
-    let Rule { table, key, condition } = rule;
-    let n = match conn {
-        DbConnection::Postgres(pg) => {
-            let sql = numbered(&format!(
-                "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \
-                 WHERE {condition} LIMIT ? FOR UPDATE SKIP LOCKED)"
-            ));
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
-            for value in binds.iter().copied().chain([i64::from(batch)]) {
-                query = query.bind::<BigInt, _>(value);
-            }
-            query.execute(pg)?
-        }
-        DbConnection::Sqlite(lite) => {
-            let sql = format!(
-                "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \
-                 WHERE {condition} LIMIT ?)"
-            );
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-            for value in binds.iter().copied().chain([i64::from(batch)]) {
-                query = query.bind::<BigInt, _>(value);
-            }
-            lite.immediate_transaction::<_, diesel::result::Error, _>(|c| query.execute(c))?
-        }
-    };
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// PostgreSQL numbers its placeholders: `?` becomes `$1`, `$2`, ... (the statements here are
-/// constants of this module; no `?` appears in them but as a placeholder).
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Starts the periodic housekeeping on the current runtime: a run at once, then one every
 /// `auth.housekeeping_interval_secs`, until `auth` (the running app's rules) is dropped. Time
 /// is read from the rules' clock. Counts are logged at `info` when anything was deleted; a
@@ -197,8 +126,7 @@ pub fn spawn(db: Db, auth: &Arc<Auth>, settings: &Settings) {
             let (config, now) = (auth.config().clone(), auth.now());
             drop(auth);
             let db = db.clone();
-            let outcome =
-                tokio::task::spawn_blocking(move || sweep(&db, &config, now, batch)).await;
+            let outcome = crate::blocking::run(move || sweep(&db, &config, now, batch)).await;
             match outcome {
                 Ok(Ok(swept)) if swept.total() > 0 => tracing::info!(
                     sessions = swept.sessions,
@@ -214,14 +142,4 @@ pub fn spawn(db: Db, auth: &Arc<Auth>, settings: &Settings) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered;
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres() {
-        assert_eq!(numbered("a <= ? OR b <= ? LIMIT ?"), "a <= $1 OR b <= $2 LIMIT $3");
-    }
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+mod blocking;
 pub mod cli;
 pub mod db;
 pub mod housekeeping;

@@ -120,7 +120,7 @@ impl Application {
         let db = Db::new(settings.database())?;
         if settings.database().migrate_on_start() {
             let migrating = db.clone();
-            let report = tokio::task::spawn_blocking(move || migrating.migrate())
+            let report = crate::blocking::run(move || migrating.migrate())
                 .await
                 .map_err(|_| StartupError::Task)??;
             if !report.applied.is_empty() {

@@ -122,7 +122,7 @@ impl ChainKey {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
+            if !crate::owner_only::is_owner_only(mode) {
                 return Err(KeyError::Permissions { path: path.to_path_buf(), mode });
             }
         }
@@ -144,12 +144,10 @@ impl ChainKey {
         }
         let text = SecretString::from(hex::encode(key.expose_secret()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::rolling::create_private_dir(dir).map_err(io)?;
+            crate::owner_only::create_dir_all(dir).map_err(io)?;
         }
-        let mut options = fs::OpenOptions::new();
+        let mut options = crate::owner_only::file_options();
         options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(io)?;
         file.write_all(text.expose_secret().as_bytes()).map_err(io)?;
         file.write_all(b"\n").map_err(io)?;

@@ -4,7 +4,8 @@
 //!
 //! This crate is a leaf: it depends on no other `sec-*` crate and on no web framework, so the
 //! app translates its settings into a [`TelemetryConfig`] and an [`AuditConfig`], and its
-//! requests into [`AuditRecord`]s.
+//! requests into [`AuditRecord`]s. Being the lowest crate that writes files, it also holds the
+//! workspace's one way to create owner-only files and folders ([`owner_only`]).
 
 mod canary;
 mod capture;
@@ -13,6 +14,7 @@ mod clock;
 mod escape;
 mod event;
 mod head;
+pub mod owner_only;
 mod panic;
 mod rolling;
 mod telemetry;

@@ -5,7 +5,7 @@
 //! still behind `tracing-appender`'s non-blocking writer. The audit writer reuses the periods
 //! and the private file helpers, but names and never deletes its own files.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,30 +40,6 @@ impl Rotation {
             Self::Never => String::new(),
         }
     }
-}
-
-/// Creates the folder (and parents) readable by the owner only: log lines name users and
-/// addresses, which other local accounts have no business reading.
-pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Opens `path` for appending, creating it readable and writable by the owner only.
-pub(crate) fn open_private_append(path: &Path, create_new: bool) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.append(true);
-    if create_new {
-        options.create_new(true);
-    } else {
-        options.create(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 /// A file log split by time and size, keeping the newest `max_files` files.
@@ -104,7 +80,9 @@ impl RollingFile {
         max_files: usize,
         clock: Arc<dyn Clock>,
     ) -> io::Result<Self> {
-        create_private_dir(dir)?;
+        // Owner-only: log lines name users and addresses, which other local accounts have no
+        // business reading.
+        crate::owner_only::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             prefix: prefix.to_owned(),
@@ -181,7 +159,7 @@ impl RollingFile {
                 index += 1;
                 continue;
             }
-            let file = open_private_append(&path, false)?;
+            let file = crate::owner_only::open_append(&path, false)?;
             if let Some(mut old) = self.current.take() {
                 old.file.flush()?;
             }

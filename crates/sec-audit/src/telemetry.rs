@@ -269,7 +269,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let base = tempfile::tempdir().unwrap();
         let dir = base.path().join("a/log");
-        crate::rolling::create_private_dir(&dir).unwrap();
+        crate::owner_only::create_dir_all(&dir).unwrap();
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
     }

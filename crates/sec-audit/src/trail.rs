@@ -19,7 +19,8 @@ use time::format_description::well_known::Rfc3339;
 use crate::chain::{self, ChainHead, ChainKey, FORMAT, Genesis, LineHead, Sealer, ZERO_HASH};
 use crate::clock::{Clock, SystemClock};
 use crate::event::{Actor, AuditEvent, AuditRecord, Outcome, RequestId, Subject};
-use crate::rolling::{Rotation, create_private_dir, open_private_append};
+use crate::owner_only;
+use crate::rolling::Rotation;
 
 /// Where and how the audit files are written.
 #[derive(Debug, Clone)]
@@ -285,8 +286,9 @@ impl ChainWriter {
             dir: config.dir.clone(),
             reason: e.to_string(),
         };
-        create_private_dir(&config.dir).map_err(dir_err)?;
-        let lock = open_private_append(&config.dir.join("audit.lock"), false).map_err(dir_err)?;
+        owner_only::create_dir_all(&config.dir).map_err(dir_err)?;
+        let lock =
+            owner_only::open_append(&config.dir.join("audit.lock"), false).map_err(dir_err)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -361,7 +363,7 @@ impl ChainWriter {
         }
         let day = Rotation::Daily.period(now);
         let path = self.config.dir.join(format!("audit-{:08}-{day}.jsonl", self.next_file));
-        let file = open_private_append(&path, true)
+        let file = owner_only::open_append(&path, true)
             .map_err(|e| AuditError::File { path: path.clone(), reason: e.to_string() })?;
         let genesis = Genesis {
             format: FORMAT,

@@ -6,7 +6,7 @@
 //! directory so the rename itself survives a power cut. Tests inject a failure between the
 //! steps through a [`WriteHook`] instead of crashing a process.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -52,15 +52,6 @@ pub(crate) fn create_new(path: &Path, contents: &[u8], mode: u32) -> io::Result<
     sync_dir(path)
 }
 
-/// Creates `dir` (and its parents) readable by the owner only.
-pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
 fn write_temp(path: &Path, contents: &[u8], mode: u32) -> io::Result<PathBuf> {
     let dir = parent_dir(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -69,12 +60,8 @@ fn write_temp(path: &Path, contents: &[u8], mode: u32) -> io::Result<PathBuf> {
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
     let temp = dir.join(format!(".{name}.{suffix}.tmp"));
 
-    let mut options = OpenOptions::new();
+    let mut options = sec_audit::owner_only::options_with_mode(mode);
     options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
     let mut file = options.open(&temp)?;
     let written = file.write_all(contents).and_then(|()| file.sync_all());
     if let Err(e) = written {
@@ -99,25 +86,8 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// True when `mode` gives the group and others no access at all: what every key file must be.
-pub(crate) fn is_owner_only(mode: u32) -> bool {
-    mode & 0o077 == 0
-}
-
-/// The permission bits of `path` (following symlinks), or `None` where there are none.
-pub(crate) fn mode_of(path: &Path) -> io::Result<Option<u32>> {
-    let meta = fs::metadata(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        Ok(Some(meta.permissions().mode() & 0o7777))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        Ok(None)
-    }
-}
+// The mode checks are the owner-only helper's, named here for this crate's many callers.
+pub(crate) use sec_audit::owner_only::{is_owner_only, mode_of};
 
 #[cfg(test)]
 mod tests {

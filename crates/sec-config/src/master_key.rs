@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use sec_audit::owner_only::FILE_MODE;
 use secrecy::ExposeSecret;
 
 use crate::atomic;
@@ -176,12 +177,12 @@ impl MasterKeys {
     pub fn write_key_file(path: &Path, ring: &KeyRing, replace: bool) -> io::Result<()> {
         let text = ring.to_key_file();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-            atomic::create_private_dir(dir)?;
+            sec_audit::owner_only::create_dir_all(dir)?;
         }
         if replace {
-            atomic::replace(path, text.expose_secret().as_bytes(), 0o600)
+            atomic::replace(path, text.expose_secret().as_bytes(), FILE_MODE)
         } else {
-            atomic::create_new(path, text.expose_secret().as_bytes(), 0o600)
+            atomic::create_new(path, text.expose_secret().as_bytes(), FILE_MODE)
         }
     }
 
@@ -240,12 +241,12 @@ fn development_key_file(path: &Path) -> Result<(KeyRing, Option<u32>, bool), Mas
     let mut generated = false;
     if !path.exists() {
         if let Some(dir) = path.parent() {
-            atomic::create_private_dir(dir).map_err(cannot_create)?;
+            sec_audit::owner_only::create_dir_all(dir).map_err(cannot_create)?;
         }
         let key = MasterKey::generate_development()
             .map_err(|_| cannot_create(io::Error::other("randomness unavailable")))?;
         let ring = KeyRing::new(vec![key]).map_err(|_| cannot_create(io::Error::other("empty")))?;
-        match atomic::create_new(path, ring.to_key_file().expose_secret().as_bytes(), 0o600) {
+        match atomic::create_new(path, ring.to_key_file().expose_secret().as_bytes(), FILE_MODE) {
             Ok(()) => generated = true,
             // Another process created it first: use theirs.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

@@ -12,6 +12,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use sec_audit::owner_only;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -375,16 +376,11 @@ impl Scratch {
         let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
         let dir = root.join(format!("server-secrets-{suffix}"));
         // Not recursive: the folder must be new, so nobody else can have opened it.
-        let mut builder = fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&dir)?;
+        owner_only::create_new_dir(&dir)?;
         let file = dir.join("secrets.toml");
         let scratch = Self { dir, file };
-        let mut options = OpenOptions::new();
+        let mut options = owner_only::file_options();
         options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options.open(&scratch.file)?;
         f.write_all(contents)?;
         f.sync_all()?;

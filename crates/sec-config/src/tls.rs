@@ -21,7 +21,7 @@ pub const DEV_CERT_DIR: &str = "var/tls";
 /// enough that a copy that strays into production is caught by the expiry rules.
 pub const DEV_CERT_VALIDITY_DAYS: u64 = 90;
 /// Mode of the private key file `server dev-cert` writes.
-pub const TLS_KEY_FILE_MODE: u32 = 0o600;
+pub const TLS_KEY_FILE_MODE: u32 = sec_audit::owner_only::FILE_MODE;
 
 /// A certificate could not be read or understood.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +169,7 @@ impl DevCertificate {
             let path = path.to_path_buf();
             move |source| DevCertError::Write { path, source }
         };
-        atomic::create_private_dir(dir).map_err(write_err(dir))?;
+        sec_audit::owner_only::create_dir_all(dir).map_err(write_err(dir))?;
         let write = |path: &Path, contents: &[u8], mode: u32| {
             if replace {
                 atomic::replace(path, contents, mode)

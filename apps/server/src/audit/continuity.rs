@@ -305,10 +305,9 @@ impl Recorder {
     /// server unconfirmed (not ready) until [`Recorder::spawn`]'s retries succeed.
     pub async fn settle(&self) -> Result<Settled, ContinuityError> {
         let (anchor, db, trail) = (self.anchor.clone(), self.db.clone(), self.trail.clone());
-        let settled =
-            tokio::task::spawn_blocking(move || settle(&anchor, &db, &trail, Purpose::Write))
-                .await
-                .map_err(|_| ContinuityError::Database(DbError::TaskFailed))??;
+        let settled = crate::blocking::run(move || settle(&anchor, &db, &trail, Purpose::Write))
+            .await
+            .map_err(|_| ContinuityError::Database(DbError::TaskFailed))??;
         self.state.confirmed.store(true, Ordering::Release);
         Ok(settled)
     }
@@ -384,7 +383,7 @@ impl Recorder {
             return Ok(());
         }
         let (anchor, db, trail) = (self.anchor.clone(), self.db.clone(), self.trail.clone());
-        tokio::task::spawn_blocking(move || record(&anchor, &db, &trail))
+        crate::blocking::run(move || record(&anchor, &db, &trail))
             .await
             .map_err(|_| ContinuityError::Database(DbError::TaskFailed))?
     }

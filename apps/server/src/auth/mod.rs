@@ -203,14 +203,10 @@ where
     F: FnOnce() -> Result<T, AuthError> + Send + 'static,
     T: Send + 'static,
 {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
-        work()
-    })
-    .await
-    .map_err(|_| AppError::internal("auth task failed"))?
-    .map_err(AppError::from)
+    crate::blocking::run(work)
+        .await
+        .map_err(|_| AppError::internal("auth task failed"))?
+        .map_err(AppError::from)
 }
 
 /// Admission of the requests that hash a password before they take a blocking thread: a

@@ -8,12 +8,10 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use diesel::prelude::*;
 use sec_config::{MasterKey, Settings};
 use secrecy::ExposeSecret;
 
-use crate::db::schema::{mfa_totp, mfa_totp_pending};
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, mfa};
 
 /// `server mfa ...`.
 #[derive(Debug, Subcommand)]
@@ -89,11 +87,8 @@ pub fn reseal(settings: &Settings, db: &Db) -> anyhow::Result<Resealed> {
         .clone();
     let outcome = db.run_blocking(move |conn| {
         let mut out = Resealed::default();
-        let active: Vec<(String, String)> =
-            mfa_totp::table.select((mfa_totp::user_id, mfa_totp::secret_sealed)).load(conn)?;
-        let pending: Vec<(String, String)> = mfa_totp_pending::table
-            .select((mfa_totp_pending::user_id, mfa_totp_pending::secret_sealed))
-            .load(conn)?;
+        let active = mfa::sealed_totp_secrets(conn)?;
+        let pending = mfa::sealed_pending_secrets(conn)?;
         for (table_active, rows) in [(true, active), (false, pending)] {
             for (user, sealed) in rows {
                 let Ok(opened) = ring.decrypt(&sealed) else {
@@ -104,23 +99,13 @@ pub fn reseal(settings: &Settings, db: &Db) -> anyhow::Result<Resealed> {
                     out.current += 1;
                     continue;
                 }
-                let fresh = ring.encrypt(opened.plaintext().expose_secret()).map_err(|e| {
-                    DbError::Query(diesel::result::Error::QueryBuilderError(e.into()))
-                })?;
+                let fresh = ring
+                    .encrypt(opened.plaintext().expose_secret())
+                    .map_err(DbError::step_failed)?;
                 let n = if table_active {
-                    diesel::update(
-                        mfa_totp::table.find(&user).filter(mfa_totp::secret_sealed.eq(&sealed)),
-                    )
-                    .set(mfa_totp::secret_sealed.eq(&fresh))
-                    .execute(conn)?
+                    mfa::reseal_totp(conn, &user, &sealed, &fresh)?
                 } else {
-                    diesel::update(
-                        mfa_totp_pending::table
-                            .find(&user)
-                            .filter(mfa_totp_pending::secret_sealed.eq(&sealed)),
-                    )
-                    .set(mfa_totp_pending::secret_sealed.eq(&fresh))
-                    .execute(conn)?
+                    mfa::reseal_pending_totp(conn, &user, &sealed, &fresh)?
                 };
                 out.resealed += n;
             }

@@ -10,15 +10,21 @@ pub mod audit_heads;
 pub mod auth_store;
 mod connection;
 mod error;
+pub(crate) mod housekeeping;
+mod login_throttle;
+pub(crate) mod mfa;
 mod migrations;
 pub mod notes;
 pub mod page;
+mod roles;
 pub mod schema;
+mod sessions;
 pub mod users;
 
 use std::path::Path;
 use std::time::Duration;
 
+use sec_audit::owner_only;
 use sec_config::{DatabaseSettings, DatabaseTarget};
 
 pub use auth_store::DbAuthStore;
@@ -84,11 +90,8 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        // The blocking thread does not inherit the caller's span: carry it, so that whatever
-        // the query logs still names the request it belongs to.
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
+        // In the caller's span, so that whatever the query logs names its request.
+        crate::blocking::run(move || {
             let mut pooled = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
             pooled.run(work)
         })
@@ -109,7 +112,7 @@ impl Db {
     /// Checks that the database answers a trivial query within a short timeout.
     pub async fn ping(&self) -> Result<(), DbError> {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::blocking::run(move || {
             let mut conn = pool
                 .get_timeout(READINESS_TIMEOUT)
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
@@ -129,11 +132,7 @@ fn create_parent_dir(path: &Path) -> Result<(), DbError> {
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(());
     };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(parent).map_err(|e| {
+    owner_only::create_dir_all(parent).map_err(|e| {
         DbError::Unavailable(format!("cannot create database folder {}: {e}", parent.display()))
     })
 }
@@ -145,40 +144,30 @@ fn create_parent_dir(path: &Path) -> Result<(), DbError> {
 /// umask), so an owner-only main file makes all three owner-only. An existing file keeps its
 /// mode (an operator may have chosen it); a warning names one that others can read.
 fn create_owner_only_file(path: &Path) -> Result<(), DbError> {
-    let mut options = std::fs::OpenOptions::new();
+    let mut options = owner_only::file_options();
     options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
         Ok(file) => {
             // The mode given at creation passes through the umask: set it explicitly.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-                    DbError::Unavailable(format!(
-                        "cannot make the database file {} owner-only: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
+            owner_only::restrict(&file).map_err(|e| {
+                DbError::Unavailable(format!(
+                    "cannot make the database file {} owner-only: {e}",
+                    path.display()
+                ))
+            })?;
             drop(file);
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            #[cfg(unix)]
+            if let Ok(Some(mode)) = owner_only::mode_of(path)
+                && !owner_only::is_owner_only(mode)
             {
-                use std::os::unix::fs::PermissionsExt;
-                if let Ok(meta) = std::fs::metadata(path)
-                    && meta.permissions().mode() & 0o077 != 0
-                {
-                    tracing::warn!(
-                        path = %path.display(),
-                        mode = format!("{:o}", meta.permissions().mode() & 0o777),
-                        "the database file is readable or writable by others than its owner; \
-                         its -wal and -shm files get the same mode: chmod 600 it"
-                    );
-                }
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the database file is readable or writable by others than its owner; \
+                     its -wal and -shm files get the same mode: chmod 600 it"
+                );
             }
             Ok(())
         }

@@ -4,7 +4,10 @@
 use std::fmt;
 
 use diesel::prelude::*;
+use sec_auth::{Change, UserId, UserLookup, UserRecord};
 
+use super::error::{Tx, corrupt};
+use super::page::Page;
 use super::schema::users;
 use super::{DbConnection, DbError};
 
@@ -119,4 +122,87 @@ pub fn set_password_hash(
 /// Number of accounts.
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(conn)?)
+}
+
+/// The account `by` names, as the rules see it.
+pub(super) fn lookup(
+    conn: &mut DbConnection,
+    by: UserLookup<'_>,
+) -> Result<Option<UserRecord>, DbError> {
+    let query = users::table.select(UserRow::as_select()).into_boxed();
+    let query = match by {
+        UserLookup::Id(id) => query.filter(users::id.eq(id.to_string())),
+        UserLookup::Username(name) => query.filter(users::username_canonical.eq(name.to_owned())),
+        UserLookup::Email(email) => query.filter(users::email_canonical.eq(email.to_owned())),
+    };
+    query.first(conn).optional()?.map(record).transpose()
+}
+
+/// One page of accounts, oldest first.
+pub(super) fn page(
+    conn: &mut DbConnection,
+    offset: u32,
+    limit: u32,
+) -> Result<Vec<UserRow>, DbError> {
+    Ok(users::table
+        .select(UserRow::as_select())
+        .order((users::created_at.asc(), users::id.asc()))
+        .offset(i64::from(offset))
+        .limit(i64::from(Page::new(offset, limit).limit()))
+        .load(conn)?)
+}
+
+/// Sets the disabled flag by a write that happens only when it changes something; refuses
+/// with `Unchanged` (already so) or `NotFound` (no such account) when it changed nothing.
+pub(super) fn set_disabled(
+    conn: &mut DbConnection,
+    id: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<(), Tx> {
+    let changed = diesel::update(users::table.find(id).filter(users::disabled.ne(disabled)))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(refusal_for(conn, id)?);
+    }
+    Ok(())
+}
+
+/// The refusal of a write that found nothing to change: `Unchanged` when the account exists,
+/// `NotFound` when it does not.
+pub(super) fn refusal_for(conn: &mut DbConnection, id: &str) -> Result<Tx, DbError> {
+    let exists = exists(conn, id)?;
+    Ok(Tx::Refused(if exists { Change::Unchanged } else { Change::NotFound }))
+}
+
+/// Bumps the account's privilege epoch, so that its sessions pick up a role change.
+pub(super) fn bump_epoch(conn: &mut DbConnection, id: &str, now: i64) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set((users::privilege_epoch.eq(users::privilege_epoch + 1), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    Ok(users::table.find(id).count().get_result::<i64>(conn)? > 0)
+}
+
+/// A stored account id as the rules' type.
+pub(super) fn parse_id(s: &str) -> Result<UserId, DbError> {
+    UserId::parse(s).ok_or_else(|| corrupt(format!("malformed user id in the database: {s:?}")))
+}
+
+/// A row as the rules' record.
+pub(super) fn record(row: UserRow) -> Result<UserRecord, DbError> {
+    Ok(UserRecord {
+        id: parse_id(&row.id)?,
+        username: row.username,
+        email: row.email,
+        password_hash: row.password_hash,
+        disabled: row.disabled,
+        privilege_epoch: row.privilege_epoch,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
 }
