@@ -183,12 +183,7 @@ pub async fn audit_user_action(req: &HttpRequest, principal: &Principal, event: 
     };
     let sink = TrailSink(trail.get_ref().clone());
     let record = request_meta(req).audit(event, Actor::User(principal.user.id.into()));
-    let span = tracing::Span::current();
-    let written = tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
-        sec_auth::AuditSink::record(&sink, record);
-    })
-    .await;
+    let written = crate::blocking::run(move || sec_auth::AuditSink::record(&sink, record)).await;
     if written.is_err() {
         tracing::error!("the audit task failed: event NOT recorded");
     }
