@@ -24,9 +24,7 @@ use crate::http::limits::{BodyReadTimeout, ConnectionCap, MaxUrlBytes};
 use crate::http::rate_limit::{EmptyQuota, Limiter};
 use crate::http::security_headers::SecurityHeaders;
 use crate::http::tls::{HttpsRedirect, TlsError};
-use crate::http::{
-    catch_panic, client_ip, cors, csrf, limits, rate_limit, request_log, security_headers, tls,
-};
+use crate::http::{catch_panic, client_ip, cors, csrf, limits, request_log, security_headers, tls};
 use crate::routes::docs::ApiDocument;
 use crate::{audit, auth, housekeeping, routes};
 
@@ -179,7 +177,9 @@ impl Application {
             #[cfg(feature = "actix-governor")]
             let app = app.wrap(limiter.auth()).wrap(limiter.general());
             #[cfg(not(feature = "actix-governor"))]
-            let app = app.wrap(from_fn(rate_limit::middleware)).app_data(limiter_data.clone());
+            let app = app
+                .wrap(from_fn(crate::http::rate_limit::middleware))
+                .app_data(limiter_data.clone());
             let app = app
                 .wrap(from_fn(limits::body_deadline))
                 .wrap(from_fn(tls::redirect_middleware))
