@@ -414,3 +414,47 @@ fn the_diesel_check_sees_a_query_outside_db() {
     std::fs::write(dir.path().join("lib.rs"), "use crate::db::diesel_free;\n").unwrap();
     assert_eq!(diesel_outside_db(dir.path()), ["cli/mfa.rs:2", "cli/mod.rs:1"]);
 }
+
+/// What the folders of `apps/server/src` may not import: `http/` knows no route, account or
+/// table; `db/` knows no HTTP, route or account (docs/architecture.md).
+const LAYER_RULES: &[(&str, &[&str])] = &[
+    ("http/", &["crate::routes", "crate::auth", "crate::db::schema", "crate::cli"]),
+    ("db/", &["crate::http", "crate::routes", "crate::auth", "crate::cli"]),
+];
+
+/// Imports that break [`LAYER_RULES`], as `file: forbidden path`.
+fn layer_violations(src: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for rel in rust_files(src) {
+        for (folder, forbidden) in LAYER_RULES {
+            if !rel.starts_with(folder) || is_test_file(&rel) {
+                continue;
+            }
+            let code = code_of(&src.join(&rel));
+            for path in forbidden.iter().filter(|p| code.contains(*p)) {
+                found.push(format!("{rel}: {path}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_http_and_db_layers_import_nothing_above_them() {
+    let found = layer_violations(&root().join("apps/server/src"));
+    assert!(found.is_empty(), "a lower layer imports a higher one: {found:#?}");
+}
+
+#[test]
+fn the_layer_check_sees_an_import_from_above() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("http")).unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::write(dir.path().join("http/csrf.rs"), "use crate::auth::Session;").unwrap();
+    std::fs::write(
+        dir.path().join("db/users.rs"),
+        "// crate::http in a comment\nuse super::schema;",
+    )
+    .unwrap();
+    assert_eq!(layer_violations(dir.path()), ["http/csrf.rs: crate::auth"]);
+}
