@@ -42,8 +42,9 @@ if [ "${BENCH_LEGACY:-0}" = 1 ]; then
   new_env=()
 fi
 # Threads: each worker starts at most pool + slots + queue blocking threads (startup.rs), plus
-# the workers, the hashing threads and a fixed few (runtime, housekeeping, audit, accept loop).
-threads_bound=$(( workers * (pool + slots + queue) + workers + slots + 16 ))
+# the pool's database threads (db/executor.rs), the workers, the hashing threads and a fixed
+# few (runtime, housekeeping, audit, accept loop).
+threads_bound=$(( workers * (pool + slots + queue) + pool + workers + slots + 16 ))
 enforce="${BENCH_ENFORCE:-1}"
 profile="${BENCH_PROFILE:-dev}"
 

@@ -232,6 +232,77 @@ fn replicas_share_sessions_logouts_throttling_and_roles() {
     audit_chain_is_intact(dir_b.path(), &db.url);
 }
 
+/// `GET /api/v1/me` on `addr` with `token`, `times` times in a row, each answered 200: the
+/// token is as warm there as any cache could make it.
+fn warm(addr: &str, token: &str, times: usize) {
+    for _ in 0..times {
+        let (status, _, body) = as_user(addr, "GET", "/api/v1/me", token);
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// The id of the session `token` authenticates, from its own session list.
+fn own_session_id(addr: &str, token: &str) -> String {
+    let (status, _, body) = as_user(addr, "GET", "/api/v1/me/sessions", token);
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let sessions = list["sessions"].as_array().unwrap();
+    let current = sessions.iter().find(|s| s["current"] == true).expect("the current session");
+    current["id"].as_str().unwrap().to_owned()
+}
+
+// Every authenticated request reads its session, account and roles from the database, on
+// every replica: nothing is cached between requests, so a change made through one replica
+// is in force on the very next request at the other, whatever that one served just before.
+#[test]
+fn a_change_on_one_replica_is_in_force_on_the_next_request_at_the_other() {
+    let Some(db) = Database::create("a_change_on_one_replica_is_in_force_at_the_other") else {
+        return;
+    };
+    let (_dir_a, a, _dir_b, b) = two_replicas(&db);
+    let ops = tempfile::tempdir().unwrap();
+    create_admin(ops.path(), &db.url, "warden");
+
+    // A session revoked by its owner on A.
+    assert_eq!(register(&a.addr, "dora"), 201);
+    let doomed = login(&a.addr, "dora", PASSWORD).1.unwrap();
+    let keeper = login(&a.addr, "dora", PASSWORD).1.unwrap();
+    let doomed_id = own_session_id(&b.addr, &doomed);
+    warm(&b.addr, &doomed, 50);
+    let revoke = format!("/api/v1/me/sessions/{doomed_id}");
+    assert_eq!(as_user(&a.addr, "DELETE", &revoke, &keeper).0, 204);
+    assert_eq!(as_user(&b.addr, "GET", "/api/v1/me", &doomed).0, 401, "revoked on A");
+    warm(&b.addr, &keeper, 1);
+
+    // An account disabled by an administrator on A: each of its sessions, however warm on B.
+    let warden = login(&a.addr, "warden", PASSWORD).1.unwrap();
+    let warden = enroll_totp(&a.addr, &warden);
+    let dora_id = user_id(&a.addr, &keeper);
+    warm(&b.addr, &keeper, 50);
+    let disable = format!("/api/v1/admin/users/{dora_id}/disable");
+    let (status, _, body) = as_user(&a.addr, "POST", &disable, &warden);
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(as_user(&b.addr, "GET", "/api/v1/me", &keeper).0, 401, "disabled on A");
+
+    // A role taken away on A: the next request at B no longer has its permission.
+    assert_eq!(register(&a.addr, "egon"), 201);
+    let egon = login(&b.addr, "egon", PASSWORD).1.unwrap();
+    let egon_id = user_id(&b.addr, &egon);
+    let role = format!("/api/v1/admin/users/{egon_id}/roles/admin");
+    assert_eq!(as_user(&a.addr, "PUT", &role, &warden).0, 204);
+    let (status, headers, body) = as_user(&b.addr, "GET", "/api/v1/me", &egon);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"admin\""), "the granted role shows at once on B: {body}");
+    let egon = session_token(&headers).expect("a renewed token after the role change");
+    warm(&b.addr, &egon, 50);
+    assert_eq!(as_user(&a.addr, "DELETE", &role, &warden).0, 204);
+    let (status, headers, body) = as_user(&b.addr, "GET", "/api/v1/me", &egon);
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("\"admin\""), "the role is gone on B at once: {body}");
+    assert!(session_token(&headers).is_some(), "and the token is renewed for the new rights");
+    assert_eq!(as_user(&a.addr, "GET", "/api/v1/me", &egon).0, 401, "the old token is dead");
+}
+
 #[test]
 fn a_replica_killed_under_load_loses_nothing_it_confirmed_and_the_other_serves_on() {
     let Some(db) = Database::create("a_replica_killed_under_load") else {

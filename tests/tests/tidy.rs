@@ -415,6 +415,54 @@ fn the_diesel_check_sees_a_query_outside_db() {
     assert_eq!(diesel_outside_db(dir.path()), ["cli/mfa.rs:2", "cli/mod.rs:1"]);
 }
 
+/// The places (`file:line`) of `src` that start threads or blocking tasks, comments left out,
+/// other than the two modules that own them: `blocking.rs` (tokio's blocking pool) and
+/// `db/executor.rs` (the database threads).
+fn thread_handoffs_outside_their_modules(src: &Path) -> Vec<String> {
+    const OWNERS: [&str; 2] = ["blocking.rs", "db/executor.rs"];
+    const HANDOFFS: [&str; 5] =
+        ["spawn_blocking", "block_in_place", "thread::spawn", "thread::Builder", "web::block"];
+    rust_files(src)
+        .into_iter()
+        .filter(|rel| !OWNERS.contains(&rel.as_str()))
+        .flat_map(|rel| {
+            code_of(&src.join(&rel))
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| HANDOFFS.iter().any(|h| line.contains(h)))
+                .map(|(i, _)| format!("{rel}:{}", i + 1))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn blocking_work_moves_off_the_workers_in_one_of_two_places() {
+    // Each hand-off carries the caller's tracing span and maps a failed task to an error; a
+    // `spawn_blocking` elsewhere would do neither (docs/architecture.md, "Blocking work").
+    let found = thread_handoffs_outside_their_modules(&root().join("apps/server/src"));
+    assert!(
+        found.is_empty(),
+        "blocking work handed off outside blocking.rs and db/executor.rs (call \
+         crate::blocking::run or Db::run/Db::execute): {found:?}"
+    );
+}
+
+#[test]
+fn the_handoff_check_sees_a_spawn_blocking_outside_its_module() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::write(dir.path().join("blocking.rs"), "tokio::task::spawn_blocking(f)").unwrap();
+    std::fs::write(dir.path().join("db/executor.rs"), "std::thread::spawn(f)").unwrap();
+    std::fs::write(
+        dir.path().join("db/users.rs"),
+        "// spawn_blocking in a comment is none\nlet r = actix_web::web::block(f).await;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("routes.rs"), "tokio::task::spawn_blocking(f);").unwrap();
+    assert_eq!(thread_handoffs_outside_their_modules(dir.path()), ["db/users.rs:2", "routes.rs:1"]);
+}
+
 /// What the folders of `apps/server/src` may not import: `http/` knows no route, account or
 /// table; `db/` knows no HTTP, route or account (docs/architecture.md).
 const LAYER_RULES: &[(&str, &[&str])] = &[

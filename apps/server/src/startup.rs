@@ -330,9 +330,10 @@ impl Application {
     }
 }
 
-/// Binds `addr`; port 0 picks a free port, which the returned address names.
-/// Threads each worker may start for blocking work: database calls, and logins and
-/// registrations waiting for a hashing thread. tokio's default (512 divided by the workers)
+/// Threads each worker may start for blocking work: rule code that reaches the database
+/// through the `AuthStore` (a request's own queries and its authentication run on the database
+/// threads instead, `db/executor.rs`, one per pooled connection and shared by the workers), and
+/// logins and registrations waiting for a hashing thread. tokio's default (512 divided by the workers)
 /// let a login flood start hundreds of threads that only wait, past the process limits the
 /// deploy files set (compose `pids`, systemd `TasksMax`). This many are enough for every pooled
 /// connection to be in use and for every hash the hashing pool admits (`slots` running plus
@@ -344,6 +345,7 @@ fn blocking_threads_per_worker(settings: &Settings) -> usize {
         .saturating_add(settings.auth().hash_queue())
 }
 
+/// Binds `addr`; port 0 picks a free port, which the returned address names.
 fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
     let bind_err = |source| StartupError::Bind { addr, source };
     let listener = TcpListener::bind(addr).map_err(bind_err)?;

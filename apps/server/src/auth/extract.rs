@@ -27,6 +27,7 @@ use super::{
     AuthService, MFA_COOKIE, SESSION_COOKIE, blocking, clearing_cookie, request_meta,
     session_cookie,
 };
+use crate::db::Db;
 use crate::http::cookies;
 use crate::http::error::{AppError, ErrorCode};
 
@@ -72,8 +73,16 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
     }
     let token = session_cookie_value(req).ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     let auth = auth_service(req)?;
+    let db = req
+        .app_data::<web::Data<Db>>()
+        .ok_or_else(|| AppError::internal("database missing from app data"))?;
     let presented = SessionToken::parse(&token);
-    let outcome = blocking(move || auth.authenticate(&token)).await;
+    // On a database thread rather than the blocking pool: the lookup holds a connection and
+    // nothing slower (no password hashing), and it runs on every authenticated request.
+    let outcome = match db.execute(move || auth.authenticate(&token)).await {
+        Ok(outcome) => outcome.map_err(AppError::from),
+        Err(e) => Err(AppError::from(e)),
+    };
     let authenticated = match outcome {
         Ok(a) => a,
         Err(e) => {

@@ -2,14 +2,16 @@
 //! embedded migrations, and the repositories of each table.
 //!
 //! Queries are written once against [`DbConnection`] (diesel's `MultiConnection`), so both
-//! backends run the same code and the same tests. Diesel is synchronous: every call goes
-//! through [`Db::run`], which takes a pooled connection on the blocking thread pool, never on
-//! an async worker.
+//! backends run the same code and the same tests. Diesel is synchronous: a request's call goes
+//! through [`Db::run`] (or [`Db::execute`], for rule code that reaches the database through
+//! the `AuthStore`), which runs it on one of the database threads (`executor`, one per pooled
+//! connection), never on an async worker.
 
 pub mod audit_heads;
 pub mod auth_store;
 mod connection;
 mod error;
+mod executor;
 pub(crate) mod housekeeping;
 mod login_throttle;
 pub(crate) mod mfa;
@@ -22,6 +24,7 @@ mod sessions;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sec_audit::owner_only;
@@ -33,6 +36,23 @@ use connection::DbConnectionManager;
 pub use error::DbError;
 pub use migrations::MigrationReport;
 
+/// Runs the same diesel expression on whichever backend `conn` is, on that backend's own
+/// connection type rather than through [`DbConnection`]: `on_backend!(conn, |c| query.load(c))`.
+///
+/// For hot queries only (the session lookup of every authenticated request): the two-backend
+/// connection writes out a statement's SQL on every execution, which the backend's own type
+/// skips for a statement it has prepared. The expression is written once and compiled once
+/// per backend, so both still run the same query.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// How long a readiness probe waits for a connection before it calls the database down.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -41,6 +61,7 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Db {
     pool: r2d2::Pool<DbConnectionManager>,
     target: DatabaseTarget,
+    executor: Arc<executor::Executor>,
 }
 
 impl std::fmt::Debug for Db {
@@ -60,8 +81,9 @@ impl Db {
             create_parent_dir(path)?;
             create_owner_only_file(path)?;
         }
+        let size = settings.pool_max_size();
         let pool = r2d2::Pool::builder()
-            .max_size(settings.pool_max_size())
+            .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(settings.acquire_timeout())
             // A connection that broke while idle (database restarted) is detected and replaced
@@ -70,7 +92,8 @@ impl Db {
             .test_on_check_out(true)
             .error_handler(Box::new(connection::LogPoolErrors))
             .build_unchecked(DbConnectionManager::new(target.clone()));
-        Ok(Self { pool, target })
+        let executor = Arc::new(executor::Executor::new(usize::try_from(size).unwrap_or(1)));
+        Ok(Self { pool, target, executor })
     }
 
     /// Which database this is, safe to log (no credentials).
@@ -83,20 +106,38 @@ impl Db {
         self.target.backend_name()
     }
 
-    /// Runs `work` with a pooled connection on the blocking thread pool.
+    /// Runs `work` with a pooled connection on a database thread.
     pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        // In the caller's span, so that whatever the query logs names its request.
-        crate::blocking::run(move || {
+        self.execute(move || {
             let mut pooled = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
             pooled.run(work)
         })
-        .await
-        .map_err(|_| DbError::TaskFailed)?
+        .await?
+    }
+
+    /// Runs `work`, a closure that reaches this database itself (rule code calling the
+    /// `AuthStore`, which uses [`Db::run_blocking`]), on a database thread, in the caller's
+    /// span (whatever it logs names its request). For work that holds a connection and nothing
+    /// slower: a closure that hashes a password belongs on the blocking pool
+    /// (`crate::blocking::run`), where waiting for a hashing slot holds no database thread.
+    ///
+    /// # Errors
+    /// [`DbError::Unavailable`] when every database thread is busy and their queue is full;
+    /// [`DbError::TaskFailed`] when `work` panicked.
+    pub async fn execute<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.executor.run(work).await.map_err(|e| match e {
+            executor::ExecutorError::Full => DbError::Unavailable(e.to_string()),
+            executor::ExecutorError::Failed => DbError::TaskFailed,
+        })
     }
 
     /// Runs `work` on the calling thread, for the command line and tests where no async

@@ -7,7 +7,7 @@ use sec_auth::{
 };
 
 use super::error::corrupt;
-use super::schema::{sessions, users};
+use super::schema::{sessions, user_roles, users};
 use super::users::UserRow;
 use super::{DbConnection, DbError};
 
@@ -87,20 +87,32 @@ pub(super) fn insert(conn: &mut DbConnection, session: &NewSession<'_>) -> Resul
     Ok(ended)
 }
 
-/// The session whose token hashes to `hash`, with its account and the account's roles.
+/// The session whose token hashes to `hash`, with its account and the account's roles, in
+/// one statement: one row per role (one row with no role for an account without any), the
+/// session and account repeated on each.
+///
+/// This runs on every authenticated request, so it is one round trip, and it runs on the
+/// backend's own connection type ([`on_backend!`]): through the two-backend connection, diesel
+/// writes the statement's SQL out twice on every execution (to decide whether it may be cached
+/// and again to bind its parameters), even when the prepared statement is reused; on the
+/// backend's own type, a statement whose SQL is fixed at compile time is looked up by its
+/// type and only its parameter is bound (docs/performance.md).
 pub(super) fn by_token(
     conn: &mut DbConnection,
     hash: &TokenHash,
 ) -> Result<Option<SessionLookup>, DbError> {
     let hex = hash.to_hex();
-    let found: Option<(SessionRow, UserRow)> = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::token_hash.eq(&hex))
-        .select((SessionRow::as_select(), UserRow::as_select()))
-        .first(conn)
-        .optional()?;
-    let Some((session, user)) = found else { return Ok(None) };
-    let roles = super::roles::of(conn, &user.id)?;
+    let rows: Vec<(SessionRow, UserRow, Option<String>)> = super::on_backend!(conn, |c| {
+        sessions::table
+            .inner_join(users::table.left_join(user_roles::table))
+            .filter(sessions::token_hash.eq(&hex))
+            .select((SessionRow::as_select(), UserRow::as_select(), user_roles::role.nullable()))
+            .order(user_roles::role.asc())
+            .load(c)
+    })?;
+    let mut rows = rows.into_iter();
+    let Some((session, user, first_role)) = rows.next() else { return Ok(None) };
+    let roles = first_role.into_iter().chain(rows.filter_map(|(_, _, role)| role)).collect();
     Ok(Some(SessionLookup { session: record(session)?, user: super::users::record(user)?, roles }))
 }
 

@@ -44,14 +44,12 @@ pub(crate) struct SessionList {
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn get(
-    session: CurrentSession,
-    req: HttpRequest,
-) -> Result<HttpResponse, AppError> {
-    let auth = auth_service(&req)?;
-    let user_id = session.0.user.id;
-    let roles = blocking(move || auth.roles(user_id)).await?;
-    Ok(HttpResponse::Ok().json(MeResponse { user: UserView::from(&session.0.user), roles }))
+pub(crate) async fn get(session: CurrentSession) -> Result<HttpResponse, AppError> {
+    // The roles were read with the session, in the same statement (db/sessions.rs): asking
+    // again would cost a second trip to the database for the same answer.
+    let CurrentSession(principal) = session;
+    let user = UserView::from(&principal.user);
+    Ok(HttpResponse::Ok().json(MeResponse { user, roles: principal.roles }))
 }
 
 /// `PUT /api/v1/me/password` body.
