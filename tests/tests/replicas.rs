@@ -163,8 +163,9 @@ fn audit_chain_is_intact(dir: &Path, url: &str) {
     let out = run_server(dir, &vars(url), &["audit", "verify"]);
     assert!(
         out.status.success(),
-        "audit verify in {}: {}{}",
+        "audit verify in {} ended with {}: {}{}",
         dir.display(),
+        out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -90,7 +90,7 @@ pub fn trail_name(settings: &Settings) -> String {
 /// where the settings say so), and accepts whatever gap there is.
 pub fn acknowledge(settings: &Settings) -> anyhow::Result<Settled> {
     use anyhow::Context as _;
-    let db = Db::new(settings.database()).context("cannot open the database")?;
+    let db = Db::for_command(settings.database()).context("cannot open the database")?;
     if settings.database().migrate_on_start() {
         db.migrate().context("migrations failed")?;
     }

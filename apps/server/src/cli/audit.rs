@@ -114,7 +114,7 @@ fn verify_recorded_head(
     key: Option<&ChainKey>,
 ) -> ExitCode {
     let trail = crate::audit::continuity::trail_name(settings);
-    let recorded = Db::new(settings.database())
+    let recorded = Db::for_command(settings.database())
         .and_then(|db| db.run_blocking(|c| crate::db::audit_heads::recorded(c, &trail)));
     let recorded = match recorded {
         Ok(Some(head)) => head,

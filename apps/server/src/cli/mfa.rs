@@ -56,7 +56,7 @@ pub struct Resealed {
 /// # Errors
 /// No MFA key configured, or the database fails.
 pub fn run_reseal(settings: &Settings) -> anyhow::Result<()> {
-    let db = Db::new(settings.database()).context("cannot open the database")?;
+    let db = Db::for_command(settings.database()).context("cannot open the database")?;
     let outcome = reseal(settings, &db)?;
     tracing::info!(?outcome, "MFA secrets resealed");
     #[allow(clippy::print_stdout, reason = "the command's result, for the terminal")]

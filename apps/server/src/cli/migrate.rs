@@ -7,7 +7,7 @@ use crate::db::Db;
 
 /// Applies every pending migration and logs which.
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
-    let db = Db::new(settings.database()).context("cannot open the database")?;
+    let db = Db::for_command(settings.database()).context("cannot open the database")?;
     let report = db.migrate().context("migrations failed")?;
     if report.applied.is_empty() {
         tracing::info!(database = %db.describe(), "schema is up to date; nothing to apply");

@@ -60,7 +60,7 @@ pub fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn unlock(settings: &Settings, username: &str) -> anyhow::Result<()> {
-    let db = Db::new(settings.database()).context("cannot open the database")?;
+    let db = Db::for_command(settings.database()).context("cannot open the database")?;
     if settings.database().migrate_on_start() {
         db.migrate().context("migrations failed")?;
     }
@@ -113,7 +113,7 @@ fn create_admin(
     email: &str,
     password: &SecretString,
 ) -> anyhow::Result<()> {
-    let db = Db::new(settings.database()).context("cannot open the database")?;
+    let db = Db::for_command(settings.database()).context("cannot open the database")?;
     if settings.database().migrate_on_start() {
         db.migrate().context("migrations failed")?;
     }

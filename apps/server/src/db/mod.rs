@@ -76,6 +76,18 @@ impl Db {
     /// reconnects by itself when the database comes back. For SQLite, the folder of the file
     /// is created (owner-only) if missing, and so is the file itself (mode 0600).
     pub fn new(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        Self::open(settings, 1)
+    }
+
+    /// [`Db::new`] for a command that runs once and exits (`migrate`, `users`, `audit`...):
+    /// no connection is kept idle, so the pool never opens one in the background. With one
+    /// kept idle, taking it makes the pool's thread open a replacement, which may still be
+    /// inside the driver when the command returns and the process exits under it.
+    pub fn for_command(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        Self::open(settings, 0)
+    }
+
+    fn open(settings: &DatabaseSettings, min_idle: u32) -> Result<Self, DbError> {
         let target = settings.target().clone();
         if let DatabaseTarget::Sqlite { path } = &target {
             create_parent_dir(path)?;
@@ -84,7 +96,7 @@ impl Db {
         let size = settings.pool_max_size();
         let pool = r2d2::Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            .min_idle(Some(min_idle))
             .connection_timeout(settings.acquire_timeout())
             // A connection that broke while idle (database restarted) is detected and replaced
             // before a request gets it; one used in the last two seconds skips the check
