@@ -176,17 +176,48 @@ done = function()
 end
 LUA
 
+# How shared the machine was during a line: the CPU time everything else used, that is all
+# busy time (/proc/stat) less the benchmark's own (this script and all it has waited for, the
+# servers, a wrk still running, PostgreSQL's processes), and the time the hypervisor stole.
+ticks() { # pid [1: with reaped children]: CPU ticks, 0 for no such process
+  awk -v kids="${2:-0}" '{ sub(/^.*\) /, ""); print $12 + $13 + (kids ? $14 + $15 : 0) }' \
+    "/proc/${1:-none}/stat" 2>/dev/null || echo 0
+}
+cpu_snapshot() { # prints: all-ticks busy-ticks steal-ticks benchmark-ticks
+  local user nice system idle iowait irq softirq steal ours
+  read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
+  ours=$(( $(ticks $$ 1) + $(ticks "$server_pid") + $(ticks "$bare_pid") + $(ticks "$load_pid") +
+    $(ticks "$flood_pid") ))
+  ours=$(( ours + $(cat /proc/[0-9]*/stat 2>/dev/null |
+    awk '$2 == "(postgres)" { t += $14 + $15 } END { print t + 0 }') ))
+  echo "$(( user + nice + system + idle + iowait + irq + softirq + steal ))" \
+    "$(( user + nice + system + irq + softirq ))" "$steal" "$ours"
+}
+cpu_facts() { # backend id snapshot-before: other_cpu_pct and steal_pct for the line
+  local now other steal
+  now="$(cpu_snapshot)"
+  read -r other steal < <(awk -v a="$3" -v b="$now" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); all = y[1] - x[1]
+    if (all <= 0) { print "0 0"; exit }
+    other = (y[2] - x[2]) - (y[4] - x[4]); if (other < 0) other = 0
+    printf "%.0f %.0f\n", 100 * other / all, 100 * (y[3] - x[3]) / all }')
+  fact "other_cpu_pct.$1.$2" "$other"
+  fact "steal_pct.$1.$2" "$steal"
+}
+
 # One wrk line: run (in the background, so that a signal stops it at once), keep the raw
 # output, append a row to results.tsv.
 measure() { # id backend label connections url [wrk args...]
   local id="$1" backend="$2" label="$3" conns="$4" url="$5"
   shift 5
-  local raw="$out/raw/$backend-$id.txt"
+  local raw="$out/raw/$backend-$id.txt" before
   printf '== %-9s %-44s %3s connections  ' "$backend" "$label" "$conns" >&2
+  before="$(cpu_snapshot)"
   wrk -t1 -c"$conns" -d"${secs}s" --latency "$@" "$url" >"$raw" 2>&1 &
   load_pid=$!
   wait "$load_pid" || { load_pid=; cat "$raw" >&2; die "wrk failed: $label"; }
   load_pid=
+  cpu_facts "$backend" "$id" "$before"
   row "$id" "$backend" "$label" "$conns" "$raw"
 }
 row() { # id backend label connections raw-file
@@ -206,7 +237,8 @@ row() { # id backend label connections raw-file
       printf "%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.3f\t%d\t%d\n", id, backend, label, conns, rps, p50, p99, non2xx, errors
     }' "$5")" || { cat "$5" >&2; die "no numbers in wrk's output for: $3"; }
   printf '%s\n' "$line" >>"$results"
-  awk -F'\t' '{ printf "%10.1f req/s  p99 %8.2f ms  non-2xx %s  errors %s\n", $5, $7, $8, $9 }' \
+  awk -F'\t' -v other="$(awk -F= -v k="other_cpu_pct.$2.$1" '$1 == k { v = $2 } END { print v }' "$facts")" \
+    '{ printf "%10.1f req/s  p99 %8.2f ms  non-2xx %s  errors %s  other CPU %s%%\n", $5, $7, $8, $9, other }' \
     <<<"$line" >&2
   local statuses
   statuses="$(awk '$1 == "status" { printf "%s:%s ", $2, $3 }' "$5")"
@@ -279,6 +311,8 @@ run_backend() { # name database-url
   else
     fact "peak_scope.$name" "since start"
   fi
+  local flood_before
+  flood_before="$(cpu_snapshot)"
   wrk -t1 -c"$flood" -d"$(( secs + 2 * lead ))s" --latency -s "$work/login.lua" \
     "$base/api/v1/auth/login" >"$out/raw/$name-flood.txt" 2>&1 &
   flood_pid=$!
@@ -287,6 +321,7 @@ run_backend() { # name database-url
     -H "$cookie"
   wait "$flood_pid" || { flood_pid=; die "the flood's wrk failed"; }
   flood_pid=
+  cpu_facts "$name" flood "$flood_before"
   fact "rss_peak_kib.$name" "$(kib "$server_pid" VmHWM)"
   fact "threads_after_flood.$name" "$(kib "$server_pid" Threads)"
   printf '== %-9s %-44s %3s connections  ' "$name" "(the flood itself)" "$flood" >&2

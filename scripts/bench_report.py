@@ -25,6 +25,9 @@ LOGIN_SHARE = 0.90
 FLOOD_P99_FACTOR = 5.0
 RSS_PER_SLOT_MIB = 20
 RSS_FIXED_MIB = 32
+# A line during which other processes used this share of the machine's CPU (percent) is flagged.
+OTHER_CPU_WARN = 10
+STEAL_WARN = 5
 # Lines whose every response must be 2xx; the login lines may see 503 busy, reported.
 LOGIN_IDS = {"login", "flood"}
 
@@ -135,6 +138,16 @@ class Run:
         bound = self.slots / (hash_ms / 1000) if hash_ms > 0 else float("nan")
         return hash_ms, bound
 
+    def other_cpu(self, row):
+        """Percent of the machine's CPU that processes other than the benchmark's used during
+        the line, or None when not recorded."""
+        v = self.facts.get(f"other_cpu_pct.{row['backend']}.{row['scenario']}", "")
+        return int(v) if v.isdigit() else None
+
+    def steal(self, row):
+        v = self.facts.get(f"steal_pct.{row['backend']}.{row['scenario']}", "")
+        return int(v) if v.isdigit() else None
+
     def kib(self, key, backend):
         v = self.facts.get(f"{key}.{backend}", "")
         return int(v) if v.isdigit() else None
@@ -218,6 +231,17 @@ def warnings(run):
         if r["scenario"] in LOGIN_IDS and r["errors"]:
             out.append(f"{BACKENDS.get(r['backend'], r['backend'])} `{r['label']}`: "
                        f"{r['errors']} socket errors (timeouts: wrk gives up after 2 s).")
+    shared = [(r, run.other_cpu(r)) for r in run.rows if (run.other_cpu(r) or 0) >= OTHER_CPU_WARN]
+    if shared:
+        worst = max(v for _, v in shared)
+        out.append(f"**Shared CPU**: during {len(shared)} of {len(run.rows)} lines, other processes "
+                   f"used {OTHER_CPU_WARN}% or more of the machine's CPU (up to {worst}%, column "
+                   "'other CPU'). Those lines measured the code on part of the machine: slower, "
+                   "and their ratios to the baseline are skewed by however the sharing differed.")
+    stolen = [run.steal(r) for r in run.rows if (run.steal(r) or 0) >= STEAL_WARN]
+    if stolen:
+        out.append(f"The hypervisor stole {STEAL_WARN}% or more of the CPU during {len(stolen)} "
+                   f"lines (up to {max(stolen)}%).")
     end = run.get("bare_end", "bare")
     if run.bare and end:
         drift = end["rps"] / run.bare["rps"] - 1
@@ -312,13 +336,20 @@ def write_markdown(run, path):
             non2xx += f"; {r['errors']} socket errors"
         if run.problem(r):
             non2xx = f"**{non2xx}**"
+        other = run.other_cpu(r)
+        other = "" if other is None else f"{other} %"
+        if (run.other_cpu(r) or 0) >= OTHER_CPU_WARN:
+            other = f"**{other}**"
         table.append((BACKENDS.get(r["backend"], r["backend"]), r["label"], r["connections"],
                       fnum(r["rps"]), fnum(r["p50_ms"]), fnum(r["p99_ms"]),
                       f"{ratio:.3f}" if ratio is not None and r["scenario"] not in LOGIN_IDS else "",
-                      non2xx))
-    out += [md_table(["backend", "scenario", "conn.", "req/s", "p50 ms", "p99 ms", "× bare", "non-2xx"],
-                     table, "llrrrrrr"), ""]
-    out += ["× bare is the line's requests/s over the bare actix-web line at the start of the run. "
+                      non2xx, other))
+    out += [md_table(["backend", "scenario", "conn.", "req/s", "p50 ms", "p99 ms", "× bare", "non-2xx",
+                      "other CPU"], table, "llrrrrrrr"), ""]
+    out += ["Other CPU is the share of the whole machine's CPU time that processes outside the "
+            "benchmark used during the line (all busy time in /proc/stat less that of this script, "
+            "wrk, the servers and PostgreSQL); on a quiet machine it stays within a few percent. "
+            "× bare is the line's requests/s over the bare actix-web line at the start of the run. "
             "The `the flood` lines are the background login flood, measured over its whole length "
             "(the /me line during it plus the lead before and the tail after).", ""]
 
@@ -361,14 +392,15 @@ def write_svg(run, path):
     rows = run.rows
     f = run.facts
     # Columns: backend, scenario, connections | requests/s panel | p99 panel | non-2xx.
-    width = 1300
+    width = 1390
     x_backend, x_scenario, x_conn = 16, 112, 440
     p1_x, p1_w = 462, 300
     p2_x, p2_w = 862, 250
+    x_other = width - 110
     x_non2xx = width - 14
     row_h, bar_h, top = 28, 16, 90
     plot_h = row_h * len(rows)
-    height = top + plot_h + 34 + 4 * 18 + 12
+    height = top + plot_h + 34 + 5 * 18 + 12
     rps_lo, rps_hi = log_axis([r["rps"] for r in rows])
     lat_lo, lat_hi = log_axis([r["p99_ms"] for r in rows])
 
@@ -393,6 +425,7 @@ def write_svg(run, path):
           text(x_conn, head_y, "conn.", font_weight="bold", text_anchor="end"),
           text(p1_x, head_y, "requests/s (log scale, longer is better)", font_weight="bold"),
           text(p2_x, head_y, "p99 ms (log scale, shorter is better)", font_weight="bold"),
+          text(x_other, head_y, "other CPU", font_weight="bold", text_anchor="end"),
           text(x_non2xx, head_y, "non-2xx", font_weight="bold", text_anchor="end")]
     # Row bands first, then the decade grid over them, then the bars.
     for i, r in enumerate(rows):
@@ -427,6 +460,11 @@ def write_svg(run, path):
             s.append(f'<rect x="{x0}" y="{by:.1f}" width="{max(x1 - x0, 1):.1f}" height="{bar_h}" '
                      f'fill="{colour}" fill-opacity="0.85"{outline}/>')
             s.append(text(x1 + 5, ty, label, fill="#111827"))
+        other = run.other_cpu(r)
+        if other is not None:
+            loud = other >= OTHER_CPU_WARN
+            s.append(text(x_other, ty, f"{other} %", fill="#b45309" if loud else "#6b7280",
+                          font_weight="bold" if loud else "normal", text_anchor="end"))
         if problem:
             s.append(text(x_non2xx, ty, f'{r["non2xx"]} ✗' if r["non2xx"] else "✗", fill="#dc2626",
                           font_weight="bold", text_anchor="end"))
@@ -443,6 +481,8 @@ def write_svg(run, path):
         f"workers, {f.get('hash_slots', '?')} hashing slot(s).",
         "One run on a shared machine: ratios hold within this run only. Outlined in red (✗): lines "
         "that are not measurements (non-2xx other than 503 busy, or socket errors).",
+        f"Other CPU: share of the machine's CPU used by processes outside the benchmark during the "
+        f"line; at {OTHER_CPU_WARN} % or more (orange) the line ran on a shared CPU.",
     ]
     outcomes = [x[4].split(" (")[0] for x in goals(run)]
     captions.append(f"Goals (report.md): {outcomes.count('met')} of {len(outcomes)} met, "
