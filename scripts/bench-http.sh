@@ -28,6 +28,7 @@
 #   BENCH_HASH_RUNS (25)        verifications timed by hash_time
 #   BENCH_PORT (18090)          the server's port; the bare handler uses BENCH_PORT + 9
 #   BENCH_OUT (target/bench)    output directory
+#   BENCH_WAIT_QUIET (0)        wait up to this many seconds for the machine to be under 10 % busy
 # Other APP__* variables in the environment reach the server too; the report lists them.
 #
 # Needs wrk (installed with apt-get when missing and running as root), curl, python3, and psql
@@ -128,6 +129,27 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free "$port" || die "port $port is in use; set BENCH_PORT"
 port_free "$bare_port" || die "port $bare_port is in use; set BENCH_PORT"
 
+# How busy the machine is before the run (nothing of the benchmark runs yet): 2 s of /proc/stat.
+# BENCH_WAIT_QUIET=seconds waits up to that long for it to fall under 10 %.
+busy_pct() {
+  local a b
+  a="$(head -n1 /proc/stat)"
+  sleep 2
+  b="$(head -n1 /proc/stat)"
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    for (i = 2; i <= 9; i++) { d = y[i] - x[i]; all += d; if (i != 5 && i != 6) busy += d }
+    printf "%.0f\n", all > 0 ? 100 * busy / all : 0 }'
+}
+busy="$(busy_pct)"
+waited=0
+while [ "$busy" -ge 10 ] && [ "$waited" -lt "${BENCH_WAIT_QUIET:-0}" ]; do
+  echo "bench-http: the machine is ${busy}% busy; waiting for it to calm down" >&2
+  sleep 8
+  busy="$(busy_pct)"
+  waited=$(( waited + 10 ))
+done
+
 mkdir -p "$out/raw"
 rm -f "$out/raw/"*.txt "$out/results.tsv" "$out/facts.txt" "$out/report.md" "$out/report.svg"
 results="$out/results.tsv"
@@ -142,6 +164,8 @@ fact kernel "$(uname -srm)"
 fact rustc "$(rustc --version 2>/dev/null || echo unknown)"
 fact wrk "$(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }')"
 fact load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+fact cpu_busy_before_pct "$busy"
+fact quiet_waited_s "$waited"
 fact git_commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 fact git_dirty "$(if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then echo yes; else echo no; fi)"
 fact binaries "$(if [ -n "${BENCH_BIN:-}${BENCH_BARE_BIN:-}" ]; then echo "prebuilt (BENCH_BIN/BENCH_BARE_BIN), not necessarily this commit"; else echo "built from this checkout (release)"; fi)"

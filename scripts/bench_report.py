@@ -164,14 +164,18 @@ def goals(run):
     """(goal, backend, measured text, goal text, status) for every goal of the run."""
     out = []
 
-    def status(ok, *rows):
+    def status(ok, *rows, cpu_bound=True):
         problems = [run.problem(r) for r in rows]
         problems = [p for p in problems if p]
         if problems:
             return "INVALID (" + "; ".join(problems) + ")"
         if ok is None:
             return "n/a"
-        return "met" if ok else "MISSED"
+        verdict = "met" if ok else "MISSED"
+        shared = [run.other_cpu(r) or 0 for r in rows if r is not None]
+        if cpu_bound and shared and max(shared) >= OTHER_CPU_WARN:
+            verdict += f" (shared CPU: up to {max(shared)} % other)"
+        return verdict
 
     for b in run.backends:
         name = BACKENDS[b]
@@ -209,7 +213,7 @@ def goals(run):
             out.append(("peak RSS during the login flood", name,
                         f"{peak / MIB:.0f} MiB (idle {idle / MIB:.0f} MiB)",
                         f"≤ idle + {run.slots} × {RSS_PER_SLOT_MIB} + {RSS_FIXED_MIB} = {limit / MIB:.0f} MiB",
-                        status(peak <= limit, run.get("flood", b))))
+                        status(peak <= limit, run.get("flood", b), cpu_bound=False)))
         else:
             out.append(("peak RSS during the login flood", name, "n/a", "", "n/a"))
     return out
@@ -249,6 +253,10 @@ def warnings(run):
             out.append(f"The bare baseline moved by {drift:+.0%} between the start and the end of "
                        "the run: the machine's capacity changed under the run, and the ratios to "
                        "the baseline are uncertain by about that much.")
+    busy = run.facts.get("cpu_busy_before_pct", "")
+    if busy.isdigit() and int(busy) >= OTHER_CPU_WARN:
+        out.append(f"The machine was {busy} % busy in the 2 s before the run "
+                   "(BENCH_WAIT_QUIET=seconds waits for it to calm down).")
     cores = int(run.facts.get("nproc", "1") or 1)
     before = (run.facts.get("load_before") or "0").split()[0]
     if float(before) > 0.5 * cores:
@@ -315,6 +323,8 @@ def write_markdown(run, path):
         ("commit", f"{f.get('git_commit', '?')}{dirty}"),
         ("binaries", f.get("binaries", "")),
         ("load average (1, 5, 15 min)", f"before {f.get('load_before', '?')}; after {f.get('load_after', '?')}"),
+        ("CPU busy just before the run", f"{f.get('cpu_busy_before_pct', '?')} % of the machine (2 s sample"
+                                         f"{', after waiting ' + f.get('quiet_waited_s') + ' s' if f.get('quiet_waited_s', '0') != '0' else ''})"),
         ("wrk", f"{f.get('wrk', 'wrk')}, 1 thread, {f.get('duration_s', '?')} s per line, --latency, 127.0.0.1"),
         ("server", f"{f.get('workers', '?')} workers, log level warn, rate limit off, per-address "
                    f"connection cap lifted, auth.hash_concurrency = {f.get('hash_slots', '?')}"),
