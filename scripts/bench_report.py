@@ -234,7 +234,7 @@ def warnings(run):
                        f"(hashing queue full, or no slot within auth.hash_wait_ms){left_out}.")
         if r["scenario"] in LOGIN_IDS and r["errors"]:
             out.append(f"{BACKENDS.get(r['backend'], r['backend'])} `{r['label']}`: "
-                       f"{r['errors']} socket errors (timeouts: wrk gives up after 2 s).")
+                       f"{r['errors']} socket errors (wrk's own output in raw/ says which kind).")
     shared = [(r, run.other_cpu(r)) for r in run.rows if (run.other_cpu(r) or 0) >= OTHER_CPU_WARN]
     if shared:
         worst = max(v for _, v in shared)
