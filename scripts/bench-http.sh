@@ -142,7 +142,7 @@ busy_pct() {
   awk -v a="$a" -v b="$b" 'BEGIN {
     split(a, x, " "); split(b, y, " ")
     for (i = 2; i <= 9; i++) { d = y[i] - x[i]; all += d; if (i != 5 && i != 6) busy += d }
-    printf "%.0f\n", all > 0 ? 100 * busy / all : 0 }'
+    printf "%.0f\n", (all > 0 ? 100 * busy / all : 0) }'
 }
 busy="$(busy_pct)"
 waited=0
@@ -170,14 +170,24 @@ fact load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 fact cpu_busy_before_pct "$busy"
 fact quiet_waited_s "$waited"
 fact git_commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-fact git_dirty "$(if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then echo yes; else echo no; fi)"
-fact binaries "$(if [ -n "${BENCH_BIN:-}${BENCH_BARE_BIN:-}" ]; then echo "prebuilt (BENCH_BIN/BENCH_BARE_BIN), not necessarily this commit"; else echo "built from this checkout (release)"; fi)"
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  fact git_dirty yes
+else
+  fact git_dirty no
+fi
+if [ -n "${BENCH_BIN:-}${BENCH_BARE_BIN:-}" ]; then
+  fact binaries "prebuilt (BENCH_BIN/BENCH_BARE_BIN), not necessarily this commit"
+else
+  fact binaries "built from this checkout (release)"
+fi
 fact workers "$workers"
 fact hash_slots "$slots"
 fact hash_runs "$hash_runs"
 fact duration_s "$secs"
 fact flood_lead_s "$lead"
-fact extra_settings "$(env | grep -E '^APP__' | grep -vE '^APP__(SERVER__(BIND|WORKERS)|LOG__LEVEL|RATE_LIMIT__ENABLED|LIMITS__MAX_CONNECTIONS_PER_ADDRESS|AUTH__HASH_CONCURRENCY)=' | cut -d= -f1 | tr '\n' ' ' || true)"
+# APP__* variables of the caller that reach the server (names only: values may be secrets).
+set_here='^APP__(SERVER__(BIND|WORKERS)|LOG__LEVEL|RATE_LIMIT__ENABLED|LIMITS__MAX_CONNECTIONS_PER_ADDRESS|AUTH__HASH_CONCURRENCY)='
+fact extra_settings "$(env | grep -E '^APP__' | grep -vE "$set_here" | cut -d= -f1 | tr '\n' ' ' || true)"
 
 # Logins rotate over the accounts, as a crowd of users would (one account hammered from one
 # address is throttled by design). The authenticated /me lines use an account of their own:
@@ -261,12 +271,15 @@ row() { # id backend label connections raw-file
     /Socket errors:/ { errors = $4 + $6 + $8 + $10 }
     END {
       if (rps == "" || p99 == "") exit 1
-      printf "%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.3f\t%d\t%d\n", id, backend, label, conns, rps, p50, p99, non2xx, errors
+      printf "%s\t%s\t%s\t%s\t%.2f\t%.3f\t%.3f\t%d\t%d\n", \
+        id, backend, label, conns, rps, p50, p99, non2xx, errors
     }' "$5")" || { cat "$5" >&2; die "no numbers in wrk's output for: $3"; }
   printf '%s\n' "$line" >>"$results"
-  awk -F'\t' -v other="$(awk -F= -v k="other_cpu_pct.$2.$1" '$1 == k { v = $2 } END { print v }' "$facts")" \
-    '{ printf "%10.1f req/s  p99 %8.2f ms  non-2xx %s  errors %s  other CPU %s%%\n", $5, $7, $8, $9, other }' \
-    <<<"$line" >&2
+  local other
+  other="$(awk -F= -v k="other_cpu_pct.$2.$1" '$1 == k { v = $2 } END { print v }' "$facts")"
+  awk -F'\t' -v other="$other" '{
+    printf "%10.1f req/s  p99 %8.2f ms  non-2xx %s  errors %s  other CPU %s%%\n", $5, $7, $8, $9, other
+  }' <<<"$line" >&2
   local statuses
   statuses="$(awk '$1 == "status" { printf "%s:%s ", $2, $3 }' "$5")"
   [ -z "$statuses" ] || fact "statuses.$2.$1" "$statuses"
