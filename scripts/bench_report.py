@@ -148,6 +148,23 @@ class Run:
         v = self.facts.get(f"steal_pct.{row['backend']}.{row['scenario']}", "")
         return int(v) if v.isdigit() else None
 
+    def server_hash_ms(self, backend):
+        """CPU milliseconds the server's hashing threads spent per 2xx login during the login
+        line, or None."""
+        row = self.get("login", backend)
+        ticks = self.facts.get(f"server_hash_ticks.{backend}", "")
+        hz = self.facts.get("clock_ticks_per_s", "100")
+        ok = self.statuses(row).get(200) if row else None
+        if not (ticks.isdigit() and hz.isdigit() and ok):
+            return None
+        return int(ticks) * 1000 / int(hz) / ok
+
+    def hash_after(self, backend):
+        try:
+            return float(self.facts.get(f"hash_time_after_ms.{backend}", "nan"))
+        except ValueError:
+            return float("nan")
+
     def kib(self, key, backend):
         v = self.facts.get(f"{key}.{backend}", "")
         return int(v) if v.isdigit() else None
@@ -270,10 +287,15 @@ def warnings(run):
                    "more than the benchmark accounts for: something else ran during it.")
     for b in run.backends:
         share = login_share(run, b)
+        before, after = run.hash_bound(b)[0], run.hash_after(b)
         if share is not None and share > 1.05:
             out.append(f"{BACKENDS[b]}: login throughput is {share:.0%} of the hashing bound, which "
                        "it cannot exceed: hash_time measured a longer hash than the server's (the "
                        "machine's speed changed between them), so this bound is unreliable.")
+        if before > 0 and after > 0 and abs(after / before - 1) > 0.20:
+            out.append(f"{BACKENDS[b]}: the median verification took {fnum(before)} ms before the "
+                       f"login line and {fnum(after)} ms after it: the machine's speed drifted by "
+                       f"{after / before - 1:+.0%} around that line, and the bound is that uncertain.")
         if run.facts.get(f"peak_scope.{b}") not in (None, "flood"):
             out.append(f"{BACKENDS[b]}: the kernel did not allow resetting VmHWM, so the peak RSS "
                        "is the peak since the server started (registration and the login line "
@@ -371,16 +393,23 @@ def write_markdown(run, path):
     for b in run.backends:
         hash_ms, bound = run.hash_bound(b)
         hash_ms, bound = fnum(hash_ms), fnum(bound)
+        after, server = fnum(run.hash_after(b)), fnum(run.server_hash_ms(b))
         idle, before, peak = (run.kib(k, b) for k in ("rss_idle_kib", "rss_before_flood_kib", "rss_peak_kib"))
         mib = lambda v: f"{v / MIB:.0f}" if v is not None else "n/a"  # noqa: E731
-        hm.append((BACKENDS[b], f.get("hash_slots", "?"), hash_ms, bound, mib(idle), mib(before), mib(peak),
-                   f.get(f"peak_scope.{b}", "?"), f.get(f"threads_after_flood.{b}", "?")))
-    out += [md_table(["backend", "slots", "median verify ms", "bound logins/s", "idle RSS MiB",
-                      "RSS before flood MiB", "peak RSS MiB", "peak over", "threads after"], hm, "lrrrrrrll"), ""]
+        hm.append((BACKENDS[b], f.get("hash_slots", "?"), hash_ms, after, server, bound, mib(idle),
+                   mib(before), mib(peak), f.get(f"peak_scope.{b}", "?"),
+                   f.get(f"threads_after_flood.{b}", "?")))
+    out += [md_table(["backend", "slots", "verify ms, before", "verify ms, after",
+                      "server hash CPU ms per login", "bound logins/s", "idle RSS MiB",
+                      "RSS before flood MiB", "peak RSS MiB", "peak over", "threads after flood"],
+                     hm, "lrrrrrrrrll"), ""]
     out += [f"The median verification time is `hash_time` ({f.get('hash_runs', '?')} verifications of "
             "the right password at the default Argon2id parameters, one thread), run while the "
-            "server was idle, just before its login line. Idle RSS is read once the server is "
-            "ready, before any account exists; the peak is VmHWM read after the flood.", "",
+            "server was idle, just before its login line; the bound uses that one. It runs again "
+            "just after the line, to show how far the machine's speed drifted. Server hash CPU is "
+            "the CPU time of the server's `password-hash` threads during the login line over its "
+            "2xx logins: what one login's hash cost inside the server. Idle RSS is read once the "
+            "server is ready, before any account exists; the peak is VmHWM read after the flood.", "",
             "Raw wrk output for every line is in `raw/`; the numbers above are in `results.tsv` "
             "and `facts.txt`.", ""]
     path.write_text("\n".join(out), encoding="utf-8")
