@@ -404,7 +404,8 @@ def write_markdown(run, path):
                       "RSS before flood MiB", "peak RSS MiB", "peak over", "threads after flood"],
                      hm, "lrrrrrrrrll"), ""]
     out += [f"The median verification time is `hash_time` ({f.get('hash_runs', '?')} verifications of "
-            "the right password at the default Argon2id parameters, one thread), run while the "
+            "the right password at the default Argon2id parameters, through a one-slot hashing pool "
+            "as the server's logins go), run while the "
             "server was idle, just before its login line; the bound uses that one. It runs again "
             "just after the line, to show how far the machine's speed drifted. Server hash CPU is "
             "the CPU time of the server's `password-hash` threads during the login line over its "
