@@ -12,6 +12,10 @@
 #       and the server's idle and peak RSS (VmRSS, VmHWM);
 #   the bare handler again at the end, to show how much the machine drifted during the run.
 #
+# Every line also records how much of the CPU processes outside the benchmark took during it
+# (a shared machine's other work makes a line slower without any error), and the report marks
+# a line that saw non-2xx other than 503 busy as not a measurement.
+#
 # Output in target/bench/: results.tsv (one row per wrk line), facts.txt (machine, build, hash
 # and memory facts), raw/ (wrk's own output), then report.md and report.svg from
 # scripts/bench_report.py. 127.0.0.1 only; about two minutes at the default duration.
