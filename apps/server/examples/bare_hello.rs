@@ -1,4 +1,4 @@
-//! The baseline of `scripts/bench-auth.sh`: actix-web with nothing of ours (no middleware, no
+//! The baseline of `scripts/bench-http.sh`: actix-web with nothing of ours (no middleware, no
 //! database, no logging), answering `GET /` with a short JSON body. Authenticated requests to
 //! the real server are measured against it.
 //!
