@@ -13,6 +13,20 @@ use crate::problem::Problem;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://./var/server.db";
 
+/// `database.pool_max_size` when not set: twice the cores, at least 4 and at most 10.
+///
+/// Every pooled connection is also a database thread that runs requests' queries (the
+/// server's `db/executor.rs`), so the pool is how many queries are in flight at once. More
+/// than the machine can run adds waiting, not throughput: on 2 cores with PostgreSQL on the
+/// same host, 10 gave the same requests/s as 4 with a p99 fifteen times longer
+/// (docs/performance.md). The cap keeps the old default, so a larger machine opens no more
+/// connections per replica than before; a database on other hosts, with its own cores and
+/// a network round trip per query, may want more (the Kubernetes manifests set 10).
+fn default_pool_max_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    u32::try_from(cores.saturating_mul(2)).unwrap_or(u32::MAX).clamp(4, 10)
+}
+
 /// Database settings.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
@@ -31,7 +45,8 @@ impl DatabaseSettings {
         &self.target
     }
 
-    /// Upper bound on pooled connections (`database.pool_max_size`, default 10).
+    /// Upper bound on pooled connections, and the number of database threads
+    /// (`database.pool_max_size`; default twice the cores, from 4 to 10).
     pub fn pool_max_size(&self) -> u32 {
         self.pool_max_size
     }
@@ -73,8 +88,14 @@ pub(super) fn validate(
             .map_err(|e| Problem::new("database.url", e.to_string())),
     }
     .map_err(|p| problems.push(p));
-    let pool_max_size =
-        in_range("database.pool_max_size", raw.pool_max_size, 10, 1, 1000, problems);
+    let pool_max_size = in_range(
+        "database.pool_max_size",
+        raw.pool_max_size,
+        default_pool_max_size(),
+        1,
+        1000,
+        problems,
+    );
     let acquire_ms = in_range(
         "database.acquire_timeout_ms",
         raw.acquire_timeout_ms,
