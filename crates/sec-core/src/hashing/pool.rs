@@ -343,6 +343,26 @@ fn normalized_copy(candidate: &SecretString) -> SecretSlice<u8> {
     })
 }
 
+/// The nice value of a hashing thread: [`lower_priority`].
+const HASHING_NICE: i32 = 10;
+
+/// Gives the calling thread the nice value [`HASHING_NICE`] (Linux; elsewhere a no-op).
+///
+/// A hash keeps a core busy for tens of milliseconds. At the default priority, a flood of
+/// logins takes its full share of the CPU from every other request (the kernel splits a busy
+/// core evenly between runnable threads), and the latency of cheap authenticated requests
+/// grows with the flood (docs/performance.md). At nice 10 a hashing thread still gets any idle
+/// core in full, and about a tenth of a contended one: when the machine is saturated, logins
+/// wait rather than everything else. Raising one's own nice value needs no privilege; a
+/// failure (a sandbox refusing `setpriority`) leaves the thread as it was.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux, PRIO_PROCESS with a thread id applies to that thread alone.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICE);
+    }
+}
+
 impl Shared {
     /// The state is counters and a queue changed without anything that can panic in between
     /// (jobs run outside the lock), so a poisoned lock still holds consistent state.
@@ -361,6 +381,7 @@ impl Shared {
     /// A hashing thread: allocates its work area once, then takes jobs until the pool is
     /// dropped and the queue is empty.
     fn work(&self) {
+        lower_priority();
         let mut area = WorkArea::for_params(self.hasher.params());
         loop {
             let job = {

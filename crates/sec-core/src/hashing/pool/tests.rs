@@ -149,3 +149,22 @@ fn a_panicking_job_answers_worker_lost_and_the_thread_carries_on() {
     assert_eq!(pool.run(LONG, |_| 1), Ok(1));
     assert_eq!(pool.threads(), 1);
 }
+
+/// The nice value of the calling thread, from `/proc/thread-self/stat` (field 19).
+#[cfg(target_os = "linux")]
+fn own_nice() -> i32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces: the
+    // first of them is field 3.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(19 - 3).unwrap().parse().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn hashing_threads_yield_a_contended_core_to_other_work() {
+    let pool = pool(1, 0);
+    let in_pool = pool.run(LONG, |_| own_nice()).unwrap();
+    assert_eq!(in_pool, HASHING_NICE, "a hashing thread runs at the lower priority");
+    assert_ne!(own_nice(), HASHING_NICE, "and the caller's thread is left as it was");
+}
