@@ -206,7 +206,7 @@ async fn every_log_line_of_a_request_carries_its_request_id(backend: Backend) {
                 async move {
                     tracing::info!(marker = %marker, "handler at work");
                     tracing::warn!("handler warns about {marker}");
-                    // Work on the blocking pool logs under the request's span too.
+                    // Work on a database thread (db/executor.rs) logs under the request's span too.
                     let in_db = marker.clone();
                     db.run(move |_| {
                         tracing::info!("inside the database call {in_db}");
