@@ -94,6 +94,11 @@ fi
 bin="${BENCH_BIN:-$target_dir/release/server}"
 bare_bin="${BENCH_BARE_BIN:-$target_dir/release/examples/bare_hello}"
 hash_time_bin="${BENCH_HASH_TIME_BIN:-$target_dir/release/examples/hash_time}"
+# The servers start from a scratch folder: a path given relative to the checkout must not
+# depend on that.
+for var in bin bare_bin hash_time_bin; do
+  [ -e "${!var}" ] && printf -v "$var" '%s' "$(realpath "${!var}")"
+done
 for b in "$bin" "$bare_bin" "$hash_time_bin"; do
   [ -x "$b" ] || { echo "bench-http: not an executable: $b" >&2; exit 2; }
 done
