@@ -35,7 +35,7 @@ bench:
 
 # The HTTP benchmark (wrk on loopback): bare actix-web vs /healthz and /api/v1/me, login
 # throughput vs the hashing bound, /me during a login flood, peak RSS; SQLite and PostgreSQL
-# at pg_url. Writes target/bench/report.md (with goals) and report.svg; about two minutes
+# at pg_url. Writes target/bench/report.md (with goals) and report.svg; under three minutes
 bench-http:
     BENCH_DATABASE_URL={{pg_url}} scripts/bench-http.sh
 

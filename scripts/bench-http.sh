@@ -18,7 +18,7 @@
 #
 # Output in target/bench/: results.tsv (one row per wrk line), facts.txt (machine, build, hash
 # and memory facts), raw/ (wrk's own output), then report.md and report.svg from
-# scripts/bench_report.py. 127.0.0.1 only; about two minutes at the default duration.
+# scripts/bench_report.py. 127.0.0.1 only; under three minutes at the default duration.
 #
 #   scripts/bench-http.sh                                     # SQLite only
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres scripts/bench-http.sh
