@@ -15,6 +15,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Sender, TrySendError};
 
@@ -39,13 +40,15 @@ pub(super) enum ExecutorError {
 pub(super) struct Executor {
     threads: usize,
     queue: OnceLock<Sender<Job>>,
+    /// Threads that did start (the system may refuse some: a task limit reached).
+    started: AtomicUsize,
 }
 
 impl Executor {
     /// An executor of `threads` threads (at least one), not started yet: a command that never
     /// calls [`Executor::run`] (the command line) never starts a thread.
     pub(super) fn new(threads: usize) -> Self {
-        Self { threads: threads.max(1), queue: OnceLock::new() }
+        Self { threads: threads.max(1), queue: OnceLock::new(), started: AtomicUsize::new(0) }
     }
 
     fn queue(&self) -> &Sender<Job> {
@@ -63,10 +66,13 @@ impl Executor {
                             let _ = catch_unwind(AssertUnwindSafe(job));
                         }
                     });
-                if let Err(e) = spawned {
-                    // Fewer threads than asked for still run every job; none at all is
-                    // caught below, as a queue nobody reads.
-                    tracing::error!(error = %e, "cannot start a database thread");
+                match spawned {
+                    Ok(_) => {
+                        self.started.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Fewer threads than asked for still run every job; none at all makes
+                    // every job fail at once (`run`) rather than wait in a queue nobody reads.
+                    Err(e) => tracing::error!(error = %e, "cannot start a database thread"),
                 }
             }
             sender
@@ -90,7 +96,11 @@ impl Executor {
         let job: Job = Box::new(move || {
             let _ = done.send(span.in_scope(work));
         });
-        match self.queue().try_send(job) {
+        let queue = self.queue();
+        if self.started.load(Ordering::Relaxed) == 0 {
+            return Err(ExecutorError::Failed);
+        }
+        match queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(ExecutorError::Full),
             Err(TrySendError::Disconnected(_)) => return Err(ExecutorError::Failed),
@@ -120,6 +130,15 @@ mod tests {
         let second = executor.run(move || tx.send(()).is_ok());
         let (first, second) = tokio::join!(first, second);
         assert!(first.unwrap() && second.unwrap());
+    }
+
+    #[tokio::test]
+    async fn with_no_thread_started_a_job_fails_at_once_instead_of_waiting() {
+        let executor = Executor::new(1);
+        let _ = executor.queue();
+        // As if the system had refused every thread (a task limit reached).
+        executor.started.store(0, Ordering::Relaxed);
+        assert!(matches!(executor.run(|| ()).await, Err(ExecutorError::Failed)));
     }
 
     #[tokio::test]
