@@ -85,7 +85,7 @@ impl Executor {
     ///
     /// # Errors
     /// [`ExecutorError::Full`] when the queue is full; [`ExecutorError::Failed`] when the
-    /// job panicked.
+    /// job panicked or no database thread could be started.
     pub(super) async fn run<T, F>(&self, work: F) -> Result<T, ExecutorError>
     where
         F: FnOnce() -> T + Send + 'static,
