@@ -372,20 +372,30 @@ fn names_diesel(code: &str) -> bool {
     })
 }
 
-/// The places (`file:line`) of `src` outside `db/` that name diesel, comments left out.
-fn diesel_outside_db(src: &Path) -> Vec<String> {
+/// The places (`file:line`) of the `.rs` files under `src` that `file` admits where a line of
+/// code (comments left out) satisfies `hit`.
+fn code_lines_where(
+    src: &Path,
+    file: impl Fn(&str) -> bool,
+    hit: impl Fn(&str) -> bool,
+) -> Vec<String> {
     rust_files(src)
         .into_iter()
-        .filter(|rel| !rel.starts_with("db/"))
+        .filter(|rel| file(rel))
         .flat_map(|rel| {
             code_of(&src.join(&rel))
                 .lines()
                 .enumerate()
-                .filter(|(_, line)| names_diesel(line))
+                .filter(|(_, line)| hit(line))
                 .map(|(i, _)| format!("{rel}:{}", i + 1))
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The places (`file:line`) of `src` outside `db/` that name diesel, comments left out.
+fn diesel_outside_db(src: &Path) -> Vec<String> {
+    code_lines_where(src, |rel| !rel.starts_with("db/"), names_diesel)
 }
 
 #[test]
@@ -422,18 +432,11 @@ fn thread_handoffs_outside_their_modules(src: &Path) -> Vec<String> {
     const OWNERS: [&str; 2] = ["blocking.rs", "db/executor.rs"];
     const HANDOFFS: [&str; 5] =
         ["spawn_blocking", "block_in_place", "thread::spawn", "thread::Builder", "web::block"];
-    rust_files(src)
-        .into_iter()
-        .filter(|rel| !OWNERS.contains(&rel.as_str()))
-        .flat_map(|rel| {
-            code_of(&src.join(&rel))
-                .lines()
-                .enumerate()
-                .filter(|(_, line)| HANDOFFS.iter().any(|h| line.contains(h)))
-                .map(|(i, _)| format!("{rel}:{}", i + 1))
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    code_lines_where(
+        src,
+        |rel| !OWNERS.contains(&rel),
+        |line| HANDOFFS.iter().any(|h| line.contains(h)),
+    )
 }
 
 #[test]

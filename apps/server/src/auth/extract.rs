@@ -79,10 +79,11 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, AppError> {
     let presented = SessionToken::parse(&token);
     // On a database thread rather than the blocking pool: the lookup holds a connection and
     // nothing slower (no password hashing), and it runs on every authenticated request.
-    let outcome = match db.execute(move || auth.authenticate(&token)).await {
-        Ok(outcome) => outcome.map_err(AppError::from),
-        Err(e) => Err(AppError::from(e)),
-    };
+    let outcome = db
+        .execute(move || auth.authenticate(&token))
+        .await
+        .map_err(AppError::from)
+        .and_then(|outcome| outcome.map_err(AppError::from));
     let authenticated = match outcome {
         Ok(a) => a,
         Err(e) => {

@@ -91,15 +91,15 @@ impl Executor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let queue = self.queue();
+        if self.started.load(Ordering::Relaxed) == 0 {
+            return Err(ExecutorError::Failed);
+        }
         let span = tracing::Span::current();
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = done.send(span.in_scope(work));
         });
-        let queue = self.queue();
-        if self.started.load(Ordering::Relaxed) == 0 {
-            return Err(ExecutorError::Failed);
-        }
         match queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(ExecutorError::Full),

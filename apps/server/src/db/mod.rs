@@ -230,3 +230,43 @@ fn create_owner_only_file(path: &Path) -> Result<(), DbError> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use sec_config::{Settings, Sources};
+
+    use super::*;
+
+    fn on_sqlite(dir: &Path) -> Settings {
+        let url = format!("sqlite://{}", dir.join("test.db").display());
+        Settings::load(&Sources::new(dir.to_path_buf(), [("DATABASE_URL", url.as_str())])).unwrap()
+    }
+
+    #[test]
+    fn a_command_pool_opens_no_connection_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = on_sqlite(dir.path());
+
+        // The server's pool keeps one connection idle: its thread opens it unasked.
+        let server = Db::new(settings.database()).unwrap();
+        let mut opened = false;
+        for _ in 0..500 {
+            if server.pool.state().connections > 0 {
+                opened = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(opened, "the server's pool fills its idle connection by itself");
+
+        // A command's pool opens one only when asked, and none after giving it back.
+        let command = Db::for_command(settings.database()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(command.pool.state().connections, 0);
+        command.run_blocking(connection::ping).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(command.pool.state().connections, 1, "no replacement opened behind it");
+    }
+}

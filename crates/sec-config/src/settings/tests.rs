@@ -30,6 +30,11 @@ fn an_empty_directory_and_no_variables_give_the_development_defaults() {
     assert!(s.database().migrate_on_start());
     assert_eq!(s.log().dir(), Path::new("./var/log"));
     assert_eq!(s.log().format(), LogFormat::Pretty);
+    // docs/configuration.md: twice the cores, from 4 to 10.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let pool = s.database().pool_max_size();
+    assert!((4..=10).contains(&pool), "{pool}");
+    assert_eq!(usize::try_from(pool).unwrap(), (cores * 2).clamp(4, 10));
 }
 
 #[test]
