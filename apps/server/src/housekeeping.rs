@@ -11,7 +11,11 @@
 //! - audit chain heads (`audit_heads`) of trails not written for
 //!   [`AUDIT_HEAD_RETENTION_SECS`]: each Kubernetes pod records its own under its pod name, which
 //!   is never used again once the pod is gone. A server's head is rewritten whenever it writes
-//!   an audit line, and it writes one at every start.
+//!   an audit line, and it writes one at every start;
+//! - the one-time tokens of mail (`account_tokens`) past their expiry (a used one is deleted
+//!   when used);
+//! - mail the outbox gave up on, [`FAILED_MAIL_RETENTION_SECS`] after it did (a sent message
+//!   is deleted when sent).
 //!
 //! Every replica runs it ([`spawn`], every `auth.housekeeping_interval_secs`). Each batch of at
 //! most `auth.housekeeping_batch_size` rows is claimed so that replicas running at once do not
@@ -28,7 +32,8 @@ use sec_auth::{Auth, AuthConfig};
 use sec_config::Settings;
 
 use crate::db::housekeeping::{
-    AUDIT_HEADS, MFA_CHALLENGES, Rule, SESSIONS, THROTTLE_COUNTERS, TOTP_ENROLLMENTS, delete_batch,
+    ACCOUNT_TOKENS, AUDIT_HEADS, FAILED_MAIL, MFA_CHALLENGES, Rule, SESSIONS, THROTTLE_COUNTERS,
+    TOTP_ENROLLMENTS, delete_batch,
 };
 use crate::db::{Db, DbError};
 
@@ -39,6 +44,10 @@ const MAX_BATCHES_PER_TABLE: u32 = 100;
 /// How long the audit chain head of a trail that had nothing written stays recorded: 400 days.
 /// A server stopped for longer starts without the tail check (docs/audit.md).
 pub const AUDIT_HEAD_RETENTION_SECS: i64 = 400 * 24 * 60 * 60;
+
+/// How long a message the outbox gave up on stays in the table for an operator to see (`server
+/// mail status`): 7 days.
+pub const FAILED_MAIL_RETENTION_SECS: i64 = 7 * 24 * 60 * 60;
 
 /// How many rows one run deleted, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +62,10 @@ pub struct Swept {
     pub throttle_counters: u64,
     /// Audit chain heads of trails silent for [`AUDIT_HEAD_RETENTION_SECS`].
     pub audit_heads: u64,
+    /// Expired one-time tokens of mail.
+    pub account_tokens: u64,
+    /// Mail given up on more than [`FAILED_MAIL_RETENTION_SECS`] ago.
+    pub failed_mail: u64,
 }
 
 impl Swept {
@@ -63,6 +76,8 @@ impl Swept {
             + self.totp_enrollments
             + self.throttle_counters
             + self.audit_heads
+            + self.account_tokens
+            + self.failed_mail
     }
 }
 
@@ -92,6 +107,13 @@ pub fn sweep(db: &Db, config: &AuthConfig, now: i64, batch: u32) -> Result<Swept
             db,
             &AUDIT_HEADS,
             &[now.saturating_sub(AUDIT_HEAD_RETENTION_SECS)],
+            batch,
+        )?,
+        account_tokens: sweep_table(db, &ACCOUNT_TOKENS, &[now], batch)?,
+        failed_mail: sweep_table(
+            db,
+            &FAILED_MAIL,
+            &[now.saturating_sub(FAILED_MAIL_RETENTION_SECS)],
             batch,
         )?,
     })
@@ -134,6 +156,8 @@ pub fn spawn(db: Db, auth: &Arc<Auth>, settings: &Settings) {
                     totp_enrollments = swept.totp_enrollments,
                     throttle_counters = swept.throttle_counters,
                     audit_heads = swept.audit_heads,
+                    account_tokens = swept.account_tokens,
+                    failed_mail = swept.failed_mail,
                     "housekeeping deleted expired rows"
                 ),
                 Ok(Ok(_)) => tracing::debug!("housekeeping found nothing to delete"),

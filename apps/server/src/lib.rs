@@ -12,6 +12,7 @@ pub mod db;
 pub mod housekeeping;
 pub mod http;
 pub mod openapi;
+pub mod outbox;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

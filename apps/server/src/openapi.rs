@@ -55,7 +55,7 @@ use crate::routes::responses::{
     RATE_LIMITED, REAUTH_REQUIRED, REQUEST_TIMEOUT, SECOND_FACTOR_PROOF_REQUIRED, SESSION_SCHEME,
     Shared, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, URI_TOO_LONG,
 };
-use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa, notes};
+use crate::routes::{Access, admin, auth, docs, endpoints, health, lifecycle, me, mfa, notes};
 
 /// The document.
 #[derive(OpenApi)]
@@ -81,10 +81,15 @@ use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa, notes
         auth::register,
         auth::login,
         auth::complete_mfa,
+        lifecycle::verify_email,
+        lifecycle::resend_verification,
+        lifecycle::request_password_reset,
+        lifecycle::complete_password_reset,
         auth::reauth,
         auth::logout,
         me::get,
         me::change_password,
+        lifecycle::change_email,
         me::sessions,
         me::revoke_other_sessions,
         me::revoke_session,
@@ -103,6 +108,8 @@ use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa, notes
         admin::disable_user,
         admin::enable_user,
         admin::unlock_user,
+        lifecycle::admin_reset_mfa,
+        lifecycle::admin_reset_password,
         admin::grant_role,
         admin::revoke_role,
         crate::routes::pages::account,
@@ -117,7 +124,7 @@ use crate::routes::{Access, admin, auth, docs, endpoints, health, me, mfa, notes
     tags(
         (name = "health", description = "Liveness and readiness probes."),
         (name = "docs", description = "This document."),
-        (name = "auth", description = "Registration, login, second factor, step-up, logout."),
+        (name = "auth", description = "Registration, login, second factor, step-up, logout, address verification and password reset. Answers that could tell whether an account exists (registration, reset and verification requests) are the same for every identifier."),
         (name = "me", description = "The signed-in user's account and sessions."),
         (name = "mfa", description = "The signed-in user's second factor (TOTP). Every change to the factors (a new enrollment, its confirmation, new recovery codes, turning TOTP off) needs a recent authentication and, once TOTP is on, a session that proved the second factor within the re-authentication window (a login or re-authentication with a TOTP or recovery code; the password alone is not enough): otherwise 403 `mfa_required`."),
         (name = "notes", description = "The signed-in user's notes (the worked example resource). Another user's note is 404 `not_found`, exactly as a note that does not exist."),

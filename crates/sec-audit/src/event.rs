@@ -105,6 +105,22 @@ pub enum AuditEvent {
         /// How many counters held failures.
         counters: u64,
     },
+    /// Someone registered with an address that already has an account (the subject): no
+    /// account was made, and its owner was told by mail.
+    RegistrationAddressInUse,
+    /// The account's address was proved to reach its owner.
+    EmailVerified,
+    /// The account's owner asked to move it to another address (a link went to the new one).
+    EmailChangeRequested,
+    /// The account moved to a new, verified address.
+    EmailChanged,
+    /// A password reset was asked for: by anyone for the subject (a link went to the account's
+    /// address when it exists), or by an administrator or operator.
+    PasswordResetRequested,
+    /// A new password was set with a reset link.
+    PasswordReset,
+    /// An administrator or operator removed the subject's second factor (lost by its owner).
+    SecondFactorReset,
     /// The encrypted secrets were re-keyed.
     SecretsRotated,
     /// A setting was refused at start-up.
@@ -190,6 +206,13 @@ impl AuditEvent {
             Self::AccountLocked { .. } => "AccountLocked",
             Self::AccountUnlocked => "AccountUnlocked",
             Self::LoginFailuresCleared { .. } => "LoginFailuresCleared",
+            Self::RegistrationAddressInUse => "RegistrationAddressInUse",
+            Self::EmailVerified => "EmailVerified",
+            Self::EmailChangeRequested => "EmailChangeRequested",
+            Self::EmailChanged => "EmailChanged",
+            Self::PasswordResetRequested => "PasswordResetRequested",
+            Self::PasswordReset => "PasswordReset",
+            Self::SecondFactorReset => "SecondFactorReset",
             Self::SecretsRotated => "SecretsRotated",
             Self::ConfigRejected { .. } => "ConfigRejected",
             Self::ServerStarted { .. } => "ServerStarted",
@@ -225,6 +248,9 @@ pub enum LoginFailure {
     AccountLocked,
     /// The second factor was missing or wrong.
     MfaRequired,
+    /// The password was right, but the account's address is not verified (and the settings
+    /// require it).
+    EmailUnverified,
 }
 
 /// Why a session ended early.
@@ -326,6 +352,8 @@ pub enum Actor {
     System,
     /// A logged-in user.
     User(UserId),
+    /// An operator at the server's command line (`server users ...`).
+    Operator,
 }
 
 impl fmt::Display for Actor {
@@ -334,6 +362,7 @@ impl fmt::Display for Actor {
             Self::Anonymous => f.write_str("anonymous"),
             Self::System => f.write_str("system"),
             Self::User(id) => write!(f, "user:{id}"),
+            Self::Operator => f.write_str("operator"),
         }
     }
 }

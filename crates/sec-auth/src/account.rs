@@ -45,6 +45,9 @@ pub struct UserRecord {
     pub disabled: bool,
     /// Bumped on every role change; sessions issued under an older epoch get a new token.
     pub privilege_epoch: i64,
+    /// When the current address was proved to reach the owner (Unix seconds); `None` until
+    /// then.
+    pub email_verified_at: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

@@ -58,6 +58,14 @@ pub enum AuthError {
     /// No key for secrets at rest is configured, so MFA cannot be used.
     #[error("multi-factor authentication is unavailable: no key configured")]
     MfaUnavailable,
+    /// A link's token (address verification, password reset) is wrong, expired, used, or for
+    /// an account that is gone or disabled: one answer for all.
+    #[error("invalid or expired link")]
+    InvalidToken,
+    /// The password was right, but the account's address is not verified and
+    /// `auth.require_verified_email` is on.
+    #[error("e-mail address not verified")]
+    EmailUnverified,
     /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),

@@ -21,6 +21,7 @@ mod account;
 pub mod clock;
 mod error;
 mod hasher;
+mod lifecycle;
 mod mfa;
 mod permission;
 mod recovery;
@@ -37,6 +38,9 @@ pub use account::{UserId, UserRecord, email_canonical};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, FieldProblem};
 pub use hasher::{CredentialHasher, HashFailure, PooledHasher};
+pub use lifecycle::{
+    AccountMail, AccountToken, Envelope, NewAccountToken, PayloadError, QueuedMail, TokenPurpose,
+};
 pub use mfa::{
     Aal, MfaChallenge, MfaStatus, NoSealer, Opened, PendingTotp, Proof, SealError, SecondFactor,
     SecretSealer, TotpEnrollment, TotpRecord,
@@ -44,8 +48,9 @@ pub use mfa::{
 pub use permission::{InvalidRoleName, Permission, PermissionSet, ROLE_ADMIN, ROLE_USER, RoleName};
 pub use recovery::{RECOVERY_CODE_COUNT, RecoveryCode, RecoveryCodeHash};
 pub use service::{
-    AuditSink, Auth, AuthConfig, Authenticated, Confirmed, LoggedIn, LoginOutcome, MfaPending,
-    MfaPolicy, Principal, Reauthentication, Registration, RequestMeta,
+    AuditSink, Auth, AuthConfig, Authenticated, Confirmed, LifecyclePolicy, LoggedIn, LoginOutcome,
+    MfaPending, MfaPolicy, Principal, Reauthentication, Registered, Registration, RequestMeta,
+    Verified,
 };
 pub use session::{Expiry, SessionCheck, SessionId, SessionPolicy, SessionRecord};
 pub use store::{

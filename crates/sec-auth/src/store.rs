@@ -2,6 +2,7 @@
 //! method is one atomic step (one transaction where it writes more than one row).
 
 use crate::account::{UserId, UserRecord};
+use crate::lifecycle::{AccountToken, NewAccountToken, QueuedMail};
 use crate::mfa::{MfaChallenge, PendingTotp, Proof, TotpRecord};
 use crate::permission::PermissionSet;
 use crate::recovery::RecoveryCodeHash;
@@ -46,6 +47,8 @@ pub struct NewAccount<'a> {
     pub password_hash: &'a str,
     /// The role it starts with.
     pub role: &'a str,
+    /// The address is the owner's already (an operator typed it): verified at `now`.
+    pub email_verified: bool,
     /// Unix seconds.
     pub now: i64,
 }
@@ -322,5 +325,70 @@ pub trait AuthStore: Send + Sync {
         &self,
         id: uuid::Uuid,
         session: &NewSession<'_>,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Queues a message in the outbox.
+    fn queue_mail(&self, mail: &QueuedMail) -> Result<(), StoreError>;
+
+    /// In one transaction: deletes the account's earlier tokens of the same purpose (one live
+    /// link per purpose), stores this one, and queues `mail`, which carries it.
+    fn issue_account_token(
+        &self,
+        token: &NewAccountToken<'_>,
+        mail: &QueuedMail,
+    ) -> Result<(), StoreError>;
+
+    /// The token with this hash.
+    fn account_token(&self, hash: &TokenHash) -> Result<Option<AccountToken>, StoreError>;
+
+    /// In one transaction: deletes the verification token `hash` of `user` and marks the
+    /// account's address verified if it is still `email`. False (nothing written) when the
+    /// token was already gone or the address changed.
+    fn verify_email(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        email: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// In one transaction: deletes the address-change token `hash` of `user` (and the
+    /// account's other change tokens), gives the account the new address, verified, and
+    /// queues `notice` (to the old address). False when the token was already gone.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another account has the address; nothing is written.
+    fn change_email(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        email: &str,
+        email_canonical: &str,
+        now: i64,
+        notice: &QueuedMail,
+    ) -> Result<bool, StoreError>;
+
+    /// In one transaction: deletes the reset token `hash` of `user`, sets the password hash,
+    /// deletes every session, pending second-factor step and reset token of the account,
+    /// marks the address verified when it is still `verified_email`, and queues `notice`.
+    /// `None` when the token was already gone (nothing written); otherwise how many sessions
+    /// ended.
+    fn reset_password(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        password_hash: &str,
+        verified_email: Option<&str>,
+        now: i64,
+        notice: &QueuedMail,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// In one transaction: deletes the account's TOTP factor, pending enrollment, recovery
+    /// codes, pending second-factor steps and every session, and queues `notice`. `None` when
+    /// no TOTP was active (nothing written); otherwise how many sessions ended.
+    fn reset_second_factor(
+        &self,
+        user: UserId,
+        notice: &QueuedMail,
     ) -> Result<Option<u64>, StoreError>;
 }

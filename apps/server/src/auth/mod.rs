@@ -108,6 +108,11 @@ pub fn build(
         },
         reauth_window_secs: i64::try_from(a.reauth_window_secs()).unwrap_or(i64::MAX),
         admin_requires_mfa: a.admin_requires_mfa(),
+        lifecycle: sec_auth::LifecyclePolicy {
+            verify_email_ttl_secs: i64::try_from(a.verify_email_ttl_secs()).unwrap_or(i64::MAX),
+            reset_ttl_secs: i64::try_from(a.password_reset_ttl_secs()).unwrap_or(i64::MAX),
+            require_verified_email: a.require_verified_email(),
+        },
         mfa: MfaPolicy { issuer: a.totp_issuer().to_owned(), ..MfaPolicy::default() },
         ..AuthConfig::default()
     };
@@ -308,6 +313,8 @@ impl From<AuthError> for AppError {
             AuthError::MfaRequired => AppError::new(ErrorCode::MfaRequired),
             AuthError::MfaNotEnabled => AppError::new(ErrorCode::MfaNotEnabled),
             AuthError::MfaUnavailable => AppError::new(ErrorCode::MfaUnavailable),
+            AuthError::InvalidToken => AppError::new(ErrorCode::InvalidToken),
+            AuthError::EmailUnverified => AppError::new(ErrorCode::EmailUnverified),
             AuthError::Store(StoreError::Unavailable(cause)) => {
                 AppError::with_cause(ErrorCode::DatabaseUnavailable, cause)
             }

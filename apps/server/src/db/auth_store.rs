@@ -16,14 +16,17 @@
 
 use diesel::Connection;
 use sec_auth::{
-    Activation, AuthStore, Change, Decision, MfaChallenge, NewAccount, NewSession, PendingTotp,
-    PermissionSet, Proof, ROLE_ADMIN, RecoveryCodeHash, SessionId, SessionLookup, SessionRecord,
-    StoreError, ThrottleView, TokenHash, TotpRecord, UniqueField, UserId, UserLookup, UserRecord,
+    AccountToken, Activation, AuthStore, Change, Decision, MfaChallenge, NewAccount,
+    NewAccountToken, NewSession, PendingTotp, PermissionSet, Proof, QueuedMail, ROLE_ADMIN,
+    RecoveryCodeHash, SessionId, SessionLookup, SessionRecord, StoreError, ThrottleView, TokenHash,
+    TokenPurpose, TotpRecord, UniqueField, UserId, UserLookup, UserRecord,
 };
 
-use super::error::{Tx, committed, finish};
+use super::error::{REFUSED, Tx, committed, finish};
 use super::users::NewUser;
-use super::{Db, DbConnection, DbError, login_throttle, mfa, roles, sessions, users};
+use super::{
+    Db, DbConnection, DbError, account_tokens, login_throttle, mfa, outbox, roles, sessions, users,
+};
 
 /// The app's [`AuthStore`].
 #[derive(Debug, Clone)]
@@ -42,6 +45,17 @@ impl DbAuthStore {
         work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
     ) -> Result<T, StoreError> {
         self.db.run_blocking(work).map_err(store_error)
+    }
+
+    /// [`DbAuthStore::with`] for a step that queues mail: once it committed, this replica's
+    /// outbox worker is woken.
+    fn with_mail<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        let done = self.with(work)?;
+        self.db.mail_queued().notify_one();
+        Ok(done)
     }
 }
 
@@ -84,6 +98,7 @@ impl AuthStore for DbAuthStore {
                         password_hash: account.password_hash,
                         created_at: account.now,
                         updated_at: account.now,
+                        email_verified_at: account.email_verified.then_some(account.now),
                     },
                 )?;
                 roles::insert(conn, &id, account.role, account.now)
@@ -111,6 +126,8 @@ impl AuthStore for DbAuthStore {
         self.with(|conn| {
             conn.transaction(|conn| {
                 users::set_password_hash(conn, &id, hash, now)?;
+                // A new password voids every reset link of the account.
+                account_tokens::delete_of(conn, &id, TokenPurpose::ResetPassword)?;
                 let ended = sessions::end_others(conn, &id, &keep)?;
                 sessions::reauthenticated(conn, &keep, keep_token, now)?;
                 Ok(ended)
@@ -337,6 +354,119 @@ impl AuthStore for DbAuthStore {
                 Ok(sessions::insert(conn, session)?)
             });
             committed(done)
+        })
+    }
+
+    fn queue_mail(&self, mail: &QueuedMail) -> Result<(), StoreError> {
+        self.with_mail(|conn| outbox::insert(conn, mail))
+    }
+
+    fn issue_account_token(
+        &self,
+        token: &NewAccountToken<'_>,
+        mail: &QueuedMail,
+    ) -> Result<(), StoreError> {
+        self.with_mail(|conn| {
+            conn.transaction(|conn| {
+                account_tokens::insert_replacing(conn, token.hash, token.token)?;
+                outbox::insert(conn, mail)
+            })
+        })
+    }
+
+    fn account_token(&self, hash: &TokenHash) -> Result<Option<AccountToken>, StoreError> {
+        self.with(|conn| account_tokens::find(conn, hash))
+    }
+
+    fn verify_email(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        email: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = user.to_string();
+        self.with(|conn| {
+            let done = conn.transaction(|conn| {
+                if !account_tokens::take(conn, hash, &id)? {
+                    return Err(REFUSED);
+                }
+                if !users::mark_email_verified(conn, &id, email, now)? {
+                    return Err(REFUSED);
+                }
+                Ok(())
+            });
+            Ok(committed(done)?.is_some())
+        })
+    }
+
+    fn change_email(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        email: &str,
+        email_canonical: &str,
+        now: i64,
+        notice: &QueuedMail,
+    ) -> Result<bool, StoreError> {
+        let id = user.to_string();
+        self.with_mail(|conn| {
+            let done = conn.transaction(|conn| {
+                if !account_tokens::take(conn, hash, &id)? {
+                    return Err(REFUSED);
+                }
+                account_tokens::delete_of(conn, &id, TokenPurpose::ChangeEmail)?;
+                users::set_email(conn, &id, email, email_canonical, now)?;
+                outbox::insert(conn, notice)?;
+                Ok(())
+            });
+            Ok(committed(done)?.is_some())
+        })
+    }
+
+    fn reset_password(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        password_hash: &str,
+        verified_email: Option<&str>,
+        now: i64,
+        notice: &QueuedMail,
+    ) -> Result<Option<u64>, StoreError> {
+        let id = user.to_string();
+        self.with_mail(|conn| {
+            committed(conn.transaction(|conn| {
+                if !account_tokens::take(conn, hash, &id)? {
+                    return Err(REFUSED);
+                }
+                account_tokens::delete_of(conn, &id, TokenPurpose::ResetPassword)?;
+                users::set_password_hash(conn, &id, password_hash, now)?;
+                if let Some(email) = verified_email {
+                    users::mark_email_verified(conn, &id, email, now)?;
+                }
+                mfa::delete_challenges_of(conn, &id)?;
+                // No session is kept: `""` is no session's id.
+                let ended = sessions::end_others(conn, &id, "")?;
+                outbox::insert(conn, notice)?;
+                Ok(ended)
+            }))
+        })
+    }
+
+    fn reset_second_factor(
+        &self,
+        user: UserId,
+        notice: &QueuedMail,
+    ) -> Result<Option<u64>, StoreError> {
+        let id = user.to_string();
+        self.with_mail(|conn| {
+            committed(conn.transaction(|conn| {
+                mfa::remove_totp(conn, &id)?;
+                // No session is kept: `""` is no session's id.
+                let ended = sessions::end_others(conn, &id, "")?;
+                outbox::insert(conn, notice)?;
+                Ok(ended)
+            }))
         })
     }
 }

@@ -27,6 +27,10 @@ pub(crate) const THROTTLE_COUNTERS: Rule = Rule {
     key: "subject, ip",
     condition: "last_failure_at <= ? AND last_success_at IS NULL",
 };
+pub(crate) const ACCOUNT_TOKENS: Rule =
+    Rule { table: "account_tokens", key: "token_hash", condition: "expires_at <= ?" };
+pub(crate) const FAILED_MAIL: Rule =
+    Rule { table: "mail_outbox", key: "id", condition: "failed_at <= ?" };
 pub(crate) const AUDIT_HEADS: Rule =
     Rule { table: "audit_heads", key: "trail", condition: "updated_at <= ?" };
 

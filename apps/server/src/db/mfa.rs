@@ -182,6 +182,13 @@ pub(super) fn remove_totp(conn: &mut DbConnection, user: &str) -> Result<(), Tx>
     Ok(())
 }
 
+/// Deletes the pending second-factor steps of `user` (inside the caller's transaction): after a
+/// password reset, no login that passed the old password may go on.
+pub(super) fn delete_challenges_of(conn: &mut DbConnection, user: &str) -> Result<(), DbError> {
+    diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user))).execute(conn)?;
+    Ok(())
+}
+
 /// Replaces the recovery codes of `user` if TOTP is active; true when it was.
 pub(super) fn replace_recovery_codes(
     conn: &mut DbConnection,

@@ -7,6 +7,7 @@
 //! the `AuthStore`), which runs it on one of the database threads (`executor`, one per pooled
 //! connection), never on an async worker.
 
+pub(crate) mod account_tokens;
 pub mod audit_heads;
 pub mod auth_store;
 mod connection;
@@ -17,6 +18,7 @@ mod login_throttle;
 pub(crate) mod mfa;
 mod migrations;
 pub mod notes;
+pub mod outbox;
 pub mod page;
 mod roles;
 pub mod schema;
@@ -62,6 +64,9 @@ pub struct Db {
     pool: r2d2::Pool<DbConnectionManager>,
     target: DatabaseTarget,
     executor: Arc<executor::Executor>,
+    /// Woken after mail is queued through this pool, so that this replica's outbox worker
+    /// sends it at once rather than at its next poll.
+    mail_queued: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Db {
@@ -105,7 +110,12 @@ impl Db {
             .error_handler(Box::new(connection::LogPoolErrors))
             .build_unchecked(DbConnectionManager::new(target.clone()));
         let executor = Arc::new(executor::Executor::new(usize::try_from(size).unwrap_or(1)));
-        Ok(Self { pool, target, executor })
+        Ok(Self { pool, target, executor, mail_queued: Arc::new(tokio::sync::Notify::new()) })
+    }
+
+    /// The signal that mail was queued through this pool (`outbox.rs` waits on it).
+    pub fn mail_queued(&self) -> &tokio::sync::Notify {
+        &self.mail_queued
     }
 
     /// Which database this is, safe to log (no credentials).

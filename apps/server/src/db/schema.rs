@@ -23,6 +23,8 @@ diesel::table! {
         disabled -> Bool,
         /// Bumped on every role change.
         privilege_epoch -> BigInt,
+        /// When the current address was verified (Unix seconds); NULL until then.
+        email_verified_at -> Nullable<BigInt>,
     }
 }
 
@@ -190,6 +192,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One-time tokens sent by mail (verification, address change, password reset).
+    account_tokens (token_hash) {
+        /// SHA-256 of the token, hex.
+        token_hash -> Text,
+        /// The account it acts on.
+        user_id -> Text,
+        /// `verify_email`, `change_email` or `reset_password`.
+        purpose -> Text,
+        /// The address the token proves (the new one for a change).
+        email -> Nullable<Text>,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Unix seconds; the token is refused from then on.
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Mail waiting to be sent (the transactional outbox).
+    mail_outbox (id) {
+        /// Random UUID, as text; also the message's Message-ID.
+        id -> Text,
+        /// The message, sealed with the MFA key ring when one is configured.
+        payload -> Text,
+        /// Unix seconds.
+        created_at -> BigInt,
+        /// Sends tried so far.
+        attempts -> BigInt,
+        /// Unix seconds before which no worker tries it.
+        next_attempt_at -> BigInt,
+        /// The claim of the worker sending it.
+        claim -> Nullable<Text>,
+        /// Unix seconds until which the claim holds.
+        claimed_until -> Nullable<BigInt>,
+        /// Why the last attempt failed (no message content).
+        last_error -> Nullable<Text>,
+        /// Unix seconds when it was given up.
+        failed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(user_roles -> users (user_id));
@@ -208,5 +253,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_recovery_codes,
     mfa_challenges,
     audit_heads,
-    notes
+    notes,
+    account_tokens,
+    mail_outbox
 );

@@ -35,6 +35,8 @@ pub struct UserRow {
     pub disabled: bool,
     /// Bumped on every role change.
     pub privilege_epoch: i64,
+    /// When the current address was verified; `None` until then.
+    pub email_verified_at: Option<i64>,
 }
 
 // Hand-written so that a stray `{:?}` in a log line cannot print a password hash, which is
@@ -71,6 +73,8 @@ pub struct NewUser<'a> {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// Set when the address is known to be the owner's already (an operator created it).
+    pub email_verified_at: Option<i64>,
 }
 
 /// Inserts an account. A taken user name or e-mail gives [`DbError::Conflict`]
@@ -152,6 +156,45 @@ pub(super) fn page(
         .load(conn)?)
 }
 
+/// Marks the address of `user` verified at `now`, if it is still `email` (inside the caller's
+/// transaction). True when the account has that address (verified before, or now).
+pub(super) fn mark_email_verified(
+    conn: &mut DbConnection,
+    id: &str,
+    email: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let matching = users::table.find(id).filter(users::email.eq(email));
+    let n = diesel::update(matching.filter(users::email_verified_at.is_null()))
+        .set(users::email_verified_at.eq(now))
+        .execute(conn)?;
+    if n == 1 {
+        return Ok(true);
+    }
+    let still: i64 = matching.count().get_result(conn)?;
+    Ok(still == 1)
+}
+
+/// Gives `user` a new address, verified at `now` (inside the caller's transaction).
+/// [`DbError::Conflict`] when another account has it.
+pub(super) fn set_email(
+    conn: &mut DbConnection,
+    id: &str,
+    email: &str,
+    email_canonical: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::email_canonical.eq(email_canonical),
+            users::email_verified_at.eq(now),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+}
+
 /// Sets the disabled flag by a write that happens only when it changes something; refuses
 /// with `Unchanged` (already so) or `NotFound` (no such account) when it changed nothing.
 pub(super) fn set_disabled(
@@ -202,6 +245,7 @@ pub(super) fn record(row: UserRow) -> Result<UserRecord, DbError> {
         password_hash: row.password_hash,
         disabled: row.disabled,
         privilege_epoch: row.privilege_epoch,
+        email_verified_at: row.email_verified_at,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -67,6 +67,12 @@ pub enum ErrorCode {
     MfaNotEnabled,
     /// Multi-factor authentication cannot be used: the server has no MFA key configured.
     MfaUnavailable,
+    /// The token of a link sent by mail (address verification, password reset) is wrong,
+    /// expired or already used: one answer for all. Ask for a new link.
+    InvalidToken,
+    /// The password was right, but the account's address is not verified yet: use the link
+    /// sent to it, or ask for a new one (`POST /api/v1/auth/verify-email/resend`).
+    EmailUnverified,
     /// The database cannot be reached.
     DatabaseUnavailable,
     /// Anything else: a bug or an unexpected failure, details in the log.
@@ -99,6 +105,8 @@ impl ErrorCode {
             Self::MfaRequired => "mfa_required",
             Self::MfaNotEnabled => "mfa_not_enabled",
             Self::MfaUnavailable => "mfa_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::EmailUnverified => "email_unverified",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal => "internal_error",
         }
@@ -128,6 +136,8 @@ impl ErrorCode {
             Self::MfaRequired => StatusCode::FORBIDDEN,
             Self::MfaNotEnabled => StatusCode::CONFLICT,
             Self::MfaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidToken => StatusCode::BAD_REQUEST,
+            Self::EmailUnverified => StatusCode::FORBIDDEN,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -371,6 +381,8 @@ mod tests {
             ErrorCode::MfaRequired,
             ErrorCode::MfaNotEnabled,
             ErrorCode::MfaUnavailable,
+            ErrorCode::InvalidToken,
+            ErrorCode::EmailUnverified,
             ErrorCode::DatabaseUnavailable,
             ErrorCode::Internal,
         ];

@@ -43,14 +43,6 @@ pub(crate) struct RegisterBody {
     password: SecretString,
 }
 
-/// `{"user": ...}`: the account just created.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserEnvelope {
-    /// The account.
-    user: UserView,
-}
-
 /// The answer to a login (and to its second-factor step).
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -73,16 +65,19 @@ pub(crate) struct ReauthResponse {
     aal: i64,
 }
 
-/// Creates an account with the least-privileged role. 201 with the account; 422 naming each
-/// rejected field (a taken user name or e-mail included).
+/// Creates an account with the least-privileged role and mails a link that verifies its
+/// address. 202 `{"status": "accepted"}`, the same answer, after the same work, when the
+/// address already has an account: no account is made then, and the address's owner is told
+/// by mail instead. 422 naming each rejected field, a taken user name included (user names are
+/// public and unique; docs/auth.md says what that reveals).
 #[utoipa::path(
     post,
     path = "/api/v1/auth/register",
     tag = "auth",
     request_body = RegisterBody,
     responses(
-        (status = 201, description = "The account, created with the least-privileged role.", body = UserEnvelope),
-        (status = 422, description = "A rejected field (`validation_failed`), a taken user name or e-mail included.", body = crate::http::error::ErrorBody),
+        (status = 202, description = "Accepted: the account is created and a verification link is on its way, or the address has an account and its owner is told (the same answer).", body = super::lifecycle::Accepted),
+        (status = 422, description = "A rejected field (`validation_failed`), a taken user name included.", body = crate::http::error::ErrorBody),
         (status = 503, response = DatabaseOrHashingBusy),
     ),
 )]
@@ -93,16 +88,15 @@ pub(crate) async fn register(
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
     let RegisterBody { username, email, password } = body.into_inner();
-    let user = blocking_hashing(&req, move || {
+    // Either outcome gets the same answer: `Registered` tells the two apart for the rules only.
+    let _registered = blocking_hashing(&req, move || {
         auth.register(
             &Registration { username: &username, email: &email, password: &password },
             &meta,
         )
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(UserEnvelope { user: UserView::from(&user) }))
+    Ok(super::lifecycle::accepted())
 }
 
 /// `POST /api/v1/auth/login` body: a user name or e-mail address, and the password.

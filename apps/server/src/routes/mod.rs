@@ -23,6 +23,7 @@ pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod docs;
 pub(crate) mod health;
+pub(crate) mod lifecycle;
 pub(crate) mod me;
 pub(crate) mod mfa;
 pub(crate) mod notes;
@@ -105,11 +106,26 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::POST, "/api/v1/auth/register", Public, || web::post().to(auth::register)),
         ep(Method::POST, "/api/v1/auth/login", Public, || web::post().to(auth::login)),
         ep(Method::POST, "/api/v1/auth/mfa", MfaPending, || web::post().to(auth::complete_mfa)),
+        ep(Method::POST, "/api/v1/auth/verify-email", Public, || {
+            web::post().to(lifecycle::verify_email)
+        }),
+        ep(Method::POST, "/api/v1/auth/verify-email/resend", Public, || {
+            web::post().to(lifecycle::resend_verification)
+        }),
+        ep(Method::POST, "/api/v1/auth/password-reset", Public, || {
+            web::post().to(lifecycle::request_password_reset)
+        }),
+        ep(Method::POST, "/api/v1/auth/password-reset/complete", Public, || {
+            web::post().to(lifecycle::complete_password_reset)
+        }),
         ep(Method::POST, "/api/v1/auth/reauth", Authenticated, || web::post().to(auth::reauth)),
         ep(Method::POST, "/api/v1/auth/logout", Authenticated, || web::post().to(auth::logout)),
         ep(Method::GET, "/api/v1/me", Authenticated, || web::get().to(me::get)),
         ep(Method::PUT, "/api/v1/me/password", RecentAuthentication, || {
             web::put().to(me::change_password)
+        }),
+        ep(Method::PUT, "/api/v1/me/email", RecentAuthentication, || {
+            web::put().to(lifecycle::change_email)
         }),
         ep(Method::GET, "/api/v1/me/sessions", Authenticated, || web::get().to(me::sessions)),
         ep(Method::DELETE, "/api/v1/me/sessions", RecentAuthentication, || {
@@ -156,6 +172,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         }),
         ep(Method::POST, "/api/v1/admin/users/{id}/unlock", Perm(UsersManage), || {
             web::post().to(admin::unlock_user)
+        }),
+        ep(Method::POST, "/api/v1/admin/users/{id}/reset-mfa", Perm(UsersManage), || {
+            web::post().to(lifecycle::admin_reset_mfa)
+        }),
+        ep(Method::POST, "/api/v1/admin/users/{id}/reset-password", Perm(UsersManage), || {
+            web::post().to(lifecycle::admin_reset_password)
         }),
         ep(Method::PUT, "/api/v1/admin/users/{id}/roles/{role}", Perm(RolesManage), || {
             web::put().to(admin::grant_role)

@@ -51,6 +51,7 @@ fn new_user<'a>(id: &'a str, name: &'a str, email: &'a str) -> NewUser<'a> {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA",
         created_at: 1_764_400_000,
         updated_at: 1_764_400_000,
+        email_verified_at: None,
     }
 }
 

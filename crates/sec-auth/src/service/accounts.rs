@@ -3,30 +3,42 @@
 use sec_audit::{Actor, AuditEvent, AuditRecord, Label, LoginFailure, RevocationReason, Subject};
 use sec_core::{Email, Password, PasswordContext, SecretString, Username};
 
-use super::{Auth, Principal, Registration, RequestMeta, problem};
+use super::{Auth, Principal, Registered, Registration, RequestMeta, problem};
 use crate::account::{UserId, UserRecord, email_canonical};
 use crate::error::{AuthError, FieldProblem};
+use crate::lifecycle::AccountMail;
 use crate::permission::{ROLE_ADMIN, ROLE_USER};
 use crate::store::{NewAccount, StoreError, UniqueField};
 use crate::token::SessionToken;
 
 impl Auth {
-    /// Creates an account with the least-privileged role.
+    /// Creates an account with the least-privileged role and sends the link that verifies its
+    /// address. When the address already has an account, no account is made and its owner is
+    /// told instead ([`Registered::AddressInUse`]), after the same work (the password is
+    /// hashed either way): the app gives both the same answer, so registration does not tell
+    /// who has an account. User names stay unique and a taken one is named (docs/auth.md).
     ///
     /// # Errors
-    /// [`AuthError::Invalid`] naming each rejected field, including a taken user name or
-    /// e-mail address.
+    /// [`AuthError::Invalid`] naming each rejected field, including a taken user name.
     pub fn register(
         &self,
         input: &Registration<'_>,
         meta: &RequestMeta,
-    ) -> Result<UserRecord, AuthError> {
-        let user = self.create_account(input, ROLE_USER)?;
+    ) -> Result<Registered, AuthError> {
+        let user = match self.create_account(input, ROLE_USER, false) {
+            Ok(user) => user,
+            Err(Refused::AddressInUse(email_key)) => {
+                self.address_in_use(&email_key, meta)?;
+                return Ok(Registered::AddressInUse);
+            }
+            Err(Refused::Other(e)) => return Err(e),
+        };
         let actor = Actor::User(user.id.into());
         self.audit.record(
             meta.audit(AuditEvent::AccountCreated, actor).subject(Subject::User(user.id.into())),
         );
-        Ok(user)
+        self.send_verification(&user, meta)?;
+        Ok(Registered::Created(user))
     }
 
     /// Creates an account holding the admin role (the `users create-admin` command).
@@ -34,7 +46,17 @@ impl Auth {
     /// # Errors
     /// As [`Auth::register`].
     pub fn create_admin(&self, input: &Registration<'_>) -> Result<UserRecord, AuthError> {
-        let user = self.create_account(input, ROLE_ADMIN)?;
+        let user = match self.create_account(input, ROLE_ADMIN, true) {
+            Ok(user) => user,
+            Err(Refused::AddressInUse(_)) => {
+                return Err(AuthError::Invalid(vec![problem(
+                    "email",
+                    "taken",
+                    "an account with this e-mail address exists".to_owned(),
+                )]));
+            }
+            Err(Refused::Other(e)) => return Err(e),
+        };
         let subject = Subject::User(user.id.into());
         self.audit.record(
             AuditRecord::new(AuditEvent::AccountCreated, Actor::System).subject(subject.clone()),
@@ -50,7 +72,8 @@ impl Auth {
         &self,
         input: &Registration<'_>,
         role: &str,
-    ) -> Result<UserRecord, AuthError> {
+        email_verified: bool,
+    ) -> Result<UserRecord, Refused> {
         let mut problems = Vec::new();
         let username = Username::parse(input.username)
             .map_err(|e| problems.push(problem("username", "invalid_username", e.to_string())))
@@ -68,9 +91,9 @@ impl Auth {
         let (Some(username), Some(email), Some(password), true) =
             (username, email, password, problems.is_empty())
         else {
-            return Err(AuthError::Invalid(problems));
+            return Err(AuthError::Invalid(problems).into());
         };
-        let hash = self.hasher.hash(&password)?;
+        let hash = self.hasher.hash(&password).map_err(AuthError::from)?;
         let now = self.now();
         let email_key = email_canonical(&email);
         let account = NewAccount {
@@ -81,6 +104,7 @@ impl Auth {
             email_canonical: &email_key,
             password_hash: hash.as_str(),
             role,
+            email_verified,
             now,
         };
         match self.store.create_user(&account) {
@@ -90,16 +114,13 @@ impl Auth {
                     "username",
                     "taken",
                     "this user name is taken".to_owned(),
-                )]));
+                )])
+                .into());
             }
             Err(StoreError::Conflict(UniqueField::Email)) => {
-                return Err(AuthError::Invalid(vec![problem(
-                    "email",
-                    "taken",
-                    "an account with this e-mail address exists".to_owned(),
-                )]));
+                return Err(Refused::AddressInUse(email_key));
             }
-            Err(other) => return Err(other.into()),
+            Err(other) => return Err(AuthError::from(other).into()),
         }
         Ok(UserRecord {
             id: account.id,
@@ -108,12 +129,13 @@ impl Auth {
             password_hash: hash.into_string(),
             disabled: false,
             privilege_epoch: 0,
+            email_verified_at: email_verified.then_some(now),
             created_at: now,
             updated_at: now,
         })
     }
 
-    fn check_new_password(
+    pub(super) fn check_new_password(
         &self,
         field: &'static str,
         candidate: &SecretString,
@@ -192,10 +214,25 @@ impl Auth {
             &token.hash(),
         )?;
         self.audit.record(meta.audit(AuditEvent::PasswordChanged, actor.clone()));
+        self.notify(user, AccountMail::PasswordChanged, meta);
         if ended > 0 {
             let event = AuditEvent::SessionRevoked { reason: RevocationReason::PasswordChanged };
             self.audit.record(meta.audit(event, actor).subject(Subject::User(user.id.into())));
         }
         Ok(token)
+    }
+}
+
+/// Why an account was not created.
+enum Refused {
+    /// The canonical address (this one) has an account.
+    AddressInUse(String),
+    /// Anything else, as the caller reports it.
+    Other(AuthError),
+}
+
+impl From<AuthError> for Refused {
+    fn from(e: AuthError) -> Self {
+        Self::Other(e)
     }
 }

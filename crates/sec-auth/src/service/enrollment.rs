@@ -7,6 +7,7 @@ use secrecy::ExposeSecret;
 
 use super::{Auth, Confirmed, FactorOutcome, Principal, RequestMeta, incorrect, problem};
 use crate::error::AuthError;
+use crate::lifecycle::AccountMail;
 use crate::mfa::{Aal, MfaStatus, PendingTotp, Proof, SecondFactor, TotpEnrollment, TotpRecord};
 use crate::recovery::{self, RecoveryCode};
 use crate::store::Activation;
@@ -131,6 +132,7 @@ impl Auth {
         let ended = self.store.activate_totp(user.id, &activation)?.ok_or_else(no_enrollment)?;
         let actor = Actor::User(user.id.into());
         self.audit.record(meta.audit(AuditEvent::MfaEnrolled, actor.clone()));
+        self.notify(user, AccountMail::SecondFactorAdded, meta);
         if ended > 0 {
             let event =
                 AuditEvent::SessionRevoked { reason: RevocationReason::SecondFactorChanged };
@@ -160,6 +162,7 @@ impl Auth {
         }
         let actor = Actor::User(principal.user.id.into());
         self.audit.record(meta.audit(AuditEvent::RecoveryCodesRegenerated, actor));
+        self.notify(&principal.user, AccountMail::RecoveryCodesRegenerated, meta);
         Ok(codes)
     }
 
@@ -195,6 +198,8 @@ impl Auth {
             .ok_or(AuthError::MfaNotEnabled)?;
         let actor = Actor::User(principal.user.id.into());
         self.audit.record(meta.audit(AuditEvent::MfaDisabled, actor.clone()));
+        let removed = AccountMail::SecondFactorRemoved { by_operator: false };
+        self.notify(&principal.user, removed, meta);
         if ended > 0 {
             let event =
                 AuditEvent::SessionRevoked { reason: RevocationReason::SecondFactorChanged };

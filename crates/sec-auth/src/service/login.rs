@@ -80,6 +80,13 @@ impl Auth {
         if verified.needs_rehash() {
             self.upgrade_hash(&user, password, now);
         }
+        // Told only after the right password, so it reveals nothing to anyone else.
+        if self.config.lifecycle.require_verified_email && user.email_verified_at.is_none() {
+            let event = AuditEvent::LoginFailed { reason: LoginFailure::EmailUnverified };
+            let subject = Subject::User(user.id.into());
+            self.audit.record(meta.audit(event, Actor::Anonymous).subject(subject));
+            return Err(AuthError::EmailUnverified);
+        }
         if let Some(previous) = previous {
             self.end_presented_session(previous);
         }
@@ -220,7 +227,7 @@ impl Auth {
 
 /// The lookup key of a login identifier and whether it is an e-mail address; `None` when it
 /// is neither a valid user name nor a valid address (no account can match it).
-fn canonical_identifier(identifier: &str) -> (Option<String>, bool) {
+pub(super) fn canonical_identifier(identifier: &str) -> (Option<String>, bool) {
     if identifier.contains('@') {
         (Email::parse(identifier).ok().map(|e| email_canonical(&e)), true)
     } else {

@@ -11,11 +11,14 @@
 //! - `admin`: permissions, roles and the administration of accounts;
 //! - `step_up`: what sensitive actions demand of a session, and re-authentication;
 //! - `second_factor`: checking TOTP and recovery codes, sealing TOTP secrets;
-//! - `enrollment`: turning TOTP on and off, new recovery codes.
+//! - `enrollment`: turning TOTP on and off, new recovery codes;
+//! - `lifecycle`: address verification, password reset, an operator's reset of a lost second
+//!   factor, and the notices mailed about changes to an account.
 
 mod accounts;
 mod admin;
 mod enrollment;
+mod lifecycle;
 mod login;
 mod second_factor;
 mod sessions;
@@ -40,6 +43,8 @@ use crate::store::AuthStore;
 use crate::throttle::ThrottlePolicy;
 use crate::token::{SessionToken, TokenHash};
 use crate::totp::TotpParams;
+
+pub use lifecycle::Verified;
 
 /// Where audit events go. The app writes them to its hash-chained trail.
 pub trait AuditSink: Send + Sync {
@@ -97,6 +102,8 @@ pub struct AuthConfig {
     pub admin_requires_mfa: bool,
     /// TOTP and the pending second-factor step.
     pub mfa: MfaPolicy,
+    /// Address verification and password reset.
+    pub lifecycle: LifecyclePolicy,
 }
 
 impl Default for AuthConfig {
@@ -109,6 +116,29 @@ impl Default for AuthConfig {
             reauth_window_secs: 600,
             admin_requires_mfa: true,
             mfa: MfaPolicy::default(),
+            lifecycle: LifecyclePolicy::default(),
+        }
+    }
+}
+
+/// Lifetimes of the links mail carries, and whether an unverified address may sign in.
+#[derive(Debug, Clone, Copy)]
+pub struct LifecyclePolicy {
+    /// How long a verification link works (default 24 hours).
+    pub verify_email_ttl_secs: i64,
+    /// How long a reset link works (default 30 minutes).
+    pub reset_ttl_secs: i64,
+    /// Refuse to sign in an account whose address is not verified (the app's default: on in
+    /// production, off elsewhere).
+    pub require_verified_email: bool,
+}
+
+impl Default for LifecyclePolicy {
+    fn default() -> Self {
+        Self {
+            verify_email_ttl_secs: 24 * 60 * 60,
+            reset_ttl_secs: 30 * 60,
+            require_verified_email: false,
         }
     }
 }
@@ -146,6 +176,16 @@ pub struct Registration<'a> {
     pub email: &'a str,
     /// Wanted password.
     pub password: &'a SecretString,
+}
+
+/// The outcome of a registration. The app answers both the same way: the one registering
+/// learns nothing about whether the address has an account.
+#[derive(Debug)]
+pub enum Registered {
+    /// A new account, and its verification link on its way.
+    Created(UserRecord),
+    /// The address has an account; its owner is told instead.
+    AddressInUse,
 }
 
 /// A signed-in user: the session and its account. Only [`Auth::authenticate`] makes one.
@@ -289,6 +329,15 @@ impl Auth {
     /// The configuration.
     pub fn config(&self) -> &AuthConfig {
         &self.config
+    }
+
+    /// Opens a message the outbox holds ([`crate::QueuedMail::payload`]) with the rules' key
+    /// ring, for the worker that sends it.
+    ///
+    /// # Errors
+    /// [`crate::PayloadError`] for a payload no key of the ring opens.
+    pub fn open_mail(&self, payload: &str) -> Result<crate::Envelope, crate::PayloadError> {
+        crate::QueuedMail::open(payload, self.sealer.as_ref())
     }
 
     /// The current time in Unix seconds, from the injected clock.

@@ -20,23 +20,34 @@ use crate::service::AuditSink;
 pub(crate) struct CountingHasher {
     hasher: PasswordHasher,
     verifications: AtomicUsize,
+    hashes: AtomicUsize,
 }
 
 impl CountingHasher {
     /// A hasher at the cheapest accepted parameters.
     pub(crate) fn new() -> Result<Self, sec_core::HashConfigError> {
         let params = HashParams::new(7_168, 5, 1)?;
-        Ok(Self { hasher: PasswordHasher::new(params, None), verifications: AtomicUsize::new(0) })
+        Ok(Self {
+            hasher: PasswordHasher::new(params, None),
+            verifications: AtomicUsize::new(0),
+            hashes: AtomicUsize::new(0),
+        })
     }
 
     /// Verifications so far, dummy ones included.
     pub(crate) fn verifications(&self) -> usize {
         self.verifications.load(Ordering::SeqCst)
     }
+
+    /// New hashes made so far (registrations, password changes, resets).
+    pub(crate) fn hashes(&self) -> usize {
+        self.hashes.load(Ordering::SeqCst)
+    }
 }
 
 impl CredentialHasher for CountingHasher {
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashFailure> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
         self.hasher.hash(password).map_err(|_| HashFailure::Failed)
     }
 

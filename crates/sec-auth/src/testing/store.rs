@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::account::{UserId, UserRecord};
+use crate::lifecycle::{AccountToken, NewAccountToken, QueuedMail, TokenPurpose};
 use crate::mfa::{MfaChallenge, PendingTotp, Proof, TotpRecord};
 use crate::permission::{Permission, PermissionSet, ROLE_ADMIN, ROLE_USER};
 use crate::recovery::RecoveryCodeHash;
@@ -51,6 +52,11 @@ impl MemoryStore {
         self.lock().roles.insert(name.to_owned(), permissions);
     }
 
+    /// The queued mail, oldest first.
+    pub(crate) fn outbox(&self) -> Vec<QueuedMail> {
+        self.lock().outbox.clone()
+    }
+
     /// The stored failure count of a throttle counter (`ip` "" for the account-wide one).
     pub(crate) fn throttle_failures(&self, subject: &str, ip: &str) -> Option<u32> {
         self.lock().throttle.get(&(subject.to_owned(), ip.to_owned())).map(|c| c.failures)
@@ -85,6 +91,7 @@ impl AuthStore for MemoryStore {
             password_hash: account.password_hash.to_owned(),
             disabled: false,
             privilege_epoch: 0,
+            email_verified_at: account.email_verified.then_some(account.now),
             created_at: account.now,
             updated_at: account.now,
         };
@@ -130,6 +137,9 @@ impl AuthStore for MemoryStore {
         let user = t.users.get_mut(&id).ok_or_else(|| refused("no such account"))?;
         user.record.password_hash = hash.to_owned();
         user.record.updated_at = now;
+        // As the database: a new password voids every reset link.
+        t.account_tokens
+            .retain(|_, tok| !(tok.user_id == id && tok.purpose == TokenPurpose::ResetPassword));
         let ended = t.end_other_sessions(id, Some(keep));
         // The database's UPDATE by id alone: the kept session gets the new token and counts
         // as just authenticated.
@@ -499,6 +509,126 @@ impl AuthStore for MemoryStore {
                 Err(e)
             }
         }
+    }
+
+    fn queue_mail(&self, mail: &QueuedMail) -> Result<(), StoreError> {
+        self.lock().outbox.push(mail.clone());
+        Ok(())
+    }
+
+    fn issue_account_token(
+        &self,
+        token: &NewAccountToken<'_>,
+        mail: &QueuedMail,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let record = token.token;
+        if !t.users.contains_key(&record.user_id) {
+            return Err(refused("a token needs an existing account (foreign key)"));
+        }
+        t.account_tokens
+            .retain(|_, tok| !(tok.user_id == record.user_id && tok.purpose == record.purpose));
+        t.account_tokens.insert(token.hash.to_hex(), record.clone());
+        t.outbox.push(mail.clone());
+        Ok(())
+    }
+
+    fn account_token(&self, hash: &TokenHash) -> Result<Option<AccountToken>, StoreError> {
+        Ok(self.lock().account_tokens.get(&hash.to_hex()).cloned())
+    }
+
+    fn verify_email(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        email: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let hex = hash.to_hex();
+        let matches = t.account_tokens.get(&hex).is_some_and(|tok| tok.user_id == user);
+        let current = t.users.get(&user).is_some_and(|u| u.record.email == email);
+        if !matches || !current {
+            return Ok(false);
+        }
+        t.account_tokens.remove(&hex);
+        if let Some(u) = t.users.get_mut(&user) {
+            u.record.email_verified_at = Some(now);
+        }
+        Ok(true)
+    }
+
+    fn change_email(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        email: &str,
+        email_canonical: &str,
+        now: i64,
+        notice: &QueuedMail,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let hex = hash.to_hex();
+        if !t.account_tokens.get(&hex).is_some_and(|tok| tok.user_id == user) {
+            return Ok(false);
+        }
+        if t.users.iter().any(|(id, u)| *id != user && u.email_canonical == email_canonical) {
+            return Err(StoreError::Conflict(UniqueField::Email));
+        }
+        t.account_tokens
+            .retain(|_, tok| !(tok.user_id == user && tok.purpose == TokenPurpose::ChangeEmail));
+        let Some(u) = t.users.get_mut(&user) else { return Ok(false) };
+        u.record.email = email.to_owned();
+        u.email_canonical = email_canonical.to_owned();
+        u.record.email_verified_at = Some(now);
+        u.record.updated_at = now;
+        t.outbox.push(notice.clone());
+        Ok(true)
+    }
+
+    fn reset_password(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        password_hash: &str,
+        verified_email: Option<&str>,
+        now: i64,
+        notice: &QueuedMail,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut t = self.lock();
+        let hex = hash.to_hex();
+        if !t.account_tokens.get(&hex).is_some_and(|tok| tok.user_id == user) {
+            return Ok(None);
+        }
+        t.account_tokens
+            .retain(|_, tok| !(tok.user_id == user && tok.purpose == TokenPurpose::ResetPassword));
+        let Some(u) = t.users.get_mut(&user) else { return Ok(None) };
+        u.record.password_hash = password_hash.to_owned();
+        u.record.updated_at = now;
+        if u.record.email_verified_at.is_none() && verified_email == Some(u.record.email.as_str()) {
+            u.record.email_verified_at = Some(now);
+        }
+        t.challenges.retain(|_, (c, _)| c.user_id != user);
+        let ended = t.end_other_sessions(user, None);
+        t.outbox.push(notice.clone());
+        Ok(Some(ended))
+    }
+
+    fn reset_second_factor(
+        &self,
+        user: UserId,
+        notice: &QueuedMail,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut t = self.lock();
+        if t.totp.remove(&user).is_none() {
+            return Ok(None);
+        }
+        t.pending_totp.remove(&user);
+        t.recovery_codes.remove(&user);
+        t.challenges.retain(|_, (c, _)| c.user_id != user);
+        let ended = t.end_other_sessions(user, None);
+        t.outbox.push(notice.clone());
+        Ok(Some(ended))
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::account::{UserId, UserRecord};
+use crate::lifecycle::{AccountToken, QueuedMail};
 use crate::mfa::{MfaChallenge, PendingTotp, TotpRecord};
 use crate::permission::ROLE_ADMIN;
 use crate::session::{SessionId, SessionRecord};
@@ -43,6 +44,10 @@ pub(super) struct Tables {
     pub(super) recovery_codes: HashMap<UserId, BTreeSet<String>>,
     /// Pending second-factor steps with their token hash (hex).
     pub(super) challenges: HashMap<uuid::Uuid, (MfaChallenge, String)>,
+    /// `account_tokens`, by token hash (hex).
+    pub(super) account_tokens: HashMap<String, AccountToken>,
+    /// `mail_outbox`, in the order queued.
+    pub(super) outbox: Vec<QueuedMail>,
 }
 
 /// A write the database would refuse with an error (a foreign key, a missing row).

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::in_range;
+use crate::env::AppEnv;
 use crate::keyring::KeyRing;
 use crate::problem::Problem;
 
@@ -32,6 +33,9 @@ pub struct AuthSettings {
     hash_queue: usize,
     reauth_window_secs: u64,
     admin_requires_mfa: bool,
+    require_verified_email: bool,
+    verify_email_ttl_secs: u64,
+    password_reset_ttl_secs: u64,
     totp_issuer: String,
     // The loader fills these two after validation: from the file `auth.mfa_keys_file` names,
     // or with the development key ring it keeps under the var folder.
@@ -158,6 +162,24 @@ impl AuthSettings {
         self.admin_requires_mfa
     }
 
+    /// Whether an account whose address is not verified is refused at sign-in
+    /// (`auth.require_verified_email`; default true in production, false elsewhere).
+    pub fn require_verified_email(&self) -> bool {
+        self.require_verified_email
+    }
+
+    /// How long an address-verification link works, in seconds
+    /// (`auth.verify_email_ttl_secs`, default 86400: 24 hours).
+    pub fn verify_email_ttl_secs(&self) -> u64 {
+        self.verify_email_ttl_secs
+    }
+
+    /// How long a password-reset link works, in seconds (`auth.password_reset_ttl_secs`,
+    /// default 1800: 30 minutes).
+    pub fn password_reset_ttl_secs(&self) -> u64 {
+        self.password_reset_ttl_secs
+    }
+
     /// The issuer named in TOTP enrollment URIs (`auth.totp_issuer`, default `server`).
     pub fn totp_issuer(&self) -> &str {
         &self.totp_issuer
@@ -185,6 +207,9 @@ pub(super) struct RawAuth {
     hash_queue: Option<usize>,
     reauth_window_secs: Option<u64>,
     admin_requires_mfa: Option<bool>,
+    require_verified_email: Option<bool>,
+    verify_email_ttl_secs: Option<u64>,
+    password_reset_ttl_secs: Option<u64>,
     totp_issuer: Option<String>,
     mfa_keys: Option<String>,
     mfa_keys_file: Option<String>,
@@ -217,7 +242,7 @@ fn validate_mfa_keys_file(raw: &RawAuth, problems: &mut Vec<Problem>) -> Option<
 }
 
 /// The `auth` section. Every problem is pushed; the value is only used when there are none.
-pub(super) fn validate(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettings {
+pub(super) fn validate(raw: &RawAuth, env: AppEnv, problems: &mut Vec<Problem>) -> AuthSettings {
     let idle = in_range(
         "auth.session_idle_timeout_secs",
         raw.session_idle_timeout_secs,
@@ -337,6 +362,25 @@ pub(super) fn validate(raw: &RawAuth, problems: &mut Vec<Problem>) -> AuthSettin
             problems,
         ),
         admin_requires_mfa: raw.admin_requires_mfa.unwrap_or(true),
+        require_verified_email: raw
+            .require_verified_email
+            .unwrap_or(matches!(env, AppEnv::Production)),
+        verify_email_ttl_secs: in_range(
+            "auth.verify_email_ttl_secs",
+            raw.verify_email_ttl_secs,
+            86_400,
+            300,
+            7 * 86_400,
+            problems,
+        ),
+        password_reset_ttl_secs: in_range(
+            "auth.password_reset_ttl_secs",
+            raw.password_reset_ttl_secs,
+            1800,
+            300,
+            86_400,
+            problems,
+        ),
         totp_issuer: validate_issuer(raw.totp_issuer.as_deref(), problems),
         // The message names the setting, never the value: it is a key list.
         mfa_keys: raw.mfa_keys.as_deref().filter(|k| !k.trim().is_empty()).and_then(|text| {

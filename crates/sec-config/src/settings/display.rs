@@ -70,6 +70,10 @@ impl fmt::Display for Settings {
         line(f, "log.dir", self.log().dir().display().to_string())?;
         line(f, "auth.reauth_window_secs", self.auth().reauth_window_secs().to_string())?;
         line(f, "auth.admin_requires_mfa", self.auth().admin_requires_mfa().to_string())?;
+        let a = self.auth();
+        line(f, "auth.require_verified_email", a.require_verified_email().to_string())?;
+        line(f, "auth.verify_email_ttl_secs", a.verify_email_ttl_secs().to_string())?;
+        line(f, "auth.password_reset_ttl_secs", a.password_reset_ttl_secs().to_string())?;
         line(f, "auth.totp_issuer", format!("{:?}", self.auth().totp_issuer()))?;
         line(
             f,

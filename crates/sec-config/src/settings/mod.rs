@@ -67,6 +67,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auth.hash_queue",
     "auth.reauth_window_secs",
     "auth.admin_requires_mfa",
+    "auth.require_verified_email",
+    "auth.verify_email_ttl_secs",
+    "auth.password_reset_ttl_secs",
     "auth.totp_issuer",
     "auth.mfa_keys",
     "auth.mfa_keys_file",
@@ -462,7 +465,7 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
         tls: raw.tls,
     };
     let http = http::validate(raw_http, bind.ok(), problems);
-    let auth = auth::validate(&raw.auth, problems);
+    let auth = auth::validate(&raw.auth, env, problems);
 
     if problems.len() > start {
         return None;

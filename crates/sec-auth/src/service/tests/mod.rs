@@ -10,6 +10,7 @@
     reason = "a failed unwrap or expect is a failed test, with its message"
 )]
 
+mod lifecycle;
 mod login;
 mod mfa;
 mod sessions;
@@ -88,7 +89,10 @@ impl Harness {
         let password = secret(PASSWORD);
         let email = format!("{name}@example.com");
         let input = Registration { username: name, email: &email, password: &password };
-        self.auth.register(&input, &home()).unwrap()
+        match self.auth.register(&input, &home()).unwrap() {
+            super::Registered::Created(user) => user,
+            super::Registered::AddressInUse => panic!("{email} has an account"),
+        }
     }
 
     /// Creates an administrator `name` with [`PASSWORD`].

@@ -23,6 +23,7 @@ fn account(store: &MemoryStore, name: &str, role: &str) -> UserId {
         email_canonical: &email,
         password_hash: "$argon2id$not-checked-here",
         role,
+        email_verified: false,
         now: 0,
     };
     store.create_user(&account).unwrap();

@@ -1,0 +1,202 @@
+//! The outbox worker: sends the mail that the account rules queued in the database
+//! (`db/outbox.rs`), on every replica, each message by one of them at a time.
+//!
+//! A message is queued in the same transaction as the change or token it reports, so a
+//! committed change always has its mail waiting, whatever happens to the process afterwards
+//! (a restart, a SIGKILL between the commit and the send). The worker claims due rows for a
+//! lease ([`LEASE_SECS`]), sends each, and deletes a sent row; a send that fails for a
+//! reason that may pass (the mail server down, a 4xx answer, a timeout) is tried again after a
+//! back-off that doubles from `mail.outbox_retry_base_secs` up to `mail.outbox_retry_max_secs`,
+//! until `mail.outbox_max_attempts`; a permanent refusal (5xx) or a payload that no key opens
+//! is given up at once. Given-up rows stay for housekeeping
+//! ([`crate::housekeeping::FAILED_MAIL_RETENTION_SECS`]) and are counted by `server mail
+//! status`.
+//!
+//! Delivery is at least once: a worker that dies after the mail server accepted a message but
+//! before it deleted the row leaves the row to be claimed again when the lease ends, and the
+//! message goes out a second time, with the same Message-ID (the row's id), which mail
+//! clients use to recognise it.
+//!
+//! The worker wakes when this replica queues mail ([`crate::db::Db::mail_queued`]) and
+//! otherwise polls every `mail.outbox_poll_ms`, which is how mail queued by another replica,
+//! or left by a stopped one, is found.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sec_auth::{Auth, Envelope};
+
+use crate::db::{Db, outbox};
+
+/// How long a claim holds, in seconds: longer than a send can take (the SMTP timeout is at
+/// most a minute), so that no other worker takes a row that is still being sent.
+pub const LEASE_SECS: i64 = 300;
+
+/// Most rows one claim takes: a replica does not hold more than it sends soon.
+const BATCH: i64 = 10;
+
+/// Why a send failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It may pass (the mail server is down or busy, a 4xx answer, a timeout): try again.
+    Transient(String),
+    /// It will not pass (a 5xx answer, a message that cannot be rendered): give up.
+    Permanent(String),
+}
+
+/// A future of one send.
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + 'a>>;
+
+/// What sends a message: the mail transport with the templates (`crate::mail`), or a test's
+/// double.
+pub trait Deliver: 'static {
+    /// Renders and sends `envelope`; `message_id` is the same on every attempt.
+    fn deliver<'a>(&'a self, envelope: &'a Envelope, message_id: &'a str) -> Sending<'a>;
+}
+
+/// The worker's numbers (`mail.outbox_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxConfig {
+    /// How often to look for due mail when not woken.
+    pub poll: Duration,
+    /// Attempts before a message is given up.
+    pub max_attempts: i64,
+    /// The first retry's delay in seconds; it doubles per attempt.
+    pub retry_base_secs: i64,
+    /// The longest delay between attempts, in seconds.
+    pub retry_max_secs: i64,
+}
+
+impl OutboxConfig {
+    /// When the attempt after the `attempts`-th should run, from `now`.
+    pub fn next_attempt(&self, now: i64, attempts: i64) -> i64 {
+        let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let delay = self.retry_base_secs.saturating_mul(1_i64 << doublings);
+        now.saturating_add(delay.min(self.retry_max_secs))
+    }
+}
+
+/// What one pass over the due mail did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Sent and deleted.
+    pub sent: u32,
+    /// Failed, to be tried again.
+    pub retried: u32,
+    /// Given up.
+    pub given_up: u32,
+}
+
+impl Pass {
+    fn handled(&self) -> u32 {
+        self.sent + self.retried + self.given_up
+    }
+}
+
+/// Claims one batch of due mail and sends it. `auth` opens the payloads and tells the time.
+///
+/// # Errors
+/// A database failure while claiming; rows already claimed wait for their lease to end.
+pub async fn run_once(
+    db: &Db,
+    auth: &Auth,
+    deliver: &dyn Deliver,
+    config: &OutboxConfig,
+) -> Result<Pass, crate::db::DbError> {
+    let claim = uuid::Uuid::new_v4().to_string();
+    let now = auth.now();
+    let claimed = {
+        let claim = claim.clone();
+        db.run(move |conn| outbox::claim(conn, &claim, now, now.saturating_add(LEASE_SECS), BATCH))
+            .await?
+    };
+    let mut pass = Pass::default();
+    for row in claimed {
+        let outcome = match auth.open_mail(&row.payload) {
+            Ok(envelope) => {
+                let sent = deliver.deliver(&envelope, &row.id).await;
+                (sent, envelope.mail.kind())
+            }
+            Err(e) => (Err(Failure::Permanent(e.to_string())), "unreadable"),
+        };
+        let now = auth.now();
+        let (id, claim) = (row.id.clone(), claim.clone());
+        let finished = match outcome {
+            (Ok(()), kind) => {
+                tracing::info!(message_id = %row.id, kind, attempt = row.attempts, "mail sent");
+                pass.sent += 1;
+                db.run(move |conn| outbox::sent(conn, &id, &claim).map(|_| ())).await
+            }
+            (Err(failure), kind) => {
+                let (reason, give_up) = match failure {
+                    Failure::Transient(reason) => (reason, row.attempts >= config.max_attempts),
+                    Failure::Permanent(reason) => (reason, true),
+                };
+                let next = config.next_attempt(now, row.attempts);
+                if give_up {
+                    pass.given_up += 1;
+                    tracing::error!(
+                        message_id = %row.id, kind, attempt = row.attempts, %reason,
+                        "mail given up"
+                    );
+                } else {
+                    pass.retried += 1;
+                    tracing::warn!(
+                        message_id = %row.id, kind, attempt = row.attempts, %reason,
+                        retry_in_secs = next - now, "mail not sent; will retry"
+                    );
+                }
+                db.run(move |conn| outbox::failed(conn, &id, &claim, now, next, give_up, &reason))
+                    .await
+            }
+        };
+        if let Err(e) = finished {
+            // The lease ends and the row is claimed again: sent twice at worst, never lost.
+            tracing::warn!(message_id = %row.id, error = %e, "outbox row could not be updated");
+        }
+    }
+    Ok(pass)
+}
+
+/// Starts the worker on the current runtime, until `auth` (the running app's rules) is
+/// dropped.
+pub fn spawn(db: Db, auth: &Arc<Auth>, deliver: Arc<dyn Deliver>, config: OutboxConfig) {
+    let rules: Weak<Auth> = Arc::downgrade(auth);
+    actix_web::rt::spawn(async move {
+        loop {
+            let Some(auth) = rules.upgrade() else { break };
+            let outcome = run_once(&db, &auth, deliver.as_ref(), &config).await;
+            drop(auth);
+            match outcome {
+                // A full batch: there may be more due at once.
+                Ok(pass) if pass.handled() >= u32::try_from(BATCH).unwrap_or(u32::MAX) => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the outbox could not be read"),
+            }
+            tokio::select! {
+                () = db.mail_queued().notified() => {}
+                () = tokio::time::sleep(config.poll) => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutboxConfig;
+
+    #[test]
+    fn the_delay_doubles_from_the_base_up_to_the_cap() {
+        let config = OutboxConfig {
+            poll: std::time::Duration::from_secs(1),
+            max_attempts: 10,
+            retry_base_secs: 5,
+            retry_max_secs: 3600,
+        };
+        let delays: Vec<i64> = (1..=12).map(|a| config.next_attempt(1000, a) - 1000).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]);
+        assert_eq!(config.next_attempt(i64::MAX - 1, 99), i64::MAX);
+    }
+}
