@@ -92,7 +92,7 @@ fn vars(url: &str) -> [(&str, &str); 6] {
 /// returns the renewed token, established with two factors.
 fn enroll_totp(addr: &str, token: &str) -> String {
     let (status, _, body) = as_user(addr, "POST", "/api/v1/me/mfa/totp", token);
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 202, "{body}");
     let enrollment: serde_json::Value = serde_json::from_str(&body).unwrap();
     let uri = enrollment["otpauth_uri"].as_str().unwrap();
     let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
@@ -183,7 +183,7 @@ fn replicas_share_sessions_logouts_throttling_and_roles() {
     create_admin(ops.path(), &db.url, "chief");
 
     // A session made on A works on B; a logout on A is refused on B at once.
-    assert_eq!(register(&a.addr, "ann"), 201);
+    assert_eq!(register(&a.addr, "ann"), 202);
     let (status, token) = login(&a.addr, "ann", PASSWORD);
     assert_eq!(status, 200);
     let token = token.unwrap();
@@ -192,7 +192,7 @@ fn replicas_share_sessions_logouts_throttling_and_roles() {
     assert_eq!(as_user(&b.addr, "GET", "/api/v1/me", &token).0, 401);
 
     // Failed logins on A and on B add up to one throttle: five free failures in all.
-    assert_eq!(register(&b.addr, "ben"), 201);
+    assert_eq!(register(&b.addr, "ben"), 202);
     for (addr, n) in [(&a.addr, 3), (&b.addr, 2)] {
         for _ in 0..n {
             assert_eq!(login(addr, "ben", WRONG).0, 401);
@@ -202,7 +202,7 @@ fn replicas_share_sessions_logouts_throttling_and_roles() {
     assert_eq!(login(&a.addr, "ben", PASSWORD).0, 429, "A counts B's failures");
 
     // A role granted on A is in force on B (and the target's token is renewed there).
-    assert_eq!(register(&a.addr, "cleo"), 201);
+    assert_eq!(register(&a.addr, "cleo"), 202);
     let cleo = login(&b.addr, "cleo", PASSWORD).1.unwrap();
     assert_eq!(as_user(&b.addr, "GET", "/api/v1/admin/users", &cleo).0, 403);
     let chief = login(&a.addr, "chief", PASSWORD).1.unwrap();
@@ -265,7 +265,7 @@ fn a_change_on_one_replica_is_in_force_on_the_next_request_at_the_other() {
     create_admin(ops.path(), &db.url, "warden");
 
     // A session revoked by its owner on A.
-    assert_eq!(register(&a.addr, "dora"), 201);
+    assert_eq!(register(&a.addr, "dora"), 202);
     let doomed = login(&a.addr, "dora", PASSWORD).1.unwrap();
     let keeper = login(&a.addr, "dora", PASSWORD).1.unwrap();
     let doomed_id = own_session_id(&b.addr, &doomed);
@@ -286,7 +286,7 @@ fn a_change_on_one_replica_is_in_force_on_the_next_request_at_the_other() {
     assert_eq!(as_user(&b.addr, "GET", "/api/v1/me", &keeper).0, 401, "disabled on A");
 
     // A role taken away on A: the next request at B no longer has its permission.
-    assert_eq!(register(&a.addr, "egon"), 201);
+    assert_eq!(register(&a.addr, "egon"), 202);
     let egon = login(&b.addr, "egon", PASSWORD).1.unwrap();
     let egon_id = user_id(&b.addr, &egon);
     let role = format!("/api/v1/admin/users/{egon_id}/roles/admin");
@@ -313,7 +313,7 @@ fn a_replica_killed_under_load_loses_nothing_it_confirmed_and_the_other_serves_o
     let (addr_a, addr_b) = (a.addr.clone(), b.addr.clone());
 
     // Clients alternate between the replicas: register, then log in. Only what a replica
-    // answered as done (201, 200 with a cookie) is recorded as confirmed.
+    // answered as done (202, 200 with a cookie) is recorded as confirmed.
     let confirmed_accounts = Arc::new(Mutex::new(Vec::<String>::new()));
     let confirmed_sessions = Arc::new(Mutex::new(Vec::<String>::new()));
     let done = Arc::new(AtomicUsize::new(0));
@@ -332,7 +332,7 @@ fn a_replica_killed_under_load_loses_nothing_it_confirmed_and_the_other_serves_o
                     let body = format!(
                         r#"{{"username":"{name}","email":"{name}@example.test","password":"{PASSWORD}"}}"#
                     );
-                    if let Ok((201, _, _)) = try_http_json(addr, "POST", "/api/v1/auth/register", &body, &[]) {
+                    if let Ok((202, _, _)) = try_http_json(addr, "POST", "/api/v1/auth/register", &body, &[]) {
                         accounts.lock().unwrap().push(name.clone());
                     } else {
                         continue;
@@ -382,7 +382,7 @@ fn a_replica_killed_under_load_loses_nothing_it_confirmed_and_the_other_serves_o
         assert_eq!(login(&addr_b, name, PASSWORD).0, 200, "confirmed account {name} was lost");
     }
     assert_eq!(b.get("/readyz").0, 200);
-    assert_eq!(register(&addr_b, "afterwards"), 201);
+    assert_eq!(register(&addr_b, "afterwards"), 202);
     let (exit_b, _) = b.stop_with("TERM");
     assert!(exit_b.success());
 }

@@ -36,9 +36,17 @@ pub async fn register(app: &TestApp, username: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 201, "registration of {username}");
-    let body = json(response).await;
-    body["user"]["id"].as_str().unwrap().to_owned()
+    assert_eq!(response.status().as_u16(), 202, "registration of {username}");
+    user_id(app, username)
+}
+
+/// The id of the account named `username` (ASCII lower case: its canonical form), read from
+/// the database: registration answers the same whether or not it made an account, so its
+/// answer carries no id.
+pub fn user_id(app: &TestApp, username: &str) -> String {
+    let name = username.to_lowercase();
+    let row = app.db.run_blocking(move |conn| server::db::users::find_by_username(conn, &name));
+    row.unwrap().unwrap_or_else(|| panic!("no account {username}")).id
 }
 
 /// Sends a login request.

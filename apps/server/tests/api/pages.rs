@@ -245,7 +245,7 @@ async fn the_account_page_escapes_what_it_shows(backend: Backend) {
     let email = "o'hara&co@example.test";
     let body = json!({ "username": "ohara", "email": email, "password": PASSWORD });
     let response = app.client.post(app.url("/api/v1/auth/register")).json(&body).send().await;
-    assert_eq!(response.unwrap().status().as_u16(), 201);
+    assert_eq!(response.unwrap().status().as_u16(), 202);
     let hostile = "<script>alert(1)</script>";
     let response = app
         .client
