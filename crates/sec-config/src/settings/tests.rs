@@ -16,6 +16,14 @@ fn load(dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
     Settings::load(&Sources::new(dir, vars.iter().copied()))
 }
 
+/// What production needs for mail (SEC-C040 to SEC-C043), for tests about something else.
+const PRODUCTION_MAIL: [(&str, &str); 4] = [
+    ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com"),
+    ("APP__MAIL__TRANSPORT", "smtp"),
+    ("APP__MAIL__SMTP_HOST", "smtp.example.com"),
+    ("APP__MAIL__FROM", "Example <no-reply@example.com>"),
+];
+
 fn keys(err: &SettingsError) -> Vec<&str> {
     err.problems().iter().map(Problem::key).collect()
 }
@@ -142,7 +150,15 @@ fn production_refuses_development_defaults_and_names_each_one() {
     let err = load(dir.path(), &[("APP_ENV", "production")]).unwrap_err();
     assert_eq!(
         keys(&err),
-        ["APP_MASTER_KEY", "database.url", "server.bind", "auth.mfa_keys"],
+        [
+            "APP_MASTER_KEY",
+            "database.url",
+            "server.bind",
+            "auth.mfa_keys",
+            "mail.transport",
+            "mail.from",
+            "server.public_origin"
+        ],
         "{err}"
     );
     let text = err.to_string();
@@ -161,6 +177,10 @@ fn production_accepts_explicit_settings_and_defaults_to_json_logs_without_auto_m
             ("DATABASE_URL", "postgres://app@db/app"),
             ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
             ("APP__AUTH__MFA_KEYS", "Zl8yJz1sX3Z0aW9uX2tleV9mb3JfbWZhX3Rlc3RzISE="),
+            PRODUCTION_MAIL[0],
+            PRODUCTION_MAIL[1],
+            PRODUCTION_MAIL[2],
+            PRODUCTION_MAIL[3],
         ],
     )
     .unwrap();
@@ -180,6 +200,10 @@ fn production_refuses_sqlite_in_the_temporary_directory() {
             ("DATABASE_URL", &url),
             ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
             ("APP__AUTH__MFA_KEYS", "Zl8yJz1sX3Z0aW9uX2tleV9mb3JfbWZhX3Rlc3RzISE="),
+            PRODUCTION_MAIL[0],
+            PRODUCTION_MAIL[1],
+            PRODUCTION_MAIL[2],
+            PRODUCTION_MAIL[3],
         ],
     )
     .unwrap_err();
@@ -638,4 +662,117 @@ fn the_database_url_can_come_from_an_owner_only_file() {
         assert!(err.to_string().contains("owner-only"), "{err}");
         assert!(!err.to_string().contains("canary"), "{err}");
     }
+}
+
+#[test]
+fn mail_defaults_to_files_under_the_var_folder_from_a_local_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = load(dir.path(), &[]).unwrap();
+    let MailTransportSetting::File { dir: mail_dir } = s.mail().transport() else {
+        panic!("the default transport is file: {:?}", s.mail().transport());
+    };
+    // A hand-built `Sources` has no var folder: the binary's own, `var`.
+    assert_eq!(mail_dir, Path::new("var/mail"));
+    assert_eq!(s.mail().from_mailbox(), DEFAULT_MAIL_FROM);
+    assert_eq!(s.mail().from_domain(), "localhost");
+    assert!(s.mail().from_is_local());
+    assert_eq!(s.mail().outbox_poll(), std::time::Duration::from_secs(1));
+    assert_eq!(s.mail().outbox_max_attempts(), 10);
+    assert_eq!(s.mail().outbox_retry_base().as_secs(), 5);
+    assert_eq!(s.mail().outbox_retry_max().as_secs(), 3600);
+
+    let mut sources = Sources::new(dir.path(), [("APP__MAIL__FROM", "no-reply@example.com")]);
+    sources.set_var_dir(dir.path().join("state"));
+    let s = Settings::load(&sources).unwrap();
+    let MailTransportSetting::File { dir: mail_dir } = s.mail().transport() else { panic!() };
+    assert_eq!(mail_dir, &dir.path().join("state/mail"));
+    assert!(!s.mail().from_is_local());
+}
+
+#[test]
+fn smtp_settings_default_to_starttls_on_587_and_implicit_tls_to_465() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = |vars: &[(&str, &str)]| {
+        let mut all = vec![("APP__MAIL__TRANSPORT", "smtp")];
+        all.extend_from_slice(vars);
+        match load(dir.path(), &all).unwrap().mail().transport().clone() {
+            MailTransportSetting::Smtp(smtp) => smtp,
+            other => panic!("{other:?}"),
+        }
+    };
+    let s = smtp(&[]);
+    assert_eq!(
+        (s.host(), s.host_explicit(), s.port(), s.tls()),
+        ("localhost", false, 587, SmtpTls::StartTls)
+    );
+    assert_eq!(s.timeout().as_secs(), 10);
+    assert!(s.username().is_none() && s.password().is_none() && s.ca_file().is_none());
+    let s =
+        smtp(&[("APP__MAIL__SMTP_TLS", "implicit"), ("APP__MAIL__SMTP_HOST", "smtp.example.com")]);
+    assert_eq!(
+        (s.host(), s.host_explicit(), s.port(), s.tls()),
+        ("smtp.example.com", true, 465, SmtpTls::Implicit)
+    );
+    let s = smtp(&[
+        ("APP__MAIL__SMTP_PORT", "2525"),
+        ("APP__MAIL__SMTP_USERNAME", "mailer"),
+        ("APP__MAIL__SMTP_PASSWORD", "canary-Smtp9x"),
+        ("APP__MAIL__SMTP_CA_FILE", "/etc/relay-ca.pem"),
+    ]);
+    assert_eq!((s.port(), s.username()), (2525, Some("mailer")));
+    assert_eq!(s.ca_file(), Some(Path::new("/etc/relay-ca.pem")));
+    assert_eq!(s.password().map(secrecy::ExposeSecret::expose_secret), Some("canary-Smtp9x"));
+}
+
+#[test]
+fn mail_settings_are_validated_with_their_keys_and_never_show_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(
+        dir.path(),
+        &[
+            ("APP__MAIL__TRANSPORT", "smtp"),
+            ("APP__MAIL__SMTP_TLS", "none"),
+            ("APP__MAIL__SMTP_HOST", "smtp.example.com:25"),
+            ("APP__MAIL__SMTP_PASSWORD", "canary-Smtp9x"),
+            ("APP__MAIL__FROM", "Example <a@example.com>\r\nBcc: x@example.com"),
+            ("APP__MAIL__OUTBOX_POLL_MS", "10"),
+            ("APP__MAIL__OUTBOX_MAX_ATTEMPTS", "0"),
+            ("APP__MAIL__OUTBOX_RETRY_BASE_SECS", "600"),
+            ("APP__MAIL__OUTBOX_RETRY_MAX_SECS", "60"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "mail.from",
+            "mail.smtp_host",
+            "mail.smtp_tls",
+            "mail.smtp_username",
+            "mail.outbox_poll_ms",
+            "mail.outbox_max_attempts",
+            "mail.outbox_retry_base_secs",
+        ],
+        "{err}"
+    );
+    assert!(!err.to_string().contains("canary-Smtp9x"), "{err}");
+    let err = load(dir.path(), &[("APP__MAIL__TRANSPORT", "sendmail")]).unwrap_err();
+    assert_eq!(keys(&err), ["mail.transport"]);
+    let err =
+        load(dir.path(), &[("APP__MAIL__TRANSPORT", "smtp"), ("APP__MAIL__SMTP_USERNAME", "u")])
+            .unwrap_err();
+    assert_eq!(keys(&err), ["mail.smtp_password"]);
+
+    let s = load(
+        dir.path(),
+        &[
+            ("APP__MAIL__TRANSPORT", "smtp"),
+            ("APP__MAIL__SMTP_USERNAME", "mailer"),
+            ("APP__MAIL__SMTP_PASSWORD", "canary-Smtp9x"),
+        ],
+    )
+    .unwrap();
+    let shown = format!("{s:?}\n{s}");
+    assert!(!shown.contains("canary-Smtp9x"), "{shown}");
+    assert!(shown.contains("mail.smtp_password = set (redacted)"), "{shown}");
 }
