@@ -235,3 +235,11 @@ fn a_temporary_file_left_by_a_failed_write_is_removed() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["m.eml"], "only the folder that was there");
 }
+
+#[test]
+fn the_mailer_can_be_shared_by_the_outbox_worker_and_the_handlers() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<Mailer>();
+    fn stored<T: serde::Serialize + serde::de::DeserializeOwned>() {}
+    stored::<OutgoingMail>();
+}
