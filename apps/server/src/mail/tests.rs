@@ -43,6 +43,12 @@ fn notices(username: &str) -> Vec<Notice> {
             ip: ip.clone(),
             by_operator: true,
         },
+        Notice::SecondFactorRemoved {
+            username: u.clone(),
+            when: when.clone(),
+            ip: ip.clone(),
+            by_operator: false,
+        },
         Notice::RecoveryCodesRegenerated { username: u, when, ip },
     ]
 }
