@@ -36,10 +36,11 @@ pub fn cases() -> Vec<Case> {
 
 /// Settings loaded through the real loader from `vars` (test environment, no config files).
 fn settings(vars: &[(&str, String)]) -> Settings {
-    let dir = std::env::temp_dir().join("mail-tests-no-config");
+    // An empty folder: no config file can change what the test sets.
+    let dir = tempfile::tempdir().expect("temp dir");
     let mut all: Vec<(String, String)> = vec![("APP_ENV".to_owned(), "test".to_owned())];
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    Settings::load(&Sources::new(dir, all)).expect("mail test settings are valid")
+    Settings::load(&Sources::new(dir.path(), all)).expect("mail test settings are valid")
 }
 
 fn mailer_for(server: &MailServer, overrides: &[(&'static str, String)]) -> Mailer {
