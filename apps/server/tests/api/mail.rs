@@ -99,6 +99,12 @@ async fn mail_to_a_relay_whose_certificate_another_ca_signed_is_refused(_: Backe
     let error = mailer.send(&verification(), "row-1").await.expect_err("refused certificate");
     assert!(matches!(error, SendError::Transient(_)), "{error}");
     assert_says_nothing_of_the_body(&error);
+    // Without a CA file the system's roots are trusted, and the throw-away CA is not one.
+    let mut vars = server.settings_vars();
+    vars.retain(|(k, _)| *k != "APP__MAIL__SMTP_CA_FILE");
+    let system = Mailer::from_settings(&settings(&vars)).expect("the system has roots");
+    let error = system.send(&verification(), "row-3").await.expect_err("not a system root");
+    assert!(matches!(error, SendError::Transient(_)), "{error}");
     // The certificate names localhost only: the same server reached as 127.0.0.1, with the
     // right CA, is refused too.
     let mailer = mailer_for(&server, &[("APP__MAIL__SMTP_HOST", "127.0.0.1".to_owned())]);
