@@ -475,6 +475,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn from_never_panics_and_what_it_accepts_holds_no_control_character(text in ".{0,80}") {
+            if let Ok(f) = parse_from(&text) {
+                let all = format!("{}{}", f.name.unwrap_or_default(), f.address);
+                proptest::prop_assert!(!all.chars().any(char::is_control), "{all:?}");
+            }
+        }
+
+        #[test]
+        fn a_line_break_anywhere_in_from_is_refused(
+            before in "[ -~]{0,40}",
+            after in "[ -~]{0,40}",
+            brk in "\r|\n|\r\n",
+        ) {
+            let text = format!("{before}{brk}{after}");
+            proptest::prop_assert!(parse_from(&text).is_err(), "{:?} accepted", text);
+        }
+    }
+
     #[test]
     fn hosts_are_names_or_addresses_only() {
         for good in ["smtp.example.com", "localhost", "127.0.0.1", "::1", "relay-1.internal"] {
