@@ -249,3 +249,19 @@ fn the_mailer_can_be_shared_by_the_outbox_worker_and_the_handlers() {
     fn stored<T: serde::Serialize + serde::de::DeserializeOwned>() {}
     stored::<OutgoingMail>();
 }
+
+#[test]
+fn the_development_defaults_build_a_mailer_that_writes_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sources = sec_config::Sources::new(dir.path().join("no-config"), [("APP_ENV", "test")]);
+    sources.set_var_dir(dir.path().join("var"));
+    let mailer = Mailer::from_settings(&Settings::load(&sources).unwrap()).unwrap();
+    assert_eq!(mailer.describe(), format!("file {}", dir.path().join("var/mail").display()));
+    let mail = render(&notices("alice")[0], "owner@example.com", "server").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(mailer.send(&mail, "row-1")).unwrap();
+    let file = std::fs::read_dir(dir.path().join("var/mail")).unwrap().next().unwrap().unwrap();
+    let raw = std::fs::read_to_string(file.path()).unwrap();
+    assert!(raw.contains("From: server <no-reply@localhost>"), "{raw}");
+    assert!(raw.contains("Message-ID: <row-1@localhost>"), "{raw}");
+}
