@@ -9,7 +9,9 @@
 //!   trusted: a private relay has no business with a public CA's certificate), else to the
 //!   operating system's roots, and must name `mail.smtp_host`. No setting turns either check
 //!   off.
-//! - Credentials go out only inside TLS (lettre authenticates after the handshake).
+//! - Credentials go out only inside TLS (lettre authenticates after the handshake). lettre's
+//!   `Credentials` keep a plain copy of the password for the transport's life: the one place
+//!   it leaves its `SecretString`, and it is never formatted.
 //! - The whole conversation is bounded: lettre's timeout bounds each step, and
 //!   [`CONVERSATION_STEPS`] of them bound the send, so a stalled relay cannot hold the outbox
 //!   worker.

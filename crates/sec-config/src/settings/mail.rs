@@ -179,8 +179,9 @@ impl SmtpSettings {
         self.ca_file.as_deref()
     }
 
-    /// How long one SMTP conversation may take before it fails as transient
-    /// (`mail.smtp_timeout_secs`, default 10).
+    /// How long connecting to the relay, and each of its replies, may take before the send
+    /// fails as transient; a whole send is bounded by ten of these (`mail.smtp_timeout_secs`,
+    /// default 10).
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
