@@ -136,6 +136,10 @@ fn production_refuses_to_invent_an_audit_key_and_keygen_makes_one() {
         ("APP_MASTER_KEY_FILE", master.as_str()),
         ("APP__AUTH__MFA_KEYS", mfa_key.trim()),
         ("APP__SERVER__BIND", "127.0.0.1:0"),
+        ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com"),
+        ("APP__MAIL__TRANSPORT", "smtp"),
+        ("APP__MAIL__SMTP_HOST", "smtp.example.com"),
+        ("APP__MAIL__FROM", "no-reply@example.com"),
         // Never reached: the audit key is checked first.
         ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
     ];
@@ -287,6 +291,11 @@ fn production_vars(dir: &Path) -> Vec<(String, String)> {
         ("APP__LOG__AUDIT_KEY_FILE".to_owned(), dir.join("keys/audit.key").display().to_string()),
         ("APP__SERVER__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         ("DATABASE_URL".to_owned(), format!("sqlite://{}", dir.join("var/server.db").display())),
+        // Mail as production needs it (SEC-C040 to SEC-C043); nothing is sent in these tests.
+        ("APP__SERVER__PUBLIC_ORIGIN".to_owned(), "https://app.example.com".to_owned()),
+        ("APP__MAIL__TRANSPORT".to_owned(), "smtp".to_owned()),
+        ("APP__MAIL__SMTP_HOST".to_owned(), "smtp.example.com".to_owned()),
+        ("APP__MAIL__FROM".to_owned(), "no-reply@example.com".to_owned()),
     ];
     let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let migrate = run_server(dir, &borrowed, &["migrate"]);

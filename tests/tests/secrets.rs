@@ -136,7 +136,15 @@ fn after_rotate_old_key_only_is_refused_new_and_both_work() {
     assert_eq!(keys[1], old_key, "new key first, old key kept");
 
     // `check` loads the settings exactly as `serve` does.
-    let base = [("APP__SERVER__BIND", "127.0.0.1:8080"), ("APP_ENV", "production")];
+    let base = [
+        ("APP__SERVER__BIND", "127.0.0.1:8080"),
+        ("APP_ENV", "production"),
+        // Mail as production needs it (SEC-C040 to SEC-C043).
+        ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com"),
+        ("APP__MAIL__TRANSPORT", "smtp"),
+        ("APP__MAIL__SMTP_HOST", "smtp.example.com"),
+        ("APP__MAIL__FROM", "no-reply@example.com"),
+    ];
     let check = |master: &str| {
         let mut vars = base.to_vec();
         vars.push(("APP_MASTER_KEY", master));
@@ -180,6 +188,11 @@ fn check_deploy_fails_on_errors_with_ids_and_passes_a_sound_configuration() {
             ("APP__SERVER__BEHIND_TLS_PROXY", "true"),
             // Behind a proxy, a sound configuration names it (SEC-C021).
             ("APP__SERVER__TRUSTED_PROXIES", "10.0.0.0/8"),
+            // Mail goes through a relay, with links on the public origin (SEC-C040 to 043).
+            ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com"),
+            ("APP__MAIL__TRANSPORT", "smtp"),
+            ("APP__MAIL__SMTP_HOST", "smtp.example.com"),
+            ("APP__MAIL__FROM", "no-reply@example.com"),
         ],
         &["check", "--deploy"],
     );

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod db;
 pub mod housekeeping;
 pub mod http;
+pub mod mail;
 pub mod openapi;
 pub mod outbox;
 pub mod routes;

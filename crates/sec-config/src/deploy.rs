@@ -6,7 +6,8 @@
 //! certificate expiry, rate limiting, CORS, once those settings exist) means adding a
 //! function, a row in [`RULES`], and a failing and a passing fixture in the tests, which
 //! refuse a rule without them. The HTTP-layer rules (TLS files, CORS, proxies) live in
-//! `deploy/http.rs`, and the report's table and JSON in `deploy/report.rs`.
+//! `deploy/http.rs`, the mail rules in `deploy/mail.rs`, and the report's table and JSON in
+//! `deploy/report.rs`.
 
 use std::fmt;
 
@@ -19,6 +20,7 @@ use crate::problem::{Problem, SettingsError};
 use crate::settings::{LogFormat, Settings};
 
 mod http;
+mod mail;
 mod report;
 
 pub use http::{CERT_EXPIRY_WARNING, MIN_RSA_BITS};
@@ -300,6 +302,35 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Warning,
         scope: Scope::Production,
         check: admin_mfa_off,
+    },
+    // SEC-C040 to SEC-C049: mail delivery.
+    Rule {
+        id: "SEC-C040",
+        title: "a real mail transport",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: mail::file_transport,
+    },
+    Rule {
+        id: "SEC-C041",
+        title: "SMTP relay set explicitly",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: mail::implicit_smtp_host,
+    },
+    Rule {
+        id: "SEC-C042",
+        title: "sender address of a real domain",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: mail::local_sender,
+    },
+    Rule {
+        id: "SEC-C043",
+        title: "public origin set for links in mail",
+        severity: Severity::Error,
+        scope: Scope::Production,
+        check: mail::links_without_public_origin,
     },
 ];
 

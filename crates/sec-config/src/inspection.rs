@@ -251,13 +251,14 @@ pub(crate) fn find_plaintext_secrets(
 }
 
 /// Names of secrets whose value appears in `args`: the master keys, the secrets file's
-/// values, and the database password wherever it was set.
+/// values, and the database, MFA and SMTP secrets wherever they were set.
 pub(crate) fn find_secrets_in_args(
     args: &[String],
     keys: Option<&MasterKeys>,
     secrets: Option<&SecretsDoc>,
     database_url: Option<&str>,
     mfa_keys: Option<&crate::keyring::KeyRing>,
+    smtp_password: Option<&secrecy::SecretString>,
 ) -> Vec<String> {
     if args.is_empty() {
         return Vec::new();
@@ -284,6 +285,9 @@ pub(crate) fn find_secrets_in_args(
         let text = key.encoded().expose_secret();
         let bare = text.strip_prefix(crate::keyring::DEV_KEY_PREFIX).unwrap_or(text);
         candidates.push(("auth.mfa_keys".to_owned(), bare.trim_end_matches('=').to_owned()));
+    }
+    if let Some(password) = smtp_password {
+        candidates.push(("mail.smtp_password".to_owned(), password.expose_secret().to_owned()));
     }
     let mut found: Vec<String> = candidates
         .into_iter()

@@ -53,9 +53,10 @@ pub use secrets_file::{
 };
 pub use settings::{
     AuthSettings, ClientIpHeader, CorsOrigins, CorsSettings, CsrfSettings,
-    DEFAULT_HSTS_MAX_AGE_SECS, DEFAULT_PAGE_CSP, DEV_MFA_KEY_FILE, DatabaseSettings,
-    HeadersSettings, KNOWN_KEYS, LimitsSettings, LogFormat, LogRotation, LogSettings,
-    RateLimitSettings, SESSION_TOUCH_INTERVAL_SECS, ServerSettings, Settings, TlsFiles,
+    DEFAULT_HSTS_MAX_AGE_SECS, DEFAULT_MAIL_FROM, DEFAULT_PAGE_CSP, DEV_MFA_KEY_FILE,
+    DatabaseSettings, HeadersSettings, KNOWN_KEYS, LimitsSettings, LogFormat, LogRotation,
+    LogSettings, MailSettings, MailTransportSetting, RateLimitSettings,
+    SESSION_TOUCH_INTERVAL_SECS, ServerSettings, Settings, SmtpSettings, SmtpTls, TlsFiles,
     TlsSettings, TrustedProxies,
 };
 pub use sources::Sources;

@@ -23,7 +23,7 @@ use crate::keyring::{KeyRing, TokenError};
 
 /// Settings that may live in the secrets file: those whose value is, or may contain, a
 /// secret. A fork that adds a secret setting adds its key here (and to `KNOWN_KEYS`).
-pub const SECRET_KEYS: &[&str] = &["database.url", "auth.mfa_keys"];
+pub const SECRET_KEYS: &[&str] = &["database.url", "auth.mfa_keys", "mail.smtp_password"];
 
 /// Permission bits of a newly written secrets file. It is ciphertext (and committed to git),
 /// so others may read it; nobody but the owner may replace it.

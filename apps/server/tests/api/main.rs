@@ -30,6 +30,8 @@ mod health;
 mod helpers;
 mod housekeeping;
 mod limits;
+mod mail;
+mod mail_server;
 mod mfa;
 mod notes;
 mod openapi;
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         housekeeping::cases(),
         rbac::cases(),
         mfa::cases(),
+        mail::cases(),
         notes::cases(),
         openapi::cases(),
         headers::cases(),

@@ -120,6 +120,10 @@ async fn probe_exits_0_when_the_server_is_ready_and_writes_nothing(backend: Back
         ("APP_MASTER_KEY_FILE", &key),
         ("APP__AUTH__MFA_KEYS_FILE", &mfa),
         ("APP__LOG__DIR", "/nonexistent/log"),
+        ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com"),
+        ("APP__MAIL__TRANSPORT", "smtp"),
+        ("APP__MAIL__SMTP_HOST", "smtp.example.com"),
+        ("APP__MAIL__FROM", "no-reply@example.com"),
     ];
     let outcome = probe(&production, &[]).await;
     assert_ready(&outcome, &format!("http://127.0.0.1:{}/readyz", app.port));

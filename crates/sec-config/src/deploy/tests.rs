@@ -40,6 +40,10 @@ impl Fixture {
             ("DATABASE_URL", STRONG_URL.to_owned()),
             (MASTER_KEY_VAR, key()),
             ("APP__AUTH__MFA_KEYS", key()),
+            ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com".to_owned()),
+            ("APP__MAIL__TRANSPORT", "smtp".to_owned()),
+            ("APP__MAIL__SMTP_HOST", "smtp.example.com".to_owned()),
+            ("APP__MAIL__FROM", "Example <no-reply@example.com>".to_owned()),
         ];
         let vars = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         Self { dir, vars, args: vec!["server".into(), "serve".into()] }
@@ -296,7 +300,12 @@ const FIXTURES: &[(&str, Build, Build)] = &[
     ),
     (
         "SEC-C024",
-        || Fixture::production().tls(90, 0o600).set("APP__TLS__REDIRECT_HTTP_BIND", "0.0.0.0:80"),
+        || {
+            Fixture::production()
+                .tls(90, 0o600)
+                .set("APP__TLS__REDIRECT_HTTP_BIND", "0.0.0.0:80")
+                .unset("APP__SERVER__PUBLIC_ORIGIN")
+        },
         || {
             Fixture::production()
                 .tls(90, 0o600)
@@ -324,6 +333,23 @@ const FIXTURES: &[(&str, Build, Build)] = &[
         || Fixture::production().set("APP__AUTH__ADMIN_REQUIRES_MFA", "false"),
         || Fixture::production().set("APP__AUTH__ADMIN_REQUIRES_MFA", "true"),
     ),
+    (
+        "SEC-C040",
+        || Fixture::production().unset("APP__MAIL__TRANSPORT").unset("APP__MAIL__SMTP_HOST"),
+        Fixture::production,
+    ),
+    (
+        "SEC-C041",
+        || Fixture::production().unset("APP__MAIL__SMTP_HOST"),
+        // A relay on the same machine is fine when it is named.
+        || Fixture::production().set("APP__MAIL__SMTP_HOST", "localhost"),
+    ),
+    (
+        "SEC-C042",
+        || Fixture::production().unset("APP__MAIL__FROM"),
+        || Fixture::production().set("APP__MAIL__FROM", "no-reply@example.com"),
+    ),
+    ("SEC-C043", || Fixture::production().unset("APP__SERVER__PUBLIC_ORIGIN"), Fixture::production),
 ];
 
 /// A self-signed certificate for a 1024-bit RSA key, valid until 2126 (made once with
@@ -463,4 +489,37 @@ fn production_start_up_refuses_an_expired_certificate_and_a_wildcard_with_creden
     let err = Settings::load(&dev.sources()).unwrap_err();
     assert_eq!(err.problems()[0].key(), "cors.allow_credentials");
     assert!(err.to_string().contains("SEC-C020"), "{err}");
+}
+
+#[test]
+fn a_sender_at_localhost_is_refused_even_when_set_explicitly() {
+    let report = Fixture::production().set("APP__MAIL__FROM", "Example <a@localhost>").report();
+    assert_eq!(ids(&report), ["SEC-C042"], "{}", report.to_table());
+}
+
+#[test]
+fn the_smtp_password_comes_from_the_secrets_file_and_is_a_finding_in_a_plaintext_one() {
+    let password = "x7Kp2mQ9vL4nR8sTw3Yz-smtp";
+    let f = Fixture::production().set("APP__MAIL__SMTP_USERNAME", "mailer");
+    let ring = f.ring();
+    let mut doc = doc_with_url(STRONG_URL);
+    doc.set("mail.smtp_password", SecretString::from(password)).unwrap();
+    let f = f.unset("DATABASE_URL").secrets(&ring, &doc, 0o644);
+    let settings = Settings::load(&f.sources()).unwrap();
+    let crate::MailTransportSetting::Smtp(smtp) = settings.mail().transport() else { panic!() };
+    assert_eq!(smtp.password().map(ExposeSecret::expose_secret), Some(password));
+    let shown = format!("{settings}{settings:?}");
+    assert!(!shown.contains(password), "{shown}");
+
+    let f = Fixture::production()
+        .set("APP__MAIL__SMTP_USERNAME", "mailer")
+        .file("production.toml", &format!("[mail]\nsmtp_password = \"{password}\"\n"))
+        .args(&["server", "--pass", password]);
+    let report = f.report();
+    let found: Vec<(&str, &str)> =
+        report.findings().iter().map(|f| (f.id, f.key.as_str())).collect();
+    assert!(found.contains(&("SEC-C005", "mail.smtp_password")), "{}", report.to_table());
+    assert!(found.contains(&("SEC-C006", "mail.smtp_password")), "{}", report.to_table());
+    let text = format!("{}{}", report.to_table(), report.to_json());
+    assert!(!text.contains(password), "{text}");
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{CorsOrigins, Settings};
+use super::{CorsOrigins, MailTransportSetting, Settings};
 use crate::inspection::Layer;
 
 impl fmt::Display for Settings {
@@ -82,6 +82,37 @@ impl fmt::Display for Settings {
                 .mfa_keys()
                 .map_or("none".into(), |k| format!("{} key(s) (redacted)", k.keys().len())),
         )?;
+        let mail = self.mail();
+        match mail.transport() {
+            MailTransportSetting::File { dir } => {
+                line(f, "mail.transport", "file".into())?;
+                line(f, "mail.file_dir", dir.display().to_string())?;
+            }
+            MailTransportSetting::Smtp(smtp) => {
+                line(f, "mail.transport", "smtp".into())?;
+                line(f, "mail.smtp_host", smtp.host().to_owned())?;
+                line(f, "mail.smtp_port", smtp.port().to_string())?;
+                line(f, "mail.smtp_tls", smtp.tls().as_str().to_owned())?;
+                line(
+                    f,
+                    "mail.smtp_username",
+                    smtp.username().map_or("none".into(), |u| format!("{u:?}")),
+                )?;
+                line(
+                    f,
+                    "mail.smtp_password",
+                    smtp.password().map_or("none".into(), |_| "set (redacted)".into()),
+                )?;
+                line(
+                    f,
+                    "mail.smtp_ca_file",
+                    smtp.ca_file()
+                        .map_or("unset (the system's roots)".into(), |p| p.display().to_string()),
+                )?;
+            }
+        }
+        line(f, "mail.from", format!("{:?}", mail.from_mailbox()))?;
+        line(f, "mail.outbox_max_attempts", mail.outbox_max_attempts().to_string())?;
         match self.inspection().master_keys() {
             Some(k) => writeln!(
                 f,

@@ -2,7 +2,7 @@
 //!
 //! This file holds the loader: the known keys, the raw structure the layers merge into and the
 //! order in which the sections are checked. Each section's typed settings, raw form and checks
-//! live beside it (`server.rs`, `database.rs`, `log.rs`, `auth.rs`, `http.rs`).
+//! live beside it (`server.rs`, `database.rs`, `log.rs`, `auth.rs`, `http.rs`, `mail.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +23,7 @@ mod database;
 mod display;
 pub(crate) mod http;
 mod log;
+mod mail;
 mod server;
 
 pub use auth::{AuthSettings, SESSION_TOUCH_INTERVAL_SECS};
@@ -32,6 +33,7 @@ pub use http::{
     HeadersSettings, LimitsSettings, RateLimitSettings, TlsFiles, TlsSettings,
 };
 pub use log::{LogFormat, LogRotation, LogSettings};
+pub use mail::{DEFAULT_MAIL_FROM, MailSettings, MailTransportSetting, SmtpSettings, SmtpTls};
 pub use server::{ClientIpHeader, ServerSettings, TrustedProxies};
 
 /// Every settings key, as a dotted path. An `APP__…` variable that maps to none of them is a
@@ -105,6 +107,20 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tls.cert_file",
     "tls.key_file",
     "tls.redirect_http_bind",
+    "mail.transport",
+    "mail.from",
+    "mail.file_dir",
+    "mail.smtp_host",
+    "mail.smtp_port",
+    "mail.smtp_tls",
+    "mail.smtp_username",
+    "mail.smtp_password",
+    "mail.smtp_ca_file",
+    "mail.smtp_timeout_secs",
+    "mail.outbox_poll_ms",
+    "mail.outbox_max_attempts",
+    "mail.outbox_retry_base_secs",
+    "mail.outbox_retry_max_secs",
 ];
 
 const ENV_PREFIX: &str = "APP__";
@@ -123,6 +139,7 @@ pub struct Settings {
     log: LogSettings,
     auth: AuthSettings,
     http: http::HttpSettings,
+    mail: MailSettings,
     inspection: Inspection,
 }
 
@@ -179,7 +196,7 @@ impl Settings {
             inspection::find_plaintext_secrets(&file_layers, secrets_doc.as_ref());
 
         let raw = merge_layers(sources, env, secrets_doc.as_ref(), &mut inspection, &mut problems);
-        let settings = raw.and_then(|raw| validate(env, raw, &mut problems));
+        let settings = raw.and_then(|raw| validate(env, raw, sources.var_dir(), &mut problems));
         inspection.attribute(&mut problems);
         let Some(mut settings) = settings.filter(|_| problems.is_empty()) else {
             return Err(SettingsError::new(problems));
@@ -227,6 +244,7 @@ impl Settings {
             secrets_doc.as_ref(),
             database_url.as_deref(),
             settings.auth.mfa_keys.as_ref(),
+            settings.mail.smtp_password(),
         );
         inspection.master_keys = master_keys;
         inspection.secrets_file = secrets_state;
@@ -270,6 +288,11 @@ impl Settings {
         &self.auth
     }
 
+    /// Mail delivery: the transport, the sender, the outbox worker's knobs.
+    pub fn mail(&self) -> &MailSettings {
+        &self.mail
+    }
+
     pub(crate) fn database_url_explicit(&self) -> bool {
         self.database.url_explicit
     }
@@ -292,6 +315,7 @@ struct Raw {
     rate_limit: http::RawRateLimit,
     tls: http::RawTls,
     auth: auth::RawAuth,
+    mail: mail::RawMail,
 }
 
 /// A list setting: a TOML array, or (from an environment variable) one comma-separated string.
@@ -425,7 +449,12 @@ fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
     v
 }
 
-fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settings> {
+fn validate(
+    env: AppEnv,
+    raw: Raw,
+    var_dir: Option<&std::path::Path>,
+    problems: &mut Vec<Problem>,
+) -> Option<Settings> {
     let start = problems.len();
 
     let bind_explicit = raw.server.bind.is_some();
@@ -466,6 +495,7 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
     };
     let http = http::validate(raw_http, bind.ok(), problems);
     let auth = auth::validate(&raw.auth, env, problems);
+    let mail = mail::validate(raw.mail, var_dir, problems);
 
     if problems.len() > start {
         return None;
@@ -486,6 +516,7 @@ fn validate(env: AppEnv, raw: Raw, problems: &mut Vec<Problem>) -> Option<Settin
         log,
         auth,
         http,
+        mail,
         inspection: Inspection::default(),
     })
 }

@@ -16,6 +16,14 @@ fn load(dir: &Path, vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
     Settings::load(&Sources::new(dir, vars.iter().copied()))
 }
 
+/// What production needs for mail (SEC-C040 to SEC-C043), for tests about something else.
+const PRODUCTION_MAIL: [(&str, &str); 4] = [
+    ("APP__SERVER__PUBLIC_ORIGIN", "https://app.example.com"),
+    ("APP__MAIL__TRANSPORT", "smtp"),
+    ("APP__MAIL__SMTP_HOST", "smtp.example.com"),
+    ("APP__MAIL__FROM", "Example <no-reply@example.com>"),
+];
+
 fn keys(err: &SettingsError) -> Vec<&str> {
     err.problems().iter().map(Problem::key).collect()
 }
@@ -142,7 +150,15 @@ fn production_refuses_development_defaults_and_names_each_one() {
     let err = load(dir.path(), &[("APP_ENV", "production")]).unwrap_err();
     assert_eq!(
         keys(&err),
-        ["APP_MASTER_KEY", "database.url", "server.bind", "auth.mfa_keys"],
+        [
+            "APP_MASTER_KEY",
+            "database.url",
+            "server.bind",
+            "auth.mfa_keys",
+            "mail.transport",
+            "mail.from",
+            "server.public_origin"
+        ],
         "{err}"
     );
     let text = err.to_string();
@@ -161,6 +177,10 @@ fn production_accepts_explicit_settings_and_defaults_to_json_logs_without_auto_m
             ("DATABASE_URL", "postgres://app@db/app"),
             ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
             ("APP__AUTH__MFA_KEYS", "Zl8yJz1sX3Z0aW9uX2tleV9mb3JfbWZhX3Rlc3RzISE="),
+            PRODUCTION_MAIL[0],
+            PRODUCTION_MAIL[1],
+            PRODUCTION_MAIL[2],
+            PRODUCTION_MAIL[3],
         ],
     )
     .unwrap();
@@ -180,6 +200,10 @@ fn production_refuses_sqlite_in_the_temporary_directory() {
             ("DATABASE_URL", &url),
             ("APP_MASTER_KEY", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="),
             ("APP__AUTH__MFA_KEYS", "Zl8yJz1sX3Z0aW9uX2tleV9mb3JfbWZhX3Rlc3RzISE="),
+            PRODUCTION_MAIL[0],
+            PRODUCTION_MAIL[1],
+            PRODUCTION_MAIL[2],
+            PRODUCTION_MAIL[3],
         ],
     )
     .unwrap_err();
