@@ -157,9 +157,69 @@ fn users_unlock_clears_the_back_off_at_once_and_is_audited() {
         .filter(|l| l.contains("LoginFailuresCleared"))
         .collect();
     assert_eq!(audited.len(), 1, "{audited:?}");
-    assert!(audited[0].contains(r#""actor":"system""#), "{}", audited[0]);
+    assert!(audited[0].contains(r#""actor":"operator""#), "{}", audited[0]);
 
     let unknown = unlock(dir.path(), "nobody");
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+}
+
+fn users(dir: &std::path::Path, command: &str, username: &str) -> std::process::Output {
+    server_command(dir, &[])
+        .args(["users", command, "--username", username])
+        .stdin(Stdio::null())
+        .output()
+        .expect("server runs")
+}
+
+/// The `.eml` files the development file transport wrote under `dir`.
+fn mail_files(dir: &std::path::Path) -> Vec<String> {
+    let folder = dir.join("var/mail");
+    let Ok(entries) = std::fs::read_dir(&folder) else { return Vec::new() };
+    let mut texts: Vec<(String, String)> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    texts.sort();
+    texts.into_iter().map(|(_, text)| text).collect()
+}
+
+#[test]
+fn users_reset_password_and_reset_mfa_are_audited_as_the_operator_and_the_server_sends_the_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = create_admin(dir.path(), Some(&format!("{PASSWORD}\n")), &["--password-stdin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = users(dir.path(), "reset-password", "root");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("queued a password-reset link"));
+    // Queued, not sent: the command has no worker. A server started afterwards sends it.
+    assert!(mail_files(dir.path()).is_empty());
+    let server = RunningServer::start(dir.path(), &[("APP__SERVER__BIND", "127.0.0.1:0")]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mails = loop {
+        let mails = mail_files(dir.path());
+        if !mails.is_empty() {
+            break mails;
+        }
+        assert!(std::time::Instant::now() < deadline, "the queued link was never sent");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    drop(server);
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("root@example.test") && mails[0].contains("#token="));
+
+    let out = users(dir.path(), "reset-mfa", "root");
+    assert!(!out.status.success(), "root has no second factor");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no second factor"));
+    let unknown = users(dir.path(), "reset-password", "nobody");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+
+    let audited: Vec<String> = audit_lines(dir.path())
+        .into_iter()
+        .filter(|l| l.contains("PasswordResetRequested"))
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert!(audited[0].contains(r#""actor":"operator""#), "{}", audited[0]);
 }

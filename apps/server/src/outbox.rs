@@ -26,9 +26,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sec_auth::{Auth, Envelope};
+use sec_auth::{AccountMail, Auth, Envelope};
 
 use crate::db::{Db, outbox};
+use crate::mail::{Mailer, Notice, SendError, render};
 
 /// How long a claim holds, in seconds: longer than a send can take (the SMTP timeout is at
 /// most a minute), so that no other worker takes a row that is still being sent.
@@ -56,6 +57,91 @@ pub trait Deliver: 'static {
     fn deliver<'a>(&'a self, envelope: &'a Envelope, message_id: &'a str) -> Sending<'a>;
 }
 
+/// The real [`Deliver`]: the notice's templates, then the configured transport.
+pub struct MailDelivery {
+    mailer: Mailer,
+    /// The origin the links point at (`server.public_origin`, or the server's own address).
+    origin: String,
+    /// The service's name in subjects and greetings (`auth.totp_issuer`).
+    product: String,
+}
+
+impl MailDelivery {
+    /// Sends through `mailer`, with links under `origin` (no trailing slash needed).
+    pub fn new(mailer: Mailer, origin: &str, product: &str) -> Self {
+        Self {
+            mailer,
+            origin: origin.trim_end_matches('/').to_owned(),
+            product: product.to_owned(),
+        }
+    }
+
+    /// The link of a page that takes a token: the token goes in the fragment, which browsers
+    /// never send to a server (no access log, no `Referer`); the page posts it.
+    fn link(&self, page: &str, token: &str) -> String {
+        format!("{}{page}#token={token}", self.origin)
+    }
+
+    /// The notice `envelope` asks for, with its links and circumstances written out.
+    pub fn notice(&self, envelope: &Envelope) -> Notice {
+        let username = envelope.username.clone();
+        let when = crate::routes::views::rfc3339(envelope.at).replace('T', " ").replace('Z', " UTC");
+        let ip = envelope.ip.clone().unwrap_or_else(|| "an unknown address".to_owned());
+        let hours = |expires_at: i64| (expires_at - envelope.at).max(0) / 3600;
+        match &envelope.mail {
+            AccountMail::VerifyEmail { token, expires_at } => Notice::VerifyEmail {
+                username,
+                link: self.link(VERIFY_PAGE, token),
+                expires_hours: hours(*expires_at),
+            },
+            AccountMail::ConfirmNewEmail { token, expires_at } => Notice::ConfirmNewEmail {
+                username,
+                link: self.link(VERIFY_PAGE, token),
+                expires_hours: hours(*expires_at),
+            },
+            AccountMail::EmailChangeRequested { new_email } => {
+                Notice::EmailChangeRequested { username, new_email: new_email.clone(), when, ip }
+            }
+            AccountMail::EmailChanged => Notice::EmailChanged { username, when, ip },
+            AccountMail::RegistrationAttempt => Notice::RegistrationAttempt { username, when, ip },
+            AccountMail::PasswordReset { token, expires_at } => Notice::PasswordReset {
+                username,
+                link: self.link(RESET_PAGE, token),
+                expires_minutes: (expires_at - envelope.at).max(0) / 60,
+                when,
+                ip,
+            },
+            AccountMail::PasswordChanged => Notice::PasswordChanged { username, when, ip },
+            AccountMail::SecondFactorAdded => Notice::SecondFactorAdded { username, when, ip },
+            AccountMail::SecondFactorRemoved { by_operator } => {
+                Notice::SecondFactorRemoved { username, when, ip, by_operator: *by_operator }
+            }
+            AccountMail::RecoveryCodesRegenerated => {
+                Notice::RecoveryCodesRegenerated { username, when, ip }
+            }
+        }
+    }
+}
+
+/// The page a verification link opens.
+pub const VERIFY_PAGE: &str = "/account/verify-email";
+/// The page a reset link opens.
+pub const RESET_PAGE: &str = "/account/reset-password";
+
+impl Deliver for MailDelivery {
+    fn deliver<'a>(&'a self, envelope: &'a Envelope, message_id: &'a str) -> Sending<'a> {
+        Box::pin(async move {
+            let notice = self.notice(envelope);
+            let mail = render(&notice, &envelope.to, &self.product)
+                .map_err(|e| Failure::Permanent(e.to_string()))?;
+            self.mailer.send(&mail, message_id).await.map_err(|e| match e {
+                SendError::Transient(reason) => Failure::Transient(reason),
+                SendError::Permanent(reason) => Failure::Permanent(reason),
+            })
+        })
+    }
+}
+
 /// The worker's numbers (`mail.outbox_*`).
 #[derive(Debug, Clone, Copy)]
 pub struct OutboxConfig {
@@ -70,6 +156,18 @@ pub struct OutboxConfig {
 }
 
 impl OutboxConfig {
+    /// From the settings.
+    pub fn from_settings(settings: &sec_config::Settings) -> Self {
+        let mail = settings.mail();
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Self {
+            poll: mail.outbox_poll(),
+            max_attempts: i64::from(mail.outbox_max_attempts()),
+            retry_base_secs: secs(mail.outbox_retry_base()).max(1),
+            retry_max_secs: secs(mail.outbox_retry_max()).max(1),
+        }
+    }
+
     /// When the attempt after the `attempts`-th should run, from `now`.
     pub fn next_attempt(&self, now: i64, attempts: i64) -> i64 {
         let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);

@@ -66,6 +66,9 @@ pub enum StartupError {
     /// The rate limiter could not be built.
     #[error("rate limits: {0}")]
     RateLimit(#[from] EmptyQuota),
+    /// The mail transport could not be set up (an unreadable CA file, no trusted roots).
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mail::MailSetupError),
     /// The OpenAPI document could not be rendered (not expected: it is plain data).
     #[error("OpenAPI document: {0}")]
     OpenApi(#[from] serde_json::Error),
@@ -158,6 +161,22 @@ impl Application {
         let auth_service = auth::build(settings, &db, &audit, &overrides)?;
         let hash_admission = web::Data::new(auth::HashAdmission::from_settings(settings));
         housekeeping::spawn(db.clone(), &auth_service, settings);
+        let mailer = crate::mail::Mailer::from_settings(settings)?;
+        tracing::info!(transport = %mailer.describe(), "mail is sent through the outbox");
+        // Links in mail point at the public origin; without one (development, tests), at this
+        // listener.
+        let origin = settings.server().public_origin().map_or_else(
+            || own_url(settings.tls().enabled(), &local.ip().to_string(), local.port()),
+            ToString::to_string,
+        );
+        let delivery =
+            crate::outbox::MailDelivery::new(mailer, &origin, settings.auth().totp_issuer());
+        crate::outbox::spawn(
+            db.clone(),
+            &auth_service,
+            std::sync::Arc::new(delivery),
+            crate::outbox::OutboxConfig::from_settings(settings),
+        );
         let app_db = db.clone();
         let app_audit = audit.clone();
         let app_recorder = recorder.clone();
@@ -270,12 +289,7 @@ impl Application {
 
     /// `http://host:port` of the listener, `https://` when it serves TLS.
     pub fn url(&self) -> String {
-        let scheme = if self.https { "https" } else { "http" };
-        if self.host.contains(':') {
-            format!("{scheme}://[{}]:{}", self.host, self.port)
-        } else {
-            format!("{scheme}://{}:{}", self.host, self.port)
-        }
+        own_url(self.https, &self.host, self.port)
     }
 
     /// The port of the plain-HTTP redirect listener, when `tls.redirect_http_bind` is set.
@@ -397,4 +411,14 @@ async fn wait_for_shutdown_signal() -> &'static str {
 async fn wait_for_shutdown_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "ctrl-c"
+}
+
+/// `http://host:port` of a listener, `https://` when it serves TLS, IPv6 hosts in brackets.
+fn own_url(https: bool, host: &str, port: u16) -> String {
+    let scheme = if https { "https" } else { "http" };
+    if host.contains(':') {
+        format!("{scheme}://[{host}]:{port}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    }
 }

@@ -1,7 +1,11 @@
 //! `server users create-admin`: the first administrator, made from the command line because
 //! no one can grant the admin role over the API before an admin exists. `server users
 //! unlock`: clears an account's login-failure counters (the owner locked out by a campaign
-//! when no administrator can sign in, or none exists yet).
+//! when no administrator can sign in, or none exists yet). `server users reset-mfa` and
+//! `server users reset-password`: the recovery of an owner who lost their second factor or
+//! password, when no administrator can do it over the API. Each is audited with the operator
+//! as actor, and the mail it queues (a notice, a reset link to the account's own address) is
+//! sent by the running server's outbox.
 //!
 //! The password never comes from an argument (process lists and shell history would keep it):
 //! it is read at a prompt without echo, twice, or as one line from standard input with
@@ -43,6 +47,23 @@ pub enum UsersCommand {
         #[arg(long)]
         username: String,
     },
+    /// Remove an account's second factor (its owner lost the authenticator and the recovery
+    /// codes): the factor and recovery codes are deleted, every session of the account ends,
+    /// and the owner is told by mail. Audited as SecondFactorReset. The same as POST
+    /// /api/v1/admin/users/{id}/reset-mfa.
+    ResetMfa {
+        /// User name of the account.
+        #[arg(long)]
+        username: String,
+    },
+    /// Mail the account a password-reset link (to its own address, never to the operator),
+    /// valid for auth.password_reset_ttl_secs. Audited as PasswordResetRequested. The same as
+    /// POST /api/v1/admin/users/{id}/reset-password.
+    ResetPassword {
+        /// User name of the account.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 /// Runs a `users` subcommand.
@@ -56,6 +77,51 @@ pub fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
             create_admin(settings, &username, &email, &password)
         }
         UsersCommand::Unlock { username } => unlock(settings, &username),
+        UsersCommand::ResetMfa { username } => recover(settings, &username, Recovery::SecondFactor),
+        UsersCommand::ResetPassword { username } => {
+            recover(settings, &username, Recovery::Password)
+        }
+    }
+}
+
+/// What an operator resets for an owner.
+#[derive(Debug, Clone, Copy)]
+enum Recovery {
+    SecondFactor,
+    Password,
+}
+
+fn recover(settings: &Settings, username: &str, what: Recovery) -> anyhow::Result<()> {
+    let db = Db::for_command(settings.database()).context("cannot open the database")?;
+    if settings.database().migrate_on_start() {
+        db.migrate().context("migrations failed")?;
+    }
+    let (trail, anchor) = crate::audit::continuity::open_for_command(settings, &db)?;
+    let rules = auth::build(settings, &db, &trail, &AuthOverrides::default())?;
+    let meta = RequestMeta::default();
+    let done = rules.user_id_by_username(username).and_then(|id| match what {
+        Recovery::SecondFactor => rules.reset_second_factor(None, id, &meta).map(|ended| {
+            format!(
+                "removed the second factor of {username} and ended {ended} session(s); a notice \
+                 is queued for its address"
+            )
+        }),
+        Recovery::Password => rules
+            .issue_password_reset(None, id, &meta)
+            .map(|()| format!("queued a password-reset link to the address of {username}")),
+    });
+    crate::audit::continuity::record(&anchor, &db, &trail)?;
+    match done {
+        Ok(message) => {
+            #[allow(clippy::print_stdout, reason = "the command's result, for the terminal")]
+            {
+                println!("{message} (the running server's outbox sends it)");
+            }
+            Ok(())
+        }
+        Err(AuthError::NotFound) => bail!("no account has the user name {username:?}"),
+        Err(AuthError::MfaNotEnabled) => bail!("{username} has no second factor"),
+        Err(other) => Err(anyhow::Error::new(other).context("nothing was changed")),
     }
 }
 

@@ -168,6 +168,8 @@ pub fn test_settings_with(
         ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "10".to_owned()),
         ("DATABASE_URL", database.url().to_owned()),
         ("APP__LOG__DIR", log_dir.display().to_string()),
+        // Mail of the file transport stays with the case, not in the working tree.
+        ("APP__MAIL__FILE_DIR", log_dir.join("mail").display().to_string()),
         ("APP__AUTH__MFA_KEYS", test_mfa_key().to_owned()),
         // The in-memory per-IP limits far above what any case sends (every case comes from
         // 127.0.0.1): the auth cases exercise the per-account throttling in the database, and

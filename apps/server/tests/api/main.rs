@@ -29,6 +29,7 @@ mod headers;
 mod health;
 mod helpers;
 mod housekeeping;
+mod lifecycle;
 mod limits;
 mod mail;
 mod mail_server;
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         rbac::cases(),
         mfa::cases(),
         mail::cases(),
+        lifecycle::cases(),
         notes::cases(),
         openapi::cases(),
         headers::cases(),

@@ -113,7 +113,7 @@ impl Auth {
         let password = format!("user:{target}");
         let second_factor = format!("mfa:user:{target}");
         let counters = self.store.throttle_clear(&[&password, &second_factor])?;
-        let actor = by.map_or(Actor::System, |p| Actor::User(p.user.id.into()));
+        let actor = by.map_or(Actor::Operator, |p| Actor::User(p.user.id.into()));
         let event = AuditEvent::LoginFailuresCleared { counters };
         self.audit.record(meta.audit(event, actor).subject(Subject::User(target.into())));
         tracing::info!(user = %target, counters, "login-failure counters cleared");
