@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         Command::Users { command } => {
             with_logging(&sources, |settings| cli::users::run(command, settings))
         }
+        Command::Mail { command } => {
+            with_logging(&sources, |settings| cli::mail::run(command, settings))
+        }
         Command::Mfa { command: MfaCommand::Reseal } => {
             with_logging(&sources, cli::mfa::run_reseal)
         }

@@ -85,7 +85,8 @@ impl MailDelivery {
     /// The notice `envelope` asks for, with its links and circumstances written out.
     pub fn notice(&self, envelope: &Envelope) -> Notice {
         let username = envelope.username.clone();
-        let when = crate::routes::views::rfc3339(envelope.at).replace('T', " ").replace('Z', " UTC");
+        let when =
+            crate::routes::views::rfc3339(envelope.at).replace('T', " ").replace('Z', " UTC");
         let ip = envelope.ip.clone().unwrap_or_else(|| "an unknown address".to_owned());
         let hours = |expires_at: i64| (expires_at - envelope.at).max(0) / 3600;
         match &envelope.mail {

@@ -3,7 +3,9 @@
 //! recorded in the database), accepts an audit folder that lost its tail, or makes the chain
 //! key, `server
 //! users create-admin` makes the first administrator, `server users unlock` clears an
-//! account's login-failure counters, `server mfa keygen|reseal` handles the
+//! account's login-failure counters, `server users reset-mfa|reset-password` recover an owner's
+//! lost second factor or password, `server mail status` shows the outbox, `server mfa
+//! keygen|reseal` handles the
 //! key of TOTP secrets at rest, `server openapi` prints the API's OpenAPI document,
 //! `server dev-cert` writes a certificate for local HTTPS, `server probe` asks a running
 //! server whether it is ready (for container health checks). Settings
@@ -13,6 +15,7 @@
 pub mod audit;
 pub mod check;
 pub mod dev_cert;
+pub mod mail;
 pub mod mfa;
 pub mod migrate;
 pub mod openapi;
@@ -83,6 +86,12 @@ pub enum Command {
     /// Print the OpenAPI 3.1 document of the HTTP API (pretty JSON) to standard output, as
     /// `GET /api/openapi.json` serves it; `just openapi` writes it to docs/openapi.json.
     Openapi,
+    /// Mail: the transport and what the outbox holds.
+    Mail {
+        /// What to do.
+        #[command(subcommand)]
+        command: self::mail::MailCommand,
+    },
     /// The key that seals TOTP secrets at rest (auth.mfa_keys): make one, or reseal every
     /// stored secret with the newest key after a rotation.
     Mfa {

@@ -138,3 +138,14 @@ pub fn counts(conn: &mut DbConnection) -> Result<(i64, i64), DbError> {
         mail_outbox::table.filter(mail_outbox::failed_at.is_not_null()).count().get_result(conn)?;
     Ok((waiting, failed))
 }
+
+/// Why the most recently tried message that failed did (no message content), if any.
+pub fn last_error(conn: &mut DbConnection) -> Result<Option<String>, DbError> {
+    Ok(mail_outbox::table
+        .filter(mail_outbox::last_error.is_not_null())
+        .order(mail_outbox::next_attempt_at.desc())
+        .select(mail_outbox::last_error)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}

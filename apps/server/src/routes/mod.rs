@@ -24,6 +24,7 @@ pub(crate) mod auth;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod lifecycle;
+pub(crate) mod link_pages;
 pub(crate) mod me;
 pub(crate) mod mfa;
 pub(crate) mod notes;
@@ -158,6 +159,28 @@ pub fn endpoints() -> Vec<Endpoint> {
             web::post().to(pages::end_other_session)
         }),
         ep(Method::GET, "/account/signed-out", Public, || web::get().to(pages::signed_out)),
+        ep(Method::GET, "/account/verify-email", Public, || web::get().to(link_pages::verify_page)),
+        ep(Method::POST, "/account/verify-email", Public, || {
+            web::post().to(link_pages::verify_submit)
+        }),
+        ep(Method::GET, "/account/email-verified", Public, || {
+            web::get().to(link_pages::email_verified)
+        }),
+        ep(Method::GET, "/account/email-changed", Public, || {
+            web::get().to(link_pages::email_changed)
+        }),
+        ep(Method::GET, "/account/reset-password", Public, || {
+            web::get().to(link_pages::reset_page)
+        }),
+        ep(Method::POST, "/account/reset-password", Public, || {
+            web::post().to(link_pages::reset_submit)
+        }),
+        ep(Method::GET, "/account/password-reset", Public, || {
+            web::get().to(link_pages::password_reset)
+        }),
+        ep(Method::GET, "/static/link-token.js", Public, || {
+            web::get().to(link_pages::link_token_js)
+        }),
         ep(Method::GET, "/api/v1/admin/users", Perm(UsersRead), || {
             web::get().to(admin::list_users)
         }),

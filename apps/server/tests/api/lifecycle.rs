@@ -28,6 +28,7 @@ cases!(
     two_replicas_send_each_message_once,
     what_a_user_typed_is_escaped_in_the_mail,
     no_token_reaches_a_log,
+    the_pages_of_the_links_post_the_token_and_redirect,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -58,6 +59,15 @@ fn link(message: &Received) -> (String, String) {
     assert_eq!(token.len(), 43, "{url}");
     assert!(message.html.contains(&url.replace('&', "&amp;")), "the HTML part has the link");
     (token.to_owned(), page.to_owned())
+}
+
+/// The link to `page` (a path) among `messages`: the one message that carries one.
+fn link_to_page(messages: &[Received], page: &str) -> (String, String, Received) {
+    let found: Vec<&Received> =
+        messages.iter().filter(|m| m.text.contains(&format!("{page}#token="))).collect();
+    assert_eq!(found.len(), 1, "one link to {page}: {messages:?}");
+    let (token, url) = link(found[0]);
+    (token, url, found[0].clone())
 }
 
 /// The messages to `to` among all received.
@@ -198,20 +208,22 @@ async fn registration_and_reset_answer_alike_for_known_and_unknown_accounts(back
     assert_eq!((known.status().as_u16(), unknown.status().as_u16()), (202, 202));
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
     // Medians over alternating runs: the answer waits only for the throttle check, which is
-    // the same work for both (the mail step runs after it).
+    // the same work for both (the mail step runs after it). The known identifiers rotate over
+    // four throttle keys (each has ten free requests), the unknown ones are all different.
+    let known_ids = ["zoe", "zoe@example.test", "zack", "zack@example.test"];
     let mut known_ms = Vec::new();
     let mut unknown_ms = Vec::new();
     for round in 0..3 {
         known_ms.push(
             median_ms(7, |i| {
-                let r = reset(format!("zack{round}{i}@example.test"), 10 + round * 20 + i);
+                let r = reset(known_ids[(round * 7 + i) % 4].to_owned(), 10 + round * 20 + i);
                 async move { assert_eq!(r.await.status().as_u16(), 202) }
             })
             .await,
         );
         unknown_ms.push(
             median_ms(7, |i| {
-                let r = reset("zoe@example.test".to_owned(), 100 + round * 20 + i);
+                let r = reset(format!("ghost{round}x{i}"), 100 + round * 20 + i);
                 async move { assert_eq!(r.await.status().as_u16(), 202) }
             })
             .await,
@@ -235,9 +247,9 @@ async fn a_reset_through_the_mailed_link_sets_the_password_and_ends_every_sessio
         post(&app, "/api/v1/auth/password-reset", json!({"identifier": "ADA@example.test"}));
     assert_eq!(response.await.status().as_u16(), 202);
     let messages = sink.wait_for(2, WAIT).await;
-    let (token, page) = link(&messages[1]);
+    let (token, page, reset_mail) = link_to_page(&messages, "/account/reset-password");
     assert_eq!(page, app.url("/account/reset-password"));
-    assert!(messages[1].text.contains("30 minutes"), "{}", messages[1].text);
+    assert!(reset_mail.text.contains("30 minutes"), "{}", reset_mail.text);
     let weak = json!({"token": token, "new_password": "short"});
     let response = post(&app, "/api/v1/auth/password-reset/complete", weak).await;
     crate::accounts::assert_field_error(response, "new_password", "password_too_short").await;
@@ -253,8 +265,11 @@ async fn a_reset_through_the_mailed_link_sets_the_password_and_ends_every_sessio
     let response = post(&app, "/api/v1/auth/password-reset/complete", body).await;
     assert_error(response, 400, "invalid_token").await;
     let messages = sink.wait_for(3, WAIT).await;
-    assert!(messages[2].subject.to_lowercase().contains("password"), "{:?}", messages[2].subject);
-    assert!(messages[2].text.contains("127.0.0.1"), "the notice names the client address");
+    let notice = messages
+        .iter()
+        .find(|m| !m.text.contains("#token=") && m.subject.to_lowercase().contains("password"))
+        .expect("a notice of the new password");
+    assert!(notice.text.contains("127.0.0.1"), "the notice names the client address");
     assert!(verified_at(&app, "ada").is_some(), "the link reached the address");
 }
 
@@ -341,8 +356,10 @@ async fn an_administrator_resets_a_lost_second_factor_and_the_owner_is_told(back
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(!messages.is_empty());
-    let removed = dan_mail.last().unwrap();
-    assert!(removed.text.contains("administrator"), "{}", removed.text);
+    assert!(
+        dan_mail.iter().any(|m| m.text.contains("administrator")),
+        "no notice of the removal: {dan_mail:?}"
+    );
     let records = crate::accounts::audit_records(&app);
     let reset = records.iter().find(|r| r["event"] == "SecondFactorReset").expect("audited");
     assert_eq!(reset["subject"]["user"], dan.as_str());
@@ -440,8 +457,8 @@ async fn no_token_reaches_a_log(backend: Backend) {
     register(&app, "gil").await;
     post(&app, "/api/v1/auth/password-reset", json!({"identifier": "gil"})).await;
     let messages = sink.wait_for(2, WAIT).await;
-    let (verify_token, _) = link(&messages[0]);
-    let (reset_token, _) = link(&messages[1]);
+    let (verify_token, _, _) = link_to_page(&messages, "/account/verify-email");
+    let (reset_token, _, _) = link_to_page(&messages, "/account/reset-password");
     verify(&app, &verify_token).await;
     verify(&app, &verify_token).await;
     let body = json!({"token": reset_token, "new_password": NEW_PASSWORD});
@@ -453,4 +470,55 @@ async fn no_token_reaches_a_log(backend: Backend) {
     assert!(leaks.is_empty(), "{leaks:?}");
     let captured = crate::audit::captured_text();
     assert!(!captured.contains(&verify_token) && !captured.contains(&reset_token));
+}
+
+async fn the_pages_of_the_links_post_the_token_and_redirect(backend: Backend) {
+    let sink = MailServer::start();
+    let app = app_mailing_to(backend, &sink, AuthOverrides::default(), &[]).await;
+    register(&app, "hal").await;
+    post(&app, "/api/v1/auth/password-reset", json!({"identifier": "hal"})).await;
+    let messages = sink.wait_for(2, WAIT).await;
+    let (verify_token, verify_page, _) = link_to_page(&messages, "/account/verify-email");
+    let (reset_token, reset_page, _) = link_to_page(&messages, "/account/reset-password");
+
+    // The pages hold no token (it stays in the fragment) and load only their own script.
+    for page in [&verify_page, &reset_page] {
+        let response = app.client.get(page).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(r#"<script src="/static/link-token.js" defer></script>"#));
+        assert!(!body.contains("<script>") && !body.contains("style="), "inline script or style");
+    }
+    let script = app.get("/static/link-token.js").await;
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+
+    let form = |path: &str, fields: &[(&str, &str)]| {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        app.client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let wrong = form("/account/verify-email", &[("token", &"A".repeat(43))]).await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 200, "the form again");
+    assert!(wrong.text().await.unwrap().contains("wrong, has expired or was used"));
+    let done = form("/account/verify-email", &[("token", &verify_token)]).await.unwrap();
+    assert_eq!(done.status().as_u16(), 303);
+    assert_eq!(done.headers()["location"], "/account/email-verified");
+    assert_eq!(app.get("/account/email-verified").await.status().as_u16(), 200);
+
+    let weak = [("token", reset_token.as_str()), ("new_password", "short"), ("code", "")];
+    let refused = form("/account/reset-password", &weak).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 200, "the form again");
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("at least 15 characters") && !body.contains(r#"value="short""#));
+    assert!(body.contains(&format!(r#"value="{reset_token}""#)), "the code is kept");
+    let right = [("token", reset_token.as_str()), ("new_password", NEW_PASSWORD), ("code", "")];
+    let done = form("/account/reset-password", &right).await.unwrap();
+    assert_eq!(done.status().as_u16(), 303);
+    assert_eq!(done.headers()["location"], "/account/password-reset");
+    assert_eq!(login_request(&app, "hal", NEW_PASSWORD).await.status().as_u16(), 200);
 }
