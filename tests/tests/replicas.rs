@@ -92,7 +92,7 @@ fn vars(url: &str) -> [(&str, &str); 6] {
 /// returns the renewed token, established with two factors.
 fn enroll_totp(addr: &str, token: &str) -> String {
     let (status, _, body) = as_user(addr, "POST", "/api/v1/me/mfa/totp", token);
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 201, "{body}");
     let enrollment: serde_json::Value = serde_json::from_str(&body).unwrap();
     let uri = enrollment["otpauth_uri"].as_str().unwrap();
     let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();

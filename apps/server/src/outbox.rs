@@ -234,21 +234,25 @@ pub async fn run_once(
                     Failure::Permanent(reason) => (reason, true),
                 };
                 let next = config.next_attempt(now, row.attempts);
+                let (why, id_for_log) = (reason.clone(), row.id.clone());
+                let released = db
+                    .run(move |conn| outbox::failed(conn, &id, &claim, now, next, give_up, &why))
+                    .await;
+                // Logged once the row is released, so the line means what it says.
                 if give_up {
                     pass.given_up += 1;
                     tracing::error!(
-                        message_id = %row.id, kind, attempt = row.attempts, %reason,
+                        message_id = %id_for_log, kind, attempt = row.attempts, %reason,
                         "mail given up"
                     );
                 } else {
                     pass.retried += 1;
                     tracing::warn!(
-                        message_id = %row.id, kind, attempt = row.attempts, %reason,
+                        message_id = %id_for_log, kind, attempt = row.attempts, %reason,
                         retry_in_secs = next - now, "mail not sent; will retry"
                     );
                 }
-                db.run(move |conn| outbox::failed(conn, &id, &claim, now, next, give_up, &reason))
-                    .await
+                released
             }
         };
         if let Err(e) = finished {
