@@ -11,6 +11,8 @@ pub(crate) struct UserView {
     id: String,
     username: String,
     email: String,
+    /// The address was proved to reach the account's owner (its verification link was used).
+    email_verified: bool,
     #[schema(format = DateTime)]
     created_at: String,
 }
@@ -21,6 +23,7 @@ impl From<&UserRecord> for UserView {
             id: u.id.to_string(),
             username: u.username.clone(),
             email: u.email.clone(),
+            email_verified: u.email_verified_at.is_some(),
             created_at: rfc3339(u.created_at),
         }
     }
