@@ -506,6 +506,8 @@ async fn the_pages_of_the_links_post_the_token_and_redirect(backend: Backend) {
     for page in [&verify_page, &reset_page] {
         let response = app.client.get(page).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200);
+        // What would carry the page's URL elsewhere is off (and the token is not in it).
+        assert_eq!(response.headers()["referrer-policy"], "no-referrer");
         let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
         assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
         let body = response.text().await.unwrap();

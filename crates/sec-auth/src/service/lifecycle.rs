@@ -125,10 +125,14 @@ impl Auth {
             // The account went away since the conflict: nothing to tell anyone.
             return Ok(());
         };
+        let subject = Subject::User(owner.id.into());
         let event = AuditEvent::RegistrationAddressInUse;
-        self.audit
-            .record(meta.audit(event, Actor::Anonymous).subject(Subject::User(owner.id.into())));
-        if !owner.disabled {
+        self.audit.record(meta.audit(event, Actor::Anonymous).subject(subject.clone()));
+        // Told at the pace of the login throttle (a few a day once it backs off), so that
+        // registering with someone's address again and again cannot fill their inbox. The
+        // answer is the same either way.
+        let key = format!("address-in-use:{}", owner.id);
+        if !owner.disabled && self.reserve_attempt(&key, subject, meta).is_ok() {
             self.notify(&owner, AccountMail::RegistrationAttempt, meta);
         }
         Ok(())

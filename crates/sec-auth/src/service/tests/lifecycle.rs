@@ -297,3 +297,21 @@ fn a_queued_link_is_sealed_and_its_debug_output_shows_no_token() {
     let printed = format!("{:?} {:?}", stored, h.mails());
     assert!(!printed.contains(&token), "{printed}");
 }
+
+#[test]
+fn registering_with_an_address_again_and_again_does_not_fill_its_owners_inbox() {
+    let h = Harness::new();
+    h.register("alice");
+    let password = secret(PASSWORD);
+    for i in 0..30 {
+        let name = format!("mallory{i}");
+        let input =
+            Registration { username: &name, email: "alice@example.com", password: &password };
+        let outcome = h.auth.register(&input, &super::from(u8::try_from(i).unwrap())).unwrap();
+        assert!(matches!(outcome, Registered::AddressInUse), "the same answer every time");
+    }
+    let told =
+        h.kinds_to("alice@example.com").iter().filter(|k| **k == "registration_attempt").count();
+    assert!((1..=10).contains(&told), "{told} notices for 30 attempts");
+    assert_eq!(h.audit.count(|e| *e == AuditEvent::RegistrationAddressInUse), 30);
+}
