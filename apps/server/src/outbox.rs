@@ -263,12 +263,22 @@ pub async fn run_once(
     Ok(pass)
 }
 
-/// Starts the worker on the current runtime, until `auth` (the running app's rules) is
-/// dropped.
-pub fn spawn(db: Db, auth: &Arc<Auth>, deliver: Arc<dyn Deliver>, config: OutboxConfig) {
+/// Starts the worker on the current runtime, until `stop` changes or is dropped, or `auth`
+/// (the running app's rules) is dropped. The server awaits the returned task before it exits,
+/// so the process never ends while the worker is inside a database call or a send.
+pub fn spawn(
+    db: Db,
+    auth: &Arc<Auth>,
+    deliver: Arc<dyn Deliver>,
+    config: OutboxConfig,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) -> actix_web::rt::task::JoinHandle<()> {
     let rules: Weak<Auth> = Arc::downgrade(auth);
     actix_web::rt::spawn(async move {
         loop {
+            if stop.has_changed().unwrap_or(true) {
+                break;
+            }
             let Some(auth) = rules.upgrade() else { break };
             let outcome = run_once(&db, &auth, deliver.as_ref(), &config).await;
             drop(auth);
@@ -279,11 +289,12 @@ pub fn spawn(db: Db, auth: &Arc<Auth>, deliver: Arc<dyn Deliver>, config: Outbox
                 Err(e) => tracing::warn!(error = %e, "the outbox could not be read"),
             }
             tokio::select! {
+                _ = stop.changed() => break,
                 () = db.mail_queued().notified() => {}
                 () = tokio::time::sleep(config.poll) => {}
             }
         }
-    });
+    })
 }
 
 #[cfg(test)]

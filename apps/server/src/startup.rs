@@ -87,6 +87,8 @@ pub struct Application {
     /// Dropped when the server has stopped: ends the recorder's task.
     stop_recorder: tokio::sync::watch::Sender<()>,
     recorder_task: actix_web::rt::task::JoinHandle<()>,
+    stop_outbox: tokio::sync::watch::Sender<()>,
+    outbox_task: actix_web::rt::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -171,11 +173,13 @@ impl Application {
         );
         let delivery =
             crate::outbox::MailDelivery::new(mailer, &origin, settings.auth().totp_issuer());
-        crate::outbox::spawn(
+        let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(());
+        let outbox_task = crate::outbox::spawn(
             db.clone(),
             &auth_service,
             std::sync::Arc::new(delivery),
             crate::outbox::OutboxConfig::from_settings(settings),
+            outbox_stop,
         );
         let app_db = db.clone();
         let app_audit = audit.clone();
@@ -279,6 +283,8 @@ impl Application {
             recorder,
             stop_recorder,
             recorder_task,
+            stop_outbox,
+            outbox_task,
         })
     }
 
@@ -334,6 +340,12 @@ impl Application {
         // folder's lock is free once the server has stopped.
         drop(self.stop_recorder);
         let _ = self.recorder_task.await;
+        // The outbox worker finishes the call it is in and stops, so the process does not exit
+        // under a database driver or a send.
+        // At most 10 s: a send to a relay that hangs is left to its lease (the message goes out
+        // again from another replica or the next start).
+        drop(self.stop_outbox);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.outbox_task).await;
         if let Err(e) = self.recorder.record_now().await {
             tracing::error!(error = %e, "the audit chain head was not recorded at shutdown");
         }
