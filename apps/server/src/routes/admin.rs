@@ -12,7 +12,8 @@ use super::views::AdminUserView;
 use crate::auth::{Require, auth_service, blocking, perm, request_meta};
 use crate::http::error::{AppError, ErrorCode};
 
-fn user_id(raw: &str) -> Result<UserId, AppError> {
+/// The account id of a path, or 404 for anything that cannot be one.
+pub(super) fn user_id(raw: &str) -> Result<UserId, AppError> {
     UserId::parse(raw).ok_or_else(|| AppError::new(ErrorCode::NotFound))
 }
 

@@ -9,7 +9,7 @@
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
-use sec_auth::{SecondFactor, UserId, Verified};
+use sec_auth::{Auth, AuthError, RequestMeta, SecondFactor, Verified};
 use sec_core::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +19,7 @@ use super::responses::{DatabaseOrHashingBusy, DatabaseUnavailable, ThrottledAtte
 use crate::auth::{
     RecentSession, Require, auth_service, blocking, blocking_hashing, perm, request_meta,
 };
-use crate::http::error::{AppError, ErrorCode, FieldError};
+use crate::http::error::{AppError, FieldError};
 
 /// The answer that says nothing about the account: a mail is on its way if there is someone to
 /// send it to.
@@ -118,13 +118,15 @@ pub(crate) async fn resend_verification(
     req: HttpRequest,
     body: web::Json<ResendBody>,
 ) -> Result<HttpResponse, AppError> {
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
     let ResendBody { email } = body.into_inner();
-    let (check, check_meta, check_email) = (auth.clone(), meta.clone(), email.clone());
-    blocking(move || check.reserve_verification_resend(&check_email, &check_meta)).await?;
-    after_answer(blocking(move || auth.resend_verification(&email, &meta)), "verification resend");
-    Ok(accepted())
+    throttled_then_after_answer(
+        &req,
+        email,
+        Auth::reserve_verification_resend,
+        Auth::resend_verification,
+        "verification resend",
+    )
+    .await
 }
 
 /// `POST /api/v1/auth/password-reset` body.
@@ -155,26 +157,41 @@ pub(crate) async fn request_password_reset(
     req: HttpRequest,
     body: web::Json<ResetRequestBody>,
 ) -> Result<HttpResponse, AppError> {
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
     let ResetRequestBody { identifier } = body.into_inner();
-    let (check, check_meta, check_identifier) = (auth.clone(), meta.clone(), identifier.clone());
-    blocking(move || check.reserve_password_reset(&check_identifier, &check_meta)).await?;
-    after_answer(blocking(move || auth.send_password_reset(&identifier, &meta)), "password reset");
-    Ok(accepted())
+    throttled_then_after_answer(
+        &req,
+        identifier,
+        Auth::reserve_password_reset,
+        Auth::send_password_reset,
+        "password reset",
+    )
+    .await
 }
 
-/// Runs the part of a request that may differ between known and unknown accounts after the
-/// answer: its time cannot show in the answer's. A failure is logged.
-fn after_answer(
-    work: impl std::future::Future<Output = Result<(), AppError>> + 'static,
+/// A rule of the account's mail, given the identifier a request names.
+type MailStep = fn(&Auth, &str, &RequestMeta) -> Result<(), AuthError>;
+
+/// A request that may send mail to an account: `reserve` (the throttle, the same work for every
+/// identifier) decides the answer; `send`, the part that differs between known and unknown
+/// accounts, runs after the answer has left, so its time cannot show in it. A failure of
+/// `send` is logged.
+async fn throttled_then_after_answer(
+    req: &HttpRequest,
+    identifier: String,
+    reserve: MailStep,
+    send: MailStep,
     what: &'static str,
-) {
+) -> Result<HttpResponse, AppError> {
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
+    let (check, check_meta, check_identifier) = (auth.clone(), meta.clone(), identifier.clone());
+    blocking(move || reserve(&check, &check_identifier, &check_meta)).await?;
     actix_web::rt::spawn(async move {
-        if let Err(e) = work.await {
+        if let Err(e) = blocking(move || send(&auth, &identifier, &meta)).await {
             tracing::error!(error = %e, what, "the mail step after the answer failed");
         }
     });
+    Ok(accepted())
 }
 
 /// `POST /api/v1/auth/password-reset/complete` body. `code` or `recovery_code` is needed when
@@ -284,10 +301,6 @@ pub(crate) async fn change_email(
     Ok(accepted())
 }
 
-fn user_id(raw: &str) -> Result<UserId, AppError> {
-    UserId::parse(raw).ok_or_else(|| AppError::new(ErrorCode::NotFound))
-}
-
 /// How many sessions an administrator's reset ended.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -318,7 +331,7 @@ pub(crate) async fn admin_reset_mfa(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = user_id(&path.into_inner())?;
+    let id = super::admin::user_id(&path.into_inner())?;
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
     let admin = admin.principal;
@@ -347,7 +360,7 @@ pub(crate) async fn admin_reset_password(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = user_id(&path.into_inner())?;
+    let id = super::admin::user_id(&path.into_inner())?;
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
     let admin = admin.principal;

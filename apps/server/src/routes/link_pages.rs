@@ -12,8 +12,7 @@
 //! again (200, as every error status leaves the server as the JSON error body) with the
 //! reason, never the password typed.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType};
+use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sec_auth::{SecondFactor, Verified};
@@ -21,6 +20,7 @@ use sec_core::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::pages::{html, see_other};
 use crate::auth::{auth_service, blocking, blocking_hashing, request_meta};
 use crate::http::error::{AppError, FieldError};
 
@@ -49,21 +49,6 @@ struct ResetPage<'a> {
 struct DonePage<'a> {
     title: &'a str,
     message: &'a str,
-}
-
-fn page(
-    status: actix_web::http::StatusCode,
-    page: &impl Template,
-) -> Result<HttpResponse, AppError> {
-    let body = page.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::build(status)
-        .insert_header(ContentType::html())
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .body(body))
-}
-
-fn see_other(location: &'static str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 /// The form of the verification page.
@@ -100,7 +85,7 @@ pub(crate) struct ResetForm {
     responses((status = 200, description = "The form, HTML.", body = String, content_type = "text/html")),
 )]
 pub(crate) async fn verify_page() -> Result<HttpResponse, AppError> {
-    page(StatusCode::OK, &VerifyPage { problem: None })
+    html(&VerifyPage { problem: None })
 }
 
 /// Verifies the address (or moves the account to its new one) as `POST
@@ -134,18 +119,14 @@ pub(crate) async fn verify_submit(
         Ok(Verified::Address) => Ok(see_other("/account/email-verified")),
         Ok(Verified::NewAddress) => Ok(see_other("/account/email-changed")),
         Err(e) => match e.code() {
-            crate::http::error::ErrorCode::InvalidToken => page(
-                StatusCode::OK,
-                &VerifyPage {
-                    problem: Some(
-                        "This code is wrong, has expired or was used already. Ask for a new link.",
-                    ),
-                },
-            ),
-            crate::http::error::ErrorCode::ValidationFailed => page(
-                StatusCode::OK,
-                &VerifyPage { problem: Some("Another account has this address now.") },
-            ),
+            crate::http::error::ErrorCode::InvalidToken => html(&VerifyPage {
+                problem: Some(
+                    "This code is wrong, has expired or was used already. Ask for a new link.",
+                ),
+            }),
+            crate::http::error::ErrorCode::ValidationFailed => {
+                html(&VerifyPage { problem: Some("Another account has this address now.") })
+            }
             _ => Err(e),
         },
     }
@@ -160,7 +141,7 @@ pub(crate) async fn verify_submit(
     responses((status = 200, description = "The form, HTML.", body = String, content_type = "text/html")),
 )]
 pub(crate) async fn reset_page() -> Result<HttpResponse, AppError> {
-    page(StatusCode::OK, &ResetPage { problem: None, token: "" })
+    html(&ResetPage { problem: None, token: "" })
 }
 
 /// Sets the new password as `POST /api/v1/auth/password-reset/complete` does; 303 to the page
@@ -224,7 +205,7 @@ pub(crate) async fn reset_submit(
             };
             let token =
                 if e.code() == crate::http::error::ErrorCode::InvalidToken { "" } else { &kept };
-            page(StatusCode::OK, &ResetPage { problem: Some(&problem), token })
+            html(&ResetPage { problem: Some(&problem), token })
         }
     }
 }
@@ -238,7 +219,7 @@ pub(crate) async fn reset_submit(
 )]
 pub(crate) async fn email_verified() -> Result<HttpResponse, AppError> {
     let message = "Your e-mail address is confirmed. You can sign in.";
-    page(StatusCode::OK, &DonePage { title: "Address confirmed", message })
+    html(&DonePage { title: "Address confirmed", message })
 }
 
 /// Where a confirmed new address leads.
@@ -250,7 +231,7 @@ pub(crate) async fn email_verified() -> Result<HttpResponse, AppError> {
 )]
 pub(crate) async fn email_changed() -> Result<HttpResponse, AppError> {
     let message = "Your account now uses the new address. Your old address was told.";
-    page(StatusCode::OK, &DonePage { title: "Address changed", message })
+    html(&DonePage { title: "Address changed", message })
 }
 
 /// Where a reset leads.
@@ -263,7 +244,7 @@ pub(crate) async fn email_changed() -> Result<HttpResponse, AppError> {
 pub(crate) async fn password_reset() -> Result<HttpResponse, AppError> {
     let message = "Your new password is set, and every session of your account has ended. \
                    Sign in with the new password.";
-    page(StatusCode::OK, &DonePage { title: "Password changed", message })
+    html(&DonePage { title: "Password changed", message })
 }
 
 /// The script of the link pages (a static file of this build; cached for a day).

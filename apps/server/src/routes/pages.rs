@@ -85,13 +85,13 @@ struct AccountPage<'a> {
 struct SignedOutPage;
 
 /// 200 `text/html; charset=utf-8` with the rendered page.
-fn html(page: &impl Template) -> Result<HttpResponse, AppError> {
+pub(super) fn html(page: &impl Template) -> Result<HttpResponse, AppError> {
     let body = page.render().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok().insert_header(ContentType::html()).body(body))
 }
 
 /// 303 See Other to `location`.
-fn see_other(location: &'static str) -> HttpResponse {
+pub(super) fn see_other(location: &'static str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 

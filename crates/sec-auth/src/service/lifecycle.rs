@@ -39,29 +39,33 @@ impl Auth {
     /// happened, so a failure to queue is logged and does not fail the caller.
     pub(super) fn notify(&self, user: &UserRecord, mail: AccountMail, meta: &RequestMeta) {
         let kind = mail.kind();
-        let envelope = self.envelope(&user.email, user, mail, meta);
-        let queued = QueuedMail::seal(&envelope, self.sealer.as_ref(), self.now())
-            .map_err(|e| e.to_string())
-            .and_then(|queued| self.store.queue_mail(&queued).map_err(|e| e.to_string()));
+        let queued = self
+            .sealed(&user.email, user, mail, meta)
+            .and_then(|queued| Ok(self.store.queue_mail(&queued)?));
         if let Err(error) = queued {
             tracing::error!(user = %user.id, kind, %error, "a notice could not be queued");
         }
     }
 
-    fn envelope(
+    /// `mail` to `to` about `user`'s account, with the time and client address of `meta`,
+    /// sealed for the outbox.
+    fn sealed(
         &self,
         to: &str,
         user: &UserRecord,
         mail: AccountMail,
         meta: &RequestMeta,
-    ) -> Envelope {
-        Envelope {
+    ) -> Result<QueuedMail, AuthError> {
+        let now = self.now();
+        let envelope = Envelope {
             to: to.to_owned(),
             username: user.username.clone(),
             mail,
-            at: self.now(),
+            at: now,
             ip: meta.ip.map(|ip| ip.to_string()),
-        }
+        };
+        QueuedMail::seal(&envelope, self.sealer.as_ref(), now)
+            .map_err(|_| AuthError::Internal("the outbox payload could not be sealed"))
     }
 
     /// Makes a token for `user` and queues the mail that carries it, in one transaction (the
@@ -88,9 +92,7 @@ impl Auth {
             TokenPurpose::ChangeEmail => AccountMail::ConfirmNewEmail { token: secret, expires_at },
             TokenPurpose::ResetPassword => AccountMail::PasswordReset { token: secret, expires_at },
         };
-        let envelope = self.envelope(email, user, mail, meta);
-        let queued = QueuedMail::seal(&envelope, self.sealer.as_ref(), now)
-            .map_err(|_| AuthError::Internal("the outbox payload could not be sealed"))?;
+        let queued = self.sealed(email, user, mail, meta)?;
         let record = AccountToken {
             user_id: user.id,
             purpose,
@@ -263,9 +265,7 @@ impl Auth {
         }
         let password_hash = self.hasher.hash(&password)?;
         let now = self.now();
-        let envelope = self.envelope(&user.email, &user, AccountMail::PasswordChanged, meta);
-        let notice = QueuedMail::seal(&envelope, self.sealer.as_ref(), now)
-            .map_err(|_| AuthError::Internal("the outbox payload could not be sealed"))?;
+        let notice = self.sealed(&user.email, &user, AccountMail::PasswordChanged, meta)?;
         let verified_email = record.email.as_deref().filter(|e| *e == user.email);
         let ended = self
             .store
@@ -317,9 +317,7 @@ impl Auth {
         match record.purpose {
             TokenPurpose::ChangeEmail => {
                 let parsed = Email::parse(&email).map_err(|_| AuthError::InvalidToken)?;
-                let envelope = self.envelope(&user.email, &user, AccountMail::EmailChanged, meta);
-                let notice = QueuedMail::seal(&envelope, self.sealer.as_ref(), now)
-                    .map_err(|_| AuthError::Internal("the outbox payload could not be sealed"))?;
+                let notice = self.sealed(&user.email, &user, AccountMail::EmailChanged, meta)?;
                 let moved = self.store.change_email(
                     &hash,
                     user.id,
@@ -431,9 +429,7 @@ impl Auth {
     ) -> Result<u64, AuthError> {
         let user = self.store.find_user(UserLookup::Id(target))?.ok_or(AuthError::NotFound)?;
         let mail = AccountMail::SecondFactorRemoved { by_operator: true };
-        let envelope = self.envelope(&user.email, &user, mail, meta);
-        let notice = QueuedMail::seal(&envelope, self.sealer.as_ref(), self.now())
-            .map_err(|_| AuthError::Internal("the outbox payload could not be sealed"))?;
+        let notice = self.sealed(&user.email, &user, mail, meta)?;
         let ended =
             self.store.reset_second_factor(target, &notice)?.ok_or(AuthError::MfaNotEnabled)?;
         let actor = by.map_or(Actor::Operator, |p| Actor::User(p.user.id.into()));
