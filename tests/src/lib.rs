@@ -206,3 +206,15 @@ pub fn session_token(headers: &str) -> Option<String> {
         .and_then(|rest| rest.split(';').next())
         .map(str::to_owned)
 }
+
+/// The `.eml` files the development file transport wrote under `dir` (`var/mail/`), oldest name
+/// first; none when the folder does not exist yet.
+pub fn mail_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("var/mail")) else { return Vec::new() };
+    let mut files: Vec<std::path::PathBuf> = entries
+        .map(|e| e.expect("mail folder entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read_to_string(p).expect("a mail file")).collect()
+}

@@ -10,19 +10,9 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use e2e::{RunningServer, http_json};
+use e2e::{RunningServer, http_json, mail_files};
 
 const PASSWORD: &str = "granite-meadow-lantern-sixty-two-owls";
-
-/// The `.eml` files the development file transport wrote under `dir`.
-fn mail_files(dir: &std::path::Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir.join("var/mail")) else { return Vec::new() };
-    entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
-}
 
 #[test]
 fn mail_committed_before_a_sigkill_is_sent_by_the_next_server_once() {

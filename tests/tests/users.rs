@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use e2e::{RunningServer, http_json, server_command, session_token};
+use e2e::{RunningServer, http_json, mail_files, server_command, session_token};
 
 const PASSWORD: &str = "granite-meadow-lantern-sixty-two-owls";
 
@@ -164,25 +164,19 @@ fn users_unlock_clears_the_back_off_at_once_and_is_audited() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
 }
 
+/// `server mail status`: its standard output.
+fn mail_status(dir: &std::path::Path) -> String {
+    let out = server_command(dir, &[]).args(["mail", "status"]).output().expect("server runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn users(dir: &std::path::Path, command: &str, username: &str) -> std::process::Output {
     server_command(dir, &[])
         .args(["users", command, "--username", username])
         .stdin(Stdio::null())
         .output()
         .expect("server runs")
-}
-
-/// The `.eml` files the development file transport wrote under `dir`.
-fn mail_files(dir: &std::path::Path) -> Vec<String> {
-    let folder = dir.join("var/mail");
-    let Ok(entries) = std::fs::read_dir(&folder) else { return Vec::new() };
-    let mut texts: Vec<(String, String)> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
-        .collect();
-    texts.sort();
-    texts.into_iter().map(|(_, text)| text).collect()
 }
 
 #[test]
@@ -196,6 +190,8 @@ fn users_reset_password_and_reset_mfa_are_audited_as_the_operator_and_the_server
     assert!(String::from_utf8_lossy(&out.stdout).contains("queued a password-reset link"));
     // Queued, not sent: the command has no worker. A server started afterwards sends it.
     assert!(mail_files(dir.path()).is_empty());
+    let status = mail_status(dir.path());
+    assert!(status.contains("waiting:   1") && status.contains("given up:  0"), "{status}");
     let server = RunningServer::start(dir.path(), &[("APP__SERVER__BIND", "127.0.0.1:0")]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mails = loop {
@@ -207,6 +203,7 @@ fn users_reset_password_and_reset_mfa_are_audited_as_the_operator_and_the_server
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     drop(server);
+    assert!(mail_status(dir.path()).contains("waiting:   0"), "the sent row is gone");
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("root@example.test") && mails[0].contains("#token="));
 

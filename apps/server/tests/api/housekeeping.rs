@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use sec_auth::AuthConfig;
-use server::db::schema::{audit_heads, login_throttle, mfa_challenges, mfa_totp_pending, sessions};
-use server::housekeeping::{AUDIT_HEAD_RETENTION_SECS, Swept, sweep};
+use server::db::schema::{
+    audit_heads, login_throttle, mail_outbox, mfa_challenges, mfa_totp_pending, sessions,
+};
+use server::housekeeping::{AUDIT_HEAD_RETENTION_SECS, FAILED_MAIL_RETENTION_SECS, Swept, sweep};
 
 use crate::accounts::{
     PASSWORD, client_from, login, login_from, manual_clock, register, signed_in,
@@ -119,6 +121,22 @@ async fn expired_rows_are_deleted_and_rows_in_force_are_kept(backend: Backend) {
                     ))
                     .execute(conn)?;
             }
+            // Mail the outbox gave up on: once long enough ago for the retention to have run
+            // out after the day below, once not.
+            for (id, failed_at) in
+                [("given-up-long-ago", now - FAILED_MAIL_RETENTION_SECS), ("given-up-lately", now)]
+            {
+                diesel::insert_into(mail_outbox::table)
+                    .values((
+                        mail_outbox::id.eq(id),
+                        mail_outbox::payload.eq("sealed:x"),
+                        mail_outbox::created_at.eq(failed_at),
+                        mail_outbox::attempts.eq(10_i64),
+                        mail_outbox::next_attempt_at.eq(failed_at),
+                        mail_outbox::failed_at.eq(Some(failed_at)),
+                    ))
+                    .execute(conn)?;
+            }
             Ok(())
         })
         .unwrap();
@@ -140,7 +158,7 @@ async fn expired_rows_are_deleted_and_rows_in_force_are_kept(backend: Backend) {
             audit_heads: 1,
             // alice's verification link; bob's, a day younger, is in force.
             account_tokens: 1,
-            failed_mail: 0,
+            failed_mail: 1,
         },
         "every expired row, in batches of two"
     );
