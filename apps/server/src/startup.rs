@@ -208,6 +208,9 @@ impl Application {
                 .wrap(from_fn(tls::redirect_middleware))
                 .wrap(from_fn(limits::middleware))
                 .wrap(from_fn(request_log::middleware))
+                // A browser's navigation gets an error page (or the sign-in or confirmation
+                // page) instead of the JSON error body of any layer inside.
+                .wrap(from_fn(crate::routes::pages::errors::middleware))
                 .wrap(from_fn(security_headers::middleware))
                 // Outermost: every layer above reads the client address it resolves.
                 .wrap(from_fn(client_ip::middleware))

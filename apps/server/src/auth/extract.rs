@@ -29,7 +29,9 @@ use super::{
 };
 use crate::db::Db;
 use crate::http::cookies;
+use crate::http::cookies::FORM_COOKIE;
 use crate::http::error::{AppError, ErrorCode};
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 
 /// The signed-in user of this request. Extracting it authenticates the session cookie
 /// (once per request: later extractions reuse the result).
@@ -134,7 +136,8 @@ pub fn form_token(req: &HttpRequest) -> Result<String, AppError> {
 }
 
 /// A form posted by one of our pages, checked: extracting it authenticates the session cookie
-/// (401 `unauthorized` without a valid session, before the body is read), reads the
+/// (401 `unauthorized` without a valid session, before the body is read), applies the access
+/// rule `R` of the API route the form stands for (also before the body is read), reads the
 /// `application/x-www-form-urlencoded` body within the form limits (413, 415, 400 as JSON
 /// errors), requires exactly one `csrf_token` field holding the form token of the session
 /// that authenticated this request (403 `form_token_invalid` otherwise, logged with the
@@ -149,23 +152,74 @@ pub fn form_token(req: &HttpRequest) -> Result<String, AppError> {
 /// reissue; a form rendered for a token the browser no longer holds (after a login,
 /// re-authentication or password change, or a reissue seen by an earlier request) is refused
 /// once, and works again when the page is reloaded.
-///
-/// With `RECENT = true` ([`RecentVerifiedForm`]) the session must also have authenticated
-/// within the re-authentication window (401 `reauth_required`, before the body is read), as
-/// [`RecentSession`] demands of the API route the form stands for.
 #[derive(Debug)]
-pub struct VerifiedForm<T, const RECENT: bool = false> {
+pub struct VerifiedForm<T, R = AnySession> {
     /// Who sent the form.
     pub session: CurrentSession,
     /// Its fields, the token aside.
     pub fields: T,
+    rule: PhantomData<R>,
 }
 
 /// A [`VerifiedForm`] from a session that authenticated within the re-authentication window:
 /// for a form that does what a [`RecentSession`] route of the API does.
-pub type RecentVerifiedForm<T> = VerifiedForm<T, true>;
+pub type RecentVerifiedForm<T> = VerifiedForm<T, Recent>;
 
-impl<T: DeserializeOwned + 'static, const RECENT: bool> FromRequest for VerifiedForm<T, RECENT> {
+/// A [`VerifiedForm`] that changes the account's factors: the rule of [`FactorChangeSession`].
+pub type FactorChangeForm<T> = VerifiedForm<T, FactorChange>;
+
+/// A [`VerifiedForm`] of an administration page: the rule of [`Require<P>`].
+pub type PermittedForm<P, T> = VerifiedForm<T, Permitted<P>>;
+
+/// The access rule of a [`VerifiedForm`]: the same check, by the same function, as the
+/// extractor of the API route the form stands for, so a page is never a way around it.
+pub trait FormRule: 'static {
+    /// `Ok` when `principal` may send the form.
+    fn check(req: HttpRequest, principal: Principal) -> LocalFuture<Result<(), AppError>>;
+}
+
+/// Any signed-in user ([`CurrentSession`]).
+#[derive(Debug)]
+pub struct AnySession;
+
+/// A recent authentication ([`RecentSession`]).
+#[derive(Debug)]
+pub struct Recent;
+
+/// A change to the account's factors ([`FactorChangeSession`]).
+#[derive(Debug)]
+pub struct FactorChange;
+
+/// Permission `P` with the administrator's second factor and a recent authentication
+/// ([`Require<P>`]).
+#[derive(Debug)]
+pub struct Permitted<P>(PhantomData<P>);
+
+impl FormRule for AnySession {
+    fn check(_: HttpRequest, _: Principal) -> LocalFuture<Result<(), AppError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+impl FormRule for Recent {
+    fn check(req: HttpRequest, principal: Principal) -> LocalFuture<Result<(), AppError>> {
+        Box::pin(async move { check_recent(&req, &principal) })
+    }
+}
+
+impl FormRule for FactorChange {
+    fn check(req: HttpRequest, principal: Principal) -> LocalFuture<Result<(), AppError>> {
+        Box::pin(async move { check_factor_change(&req, principal).await })
+    }
+}
+
+impl<P: PermissionMarker + 'static> FormRule for Permitted<P> {
+    fn check(req: HttpRequest, principal: Principal) -> LocalFuture<Result<(), AppError>> {
+        Box::pin(async move { check_permission(&req, principal, P::PERMISSION).await })
+    }
+}
+
+impl<T: DeserializeOwned + 'static, R: FormRule> FromRequest for VerifiedForm<T, R> {
     type Error = actix_web::Error;
     type Future = LocalFuture<Result<Self, actix_web::Error>>;
 
@@ -175,43 +229,131 @@ impl<T: DeserializeOwned + 'static, const RECENT: bool> FromRequest for Verified
         Box::pin(async move {
             // The access rule answers first, whatever the body.
             let principal = authenticate(&req).await?;
-            if RECENT {
-                auth_service(&req)?.require_recent_auth(&principal).map_err(AppError::from)?;
-            }
-            let web::Form(pairs) =
-                web::Form::<Vec<(String, String)>>::from_request(&req, &mut payload).await?;
+            R::check(req.clone(), principal.clone()).await?;
+            let pairs = read_form(&req, &mut payload).await?;
             check_form_token(&req, &pairs)?;
-            let rest: Vec<(String, String)> =
-                pairs.into_iter().filter(|(name, _)| name != FORM_TOKEN_FIELD).collect();
-            // Back to one string for the parser of `T`, so that fields are read exactly as
-            // actix's own form extractor reads them (numbers, options, sequences).
-            let encoded = serde_urlencoded::to_string(&rest).map_err(AppError::internal)?;
-            let fields = serde_urlencoded::from_str::<T>(&encoded).map_err(|e| {
-                AppError::with_cause(
-                    ErrorCode::BadRequest,
-                    crate::http::body_error::serde_cause(&e.to_string()),
-                )
-            })?;
-            Ok(Self { session: CurrentSession(principal), fields })
+            let fields = form_fields(pairs)?;
+            Ok(Self { session: CurrentSession(principal), fields, rule: PhantomData })
         })
+    }
+}
+
+/// The fields of a urlencoded body as sent, within the form limits.
+async fn read_form(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Result<Vec<(String, String)>, actix_web::Error> {
+    let web::Form(pairs) = web::Form::<Vec<(String, String)>>::from_request(req, payload).await?;
+    Ok(pairs)
+}
+
+/// The fields other than `csrf_token`, parsed into `T` (400 `bad_request` when they do not
+/// fit).
+fn form_fields<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, AppError> {
+    let rest: Vec<(String, String)> =
+        pairs.into_iter().filter(|(name, _)| name != FORM_TOKEN_FIELD).collect();
+    // Back to one string for the parser of `T`, so that fields are read exactly as actix's
+    // own form extractor reads them (numbers, options, sequences).
+    let encoded = serde_urlencoded::to_string(&rest).map_err(AppError::internal)?;
+    serde_urlencoded::from_str::<T>(&encoded).map_err(|e| {
+        AppError::with_cause(
+            ErrorCode::BadRequest,
+            crate::http::body_error::serde_cause(&e.to_string()),
+        )
+    })
+}
+
+/// The one `csrf_token` of `pairs`, or why there is none to check.
+fn presented_form_token(pairs: &[(String, String)]) -> Result<&str, &'static str> {
+    let mut presented =
+        pairs.iter().filter(|(name, _)| name == FORM_TOKEN_FIELD).map(|(_, value)| value);
+    match (presented.next(), presented.next()) {
+        (None, _) => Err("the form has no csrf_token field"),
+        (Some(_), Some(_)) => Err("the form has more than one csrf_token field"),
+        (Some(token), None) => Ok(token),
     }
 }
 
 /// `Ok` when `pairs` hold exactly one `csrf_token`, and it is the form token of the session
 /// that authenticated `req`.
 fn check_form_token(req: &HttpRequest, pairs: &[(String, String)]) -> Result<(), AppError> {
-    let mut presented =
-        pairs.iter().filter(|(name, _)| name == FORM_TOKEN_FIELD).map(|(_, value)| value);
-    let refusal = match (presented.next(), presented.next()) {
-        (None, _) => "the form has no csrf_token field",
-        (Some(_), Some(_)) => "the form has more than one csrf_token field",
-        (Some(token), None) => match req.extensions().get::<PresentedToken>() {
+    let refusal = match presented_form_token(pairs) {
+        Err(reason) => reason,
+        Ok(token) => match req.extensions().get::<PresentedToken>() {
             Some(session) if session.0.verify_form_token(token) => return Ok(()),
             Some(_) => "csrf_token is not the form token of this session",
             None => return Err(AppError::internal("form token checked before authentication")),
         },
     };
     Err(AppError::with_cause(ErrorCode::FormTokenInvalid, refusal))
+}
+
+/// A form of a page used without a session (sign-up, sign-in and its second-factor step, the
+/// "forgot password", "resend" and mailed-link forms), checked: the urlencoded body is read
+/// within the form limits (413, 415, 400), then its one `csrf_token` field must be the form
+/// token of the [`FORM_COOKIE`] this browser holds (403 `form_token_invalid` otherwise, logged
+/// with the reason), then the other fields are parsed into `T` (400).
+///
+/// This is the defence against login CSRF, where another site signs its victim in to the
+/// attacker's account (whose activity the attacker then reads): the cookie is `__Host-`,
+/// HttpOnly and SameSite=Strict, so a cross-site post arrives without it, and the page that
+/// renders a form sets it ([`public_form_token`]). The CSRF middleware refuses a cross-site
+/// post that does carry it (it is an ambient cookie there), so the two defences are
+/// independent, as they are for the session's forms. The body is read before the token is
+/// checked because the token is in it.
+#[derive(Debug)]
+pub struct PublicForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for PublicForm<T> {
+    type Error = actix_web::Error;
+    type Future = LocalFuture<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let pairs = read_form(&req, &mut payload).await?;
+            let refusal = match presented_form_token(&pairs) {
+                Err(reason) => Some(reason),
+                Ok(token) => match cookies::find(req.headers(), FORM_COOKIE).value() {
+                    None => Some("no form cookie (expired, or a post from another site)"),
+                    Some(value) => match SessionToken::parse(value) {
+                        Some(bound) if bound.verify_form_token(token) => None,
+                        _ => Some("csrf_token is not the form token of this browser's cookie"),
+                    },
+                },
+            };
+            if let Some(reason) = refusal {
+                return Err(AppError::with_cause(ErrorCode::FormTokenInvalid, reason).into());
+            }
+            Ok(Self(form_fields(pairs)?))
+        })
+    }
+}
+
+/// How long the [`FORM_COOKIE`] lives: an hour from the page that (re)sets it.
+const FORM_COOKIE_SECS: i64 = 3_600;
+
+/// The form token to render into a page's forms used without a session, and the
+/// [`FORM_COOKIE`] to send with the page: the browser's cookie when it holds a well-formed one
+/// (its life extended), a new random one otherwise.
+///
+/// # Errors
+/// 500 when the system's random source fails.
+pub fn public_form_token(req: &HttpRequest) -> Result<(String, Cookie<'static>), AppError> {
+    let held = cookies::find(req.headers(), FORM_COOKIE).value().and_then(SessionToken::parse);
+    let token = match held {
+        Some(token) => token,
+        None => SessionToken::generate().map_err(AppError::internal)?,
+    };
+    let cookie = Cookie::build(FORM_COOKIE, token.expose().to_owned())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::seconds(FORM_COOKIE_SECS))
+        .finish();
+    Ok((token.form_token(), cookie))
 }
 
 /// Names a [`Permission`] at the type level, for [`Require`].
@@ -262,7 +404,7 @@ impl FromRequest for RecentSession {
         let req = req.clone();
         Box::pin(async move {
             let principal = authenticate(&req).await?;
-            auth_service(&req)?.require_recent_auth(&principal)?;
+            check_recent(&req, &principal)?;
             Ok(Self(principal))
         })
     }
@@ -286,9 +428,7 @@ impl FromRequest for FactorChangeSession {
         let req = req.clone();
         Box::pin(async move {
             let principal = authenticate(&req).await?;
-            let auth = auth_service(&req)?;
-            let checked = principal.clone();
-            blocking(move || auth.require_factor_change(&checked)).await?;
+            check_factor_change(&req, principal.clone()).await?;
             Ok(Self(principal))
         })
     }
@@ -339,21 +479,40 @@ impl<P: PermissionMarker + 'static> FromRequest for Require<P> {
         let req = req.clone();
         Box::pin(async move {
             let principal = authenticate(&req).await?;
-            let auth = auth_service(&req)?;
-            let meta = request_meta(&req);
-            let checked = principal.clone();
-            blocking(move || {
-                auth.require(&checked, P::PERMISSION, &meta)?;
-                // A second factor would not help someone without the permission, and a
-                // re-authentication would not help someone without a second factor: the
-                // answers come in that order.
-                auth.require_admin_mfa(&checked)?;
-                auth.require_recent_auth(&checked)
-            })
-            .await?;
+            check_permission(&req, principal.clone(), P::PERMISSION).await?;
             Ok(Self { principal, permission: PhantomData })
         })
     }
+}
+
+/// The rule of [`RecentSession`] (and of [`Recent`] forms).
+fn check_recent(req: &HttpRequest, principal: &Principal) -> Result<(), AppError> {
+    Ok(auth_service(req)?.require_recent_auth(principal)?)
+}
+
+/// The rule of [`FactorChangeSession`] (and of [`FactorChange`] forms).
+async fn check_factor_change(req: &HttpRequest, principal: Principal) -> Result<(), AppError> {
+    let auth = auth_service(req)?;
+    blocking(move || auth.require_factor_change(&principal)).await
+}
+
+/// The rule of [`Require`] (and of [`Permitted`] forms).
+async fn check_permission(
+    req: &HttpRequest,
+    principal: Principal,
+    permission: Permission,
+) -> Result<(), AppError> {
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
+    blocking(move || {
+        auth.require(&principal, permission, &meta)?;
+        // A second factor would not help someone without the permission, and a
+        // re-authentication would not help someone without a second factor: the answers
+        // come in that order.
+        auth.require_admin_mfa(&principal)?;
+        auth.require_recent_auth(&principal)
+    })
+    .await
 }
 
 /// Middleware: after the handler, sends a replacement session cookie when the token was

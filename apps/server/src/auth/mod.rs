@@ -19,9 +19,10 @@ use sec_config::Settings;
 use sec_core::{HashParams, HashingPool, PasswordHasher, PasswordPolicy};
 
 pub use extract::{
-    CurrentSession, FORM_TOKEN_FIELD, FactorChangeSession, MfaChallengeCookie, PermissionMarker,
-    RecentSession, RecentVerifiedForm, Require, VerifiedForm, auth_service, form_token, perm,
-    session_cookie_value, session_cookies,
+    AnySession, CurrentSession, FORM_TOKEN_FIELD, FactorChange, FactorChangeForm,
+    FactorChangeSession, FormRule, MfaChallengeCookie, PermissionMarker, Permitted, PermittedForm,
+    PublicForm, Recent, RecentSession, RecentVerifiedForm, Require, VerifiedForm, auth_service,
+    form_token, perm, public_form_token, session_cookie_value, session_cookies,
 };
 pub use sealer::KeyRingSealer;
 

@@ -24,6 +24,17 @@ pub const SESSION_COOKIE: &str = "__Host-session";
 /// authenticate any other route.
 pub const MFA_COOKIE: &str = "__Host-mfa";
 
+/// Name of the cookie that binds the forms of the pages used without a session (sign-up,
+/// sign-in and its second-factor step, the mailed-link and "forgot password" forms) to the
+/// browser that loaded them: a random value whose MAC is the forms' `csrf_token`
+/// (`crate::auth::PublicForm`). SameSite=Strict, an hour long.
+pub const FORM_COOKIE: &str = "__Host-form";
+
+/// Name of the cookie that carries a flash message across a redirect: the name of one of the
+/// server's own messages (`routes::pages::Flash`), never text, read and deleted by the next
+/// page.
+pub const FLASH_COOKIE: &str = "__Host-flash";
+
 /// What the request's `Cookie` headers hold under one exact name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawCookie<'a> {

@@ -3,8 +3,9 @@
 //! A browser attaches the session cookie to a request another site makes it send; the server
 //! must refuse such a request when it changes state. This middleware checks every request
 //! whose method is not safe (anything but GET, HEAD, OPTIONS and TRACE) and that carries a
-//! cookie that authenticates ([`AMBIENT_COOKIES`]: the session cookie, and the cookie of a
-//! login waiting for its second factor), in this order:
+//! cookie that authenticates ([`AMBIENT_COOKIES`]: the session cookie, the cookie of a
+//! login waiting for its second factor, and the cookie the sign-in and sign-up forms are bound
+//! to), in this order:
 //!
 //! 1. `Sec-Fetch-Site` (sent by every current browser): `same-origin` and `none` (typed URL,
 //!    bookmark) pass; `cross-site` is refused; `same-site` passes only when `Origin` is in
@@ -48,12 +49,12 @@ use actix_web::web;
 use sec_config::{Origin, Settings};
 
 use crate::http::cookies;
-use crate::http::cookies::{MFA_COOKIE, SESSION_COOKIE};
+use crate::http::cookies::{FORM_COOKIE, MFA_COOKIE, SESSION_COOKIE};
 use crate::http::error::{AppError, ErrorCode};
 
 /// The cookies a browser sends on its own that make a request authenticated: a request carrying
 /// any of them is checked.
-pub const AMBIENT_COOKIES: &[&str] = &[SESSION_COOKIE, MFA_COOKIE];
+pub const AMBIENT_COOKIES: &[&str] = &[SESSION_COOKIE, MFA_COOKIE, FORM_COOKIE];
 
 /// Which origins may send cookie-authenticated state changes.
 #[derive(Debug, Clone)]

@@ -311,7 +311,7 @@ pub fn error_response_with_id(code: ErrorCode, request_id: &str) -> HttpResponse
 }
 
 fn build_error(code: ErrorCode, request_id: &str, fields: &[FieldError]) -> HttpResponse {
-    HttpResponse::build(code.status())
+    let mut response = HttpResponse::build(code.status())
         .insert_header(actix_web::http::header::CacheControl(vec![
             actix_web::http::header::CacheDirective::NoStore,
         ]))
@@ -319,7 +319,11 @@ fn build_error(code: ErrorCode, request_id: &str, fields: &[FieldError]) -> Http
             error: code.as_str(),
             request_id: request_id.to_owned(),
             fields: fields.to_vec(),
-        })
+        });
+    // For the layers outside that answer differently for a browser's navigation
+    // (`routes::pages::errors`), without parsing the body back.
+    response.extensions_mut().insert(code);
+    response
 }
 
 /// `outer: inner: innermost`, for the log.

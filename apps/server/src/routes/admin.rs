@@ -13,7 +13,7 @@ use crate::auth::{Require, auth_service, blocking, perm, request_meta};
 use crate::http::error::{AppError, ErrorCode};
 
 /// The account id of a path, or 404 for anything that cannot be one.
-pub(super) fn user_id(raw: &str) -> Result<UserId, AppError> {
+pub(crate) fn user_id(raw: &str) -> Result<UserId, AppError> {
     UserId::parse(raw).ok_or_else(|| AppError::new(ErrorCode::NotFound))
 }
 
@@ -90,17 +90,17 @@ pub(crate) async fn get_user(
     Ok(HttpResponse::Ok().json(AdminUserEnvelope { user: AdminUserView::new(&user, roles) }))
 }
 
-async fn set_disabled(
+/// Disables or re-enables account `raw_id`: the API's and the administration page's action.
+pub(crate) async fn set_disabled(
     admin: sec_auth::Principal,
-    req: HttpRequest,
-    raw_id: String,
+    req: &HttpRequest,
+    raw_id: &str,
     disabled: bool,
-) -> Result<HttpResponse, AppError> {
-    let id = user_id(&raw_id)?;
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    blocking(move || auth.set_disabled(&admin, id, disabled, &meta)).await?;
-    Ok(HttpResponse::NoContent().finish())
+) -> Result<(), AppError> {
+    let id = user_id(raw_id)?;
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
+    blocking(move || auth.set_disabled(&admin, id, disabled, &meta)).await
 }
 
 /// Disables an account: it cannot log in and its sessions end at once. 204; 409 `last_admin`
@@ -123,7 +123,8 @@ pub(crate) async fn disable_user(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    set_disabled(admin.principal, req, path.into_inner(), true).await
+    set_disabled(admin.principal, &req, &path.into_inner(), true).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Re-enables an account. 204.
@@ -144,7 +145,8 @@ pub(crate) async fn enable_user(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    set_disabled(admin.principal, req, path.into_inner(), false).await
+    set_disabled(admin.principal, &req, &path.into_inner(), false).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Clears an account's login-failure counters (password and second factor, from every
@@ -177,16 +179,18 @@ pub(crate) async fn unlock_user(
 
 /// Grants (`grant`) or revokes the role of the path `{id}/roles/{role}`: 404 for an account id
 /// or role name that cannot exist, then 204.
-async fn change_role(
+/// Grants or revokes role `raw_role` of account `raw_id`: the API's and the administration
+/// page's action.
+pub(crate) async fn change_role(
     admin: sec_auth::Principal,
-    req: HttpRequest,
-    (raw_id, raw_role): (String, String),
+    req: &HttpRequest,
+    (raw_id, raw_role): (&str, &str),
     grant: bool,
-) -> Result<HttpResponse, AppError> {
-    let role = RoleName::parse(&raw_role).map_err(|_| AppError::new(ErrorCode::NotFound))?;
-    let id = user_id(&raw_id)?;
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
+) -> Result<(), AppError> {
+    let role = RoleName::parse(raw_role).map_err(|_| AppError::new(ErrorCode::NotFound))?;
+    let id = user_id(raw_id)?;
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
     blocking(move || {
         if grant {
             auth.grant_role(&admin, id, &role, &meta)
@@ -194,8 +198,7 @@ async fn change_role(
             auth.revoke_role(&admin, id, &role, &meta)
         }
     })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await
 }
 
 /// Grants a role. 204 (also when already held); 404 for an unknown account or role.
@@ -216,7 +219,9 @@ pub(crate) async fn grant_role(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    change_role(admin.principal, req, path.into_inner(), true).await
+    let (id, role) = path.into_inner();
+    change_role(admin.principal, &req, (&id, &role), true).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Revokes a role. 204 (also when not held); 409 `last_admin` for the last enabled
@@ -239,5 +244,7 @@ pub(crate) async fn revoke_role(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    change_role(admin.principal, req, path.into_inner(), false).await
+    let (id, role) = path.into_inner();
+    change_role(admin.principal, &req, (&id, &role), false).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -126,7 +126,8 @@ pub(crate) async fn resend_verification(
         Auth::resend_verification,
         "verification resend",
     )
-    .await
+    .await?;
+    Ok(accepted())
 }
 
 /// `POST /api/v1/auth/password-reset` body.
@@ -165,23 +166,24 @@ pub(crate) async fn request_password_reset(
         Auth::send_password_reset,
         "password reset",
     )
-    .await
+    .await?;
+    Ok(accepted())
 }
 
 /// A rule of the account's mail, given the identifier a request names.
-type MailStep = fn(&Auth, &str, &RequestMeta) -> Result<(), AuthError>;
+pub(crate) type MailStep = fn(&Auth, &str, &RequestMeta) -> Result<(), AuthError>;
 
 /// A request that may send mail to an account: `reserve` (the throttle, the same work for every
 /// identifier) decides the answer; `send`, the part that differs between known and unknown
 /// accounts, runs after the answer has left, so its time cannot show in it. A failure of
-/// `send` is logged.
-async fn throttled_then_after_answer(
+/// `send` is logged. The API's handlers and the pages' forms both ask through here.
+pub(crate) async fn throttled_then_after_answer(
     req: &HttpRequest,
     identifier: String,
     reserve: MailStep,
     send: MailStep,
     what: &'static str,
-) -> Result<HttpResponse, AppError> {
+) -> Result<(), AppError> {
     let auth = auth_service(req)?;
     let meta = request_meta(req);
     let (check, check_meta, check_identifier) = (auth.clone(), meta.clone(), identifier.clone());
@@ -191,7 +193,7 @@ async fn throttled_then_after_answer(
             tracing::error!(error = %e, what, "the mail step after the answer failed");
         }
     });
-    Ok(accepted())
+    Ok(())
 }
 
 /// `POST /api/v1/auth/password-reset/complete` body. `code` or `recovery_code` is needed when

@@ -20,7 +20,8 @@ use crate::auth::{
 };
 use crate::http::error::AppError;
 
-fn shown(codes: &[RecoveryCode]) -> Vec<String> {
+/// Recovery codes as shown to their owner (the API's answers and the pages).
+pub(crate) fn shown(codes: &[RecoveryCode]) -> Vec<String> {
     codes.iter().map(|c| c.display().expose_secret().to_owned()).collect()
 }
 

@@ -20,11 +20,11 @@
 
 // Visible to the crate so that `crate::openapi` can name the handlers' path items.
 pub(crate) mod admin;
+pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod lifecycle;
-pub(crate) mod link_pages;
 pub(crate) mod me;
 pub(crate) mod mfa;
 pub(crate) mod notes;
@@ -153,34 +153,97 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::DELETE, "/api/v1/notes/{id}", Authenticated, || {
             web::delete().to(notes::delete_note)
         }),
-        ep(Method::GET, "/account", Authenticated, || web::get().to(pages::account)),
-        ep(Method::POST, "/account/sign-out", Authenticated, || web::post().to(pages::sign_out)),
-        ep(Method::POST, "/account/sessions/{id}/end", RecentAuthentication, || {
-            web::post().to(pages::end_other_session)
+        // Pages (routes/pages): each form has the rule of its API twin.
+        ep(Method::GET, "/", Public, || web::get().to(pages::sign_in::home)),
+        ep(Method::GET, "/signup", Public, || web::get().to(pages::sign_in::signup_page)),
+        ep(Method::POST, "/signup", Public, || web::post().to(pages::sign_in::signup)),
+        ep(Method::GET, "/login", Public, || web::get().to(pages::sign_in::login_form)),
+        ep(Method::POST, "/login", Public, || web::post().to(pages::sign_in::login)),
+        ep(Method::GET, "/login/mfa", MfaPending, || web::get().to(pages::sign_in::login_mfa_form)),
+        ep(Method::POST, "/login/mfa", MfaPending, || web::post().to(pages::sign_in::login_mfa)),
+        ep(Method::GET, "/forgot-password", Public, || {
+            web::get().to(pages::sign_in::forgot_password_form)
         }),
-        ep(Method::GET, "/account/signed-out", Public, || web::get().to(pages::signed_out)),
-        ep(Method::GET, "/account/verify-email", Public, || web::get().to(link_pages::verify_page)),
+        ep(Method::POST, "/forgot-password", Public, || {
+            web::post().to(pages::sign_in::forgot_password)
+        }),
+        ep(Method::GET, "/resend-verification", Public, || {
+            web::get().to(pages::sign_in::resend_verification_form)
+        }),
+        ep(Method::POST, "/resend-verification", Public, || {
+            web::post().to(pages::sign_in::resend_verification)
+        }),
+        ep(Method::GET, "/account", Authenticated, || web::get().to(pages::account::account)),
+        ep(Method::POST, "/account/sign-out", Authenticated, || {
+            web::post().to(pages::account::sign_out)
+        }),
+        ep(Method::POST, "/account/password", RecentAuthentication, || {
+            web::post().to(pages::account::change_password)
+        }),
+        ep(Method::POST, "/account/email", RecentAuthentication, || {
+            web::post().to(pages::account::change_email)
+        }),
+        ep(Method::POST, "/account/sessions/end-others", RecentAuthentication, || {
+            web::post().to(pages::account::end_other_sessions)
+        }),
+        ep(Method::POST, "/account/sessions/{id}/end", RecentAuthentication, || {
+            web::post().to(pages::account::end_other_session)
+        }),
+        ep(Method::GET, "/account/confirm", Authenticated, || {
+            web::get().to(pages::account::confirm_form)
+        }),
+        ep(Method::POST, "/account/confirm", Authenticated, || {
+            web::post().to(pages::account::confirm)
+        }),
+        ep(Method::GET, "/account/signed-out", Public, || {
+            web::get().to(pages::account::signed_out)
+        }),
+        ep(Method::GET, "/account/mfa", Authenticated, || web::get().to(pages::mfa::status)),
+        ep(Method::POST, "/account/mfa/totp", FactorChange, || web::post().to(pages::mfa::begin)),
+        ep(Method::POST, "/account/mfa/totp/confirm", FactorChange, || {
+            web::post().to(pages::mfa::confirm)
+        }),
+        ep(Method::POST, "/account/mfa/totp/off", FactorChange, || {
+            web::post().to(pages::mfa::turn_off)
+        }),
+        ep(Method::POST, "/account/mfa/recovery-codes", FactorChange, || {
+            web::post().to(pages::mfa::regenerate)
+        }),
+        ep(Method::GET, "/account/verify-email", Public, || {
+            web::get().to(pages::links::verify_page)
+        }),
         ep(Method::POST, "/account/verify-email", Public, || {
-            web::post().to(link_pages::verify_submit)
+            web::post().to(pages::links::verify_submit)
         }),
         ep(Method::GET, "/account/email-verified", Public, || {
-            web::get().to(link_pages::email_verified)
+            web::get().to(pages::links::email_verified)
         }),
         ep(Method::GET, "/account/email-changed", Public, || {
-            web::get().to(link_pages::email_changed)
+            web::get().to(pages::links::email_changed)
         }),
         ep(Method::GET, "/account/reset-password", Public, || {
-            web::get().to(link_pages::reset_page)
+            web::get().to(pages::links::reset_page)
         }),
         ep(Method::POST, "/account/reset-password", Public, || {
-            web::post().to(link_pages::reset_submit)
+            web::post().to(pages::links::reset_submit)
         }),
         ep(Method::GET, "/account/password-reset", Public, || {
-            web::get().to(link_pages::password_reset)
+            web::get().to(pages::links::password_reset)
         }),
-        ep(Method::GET, "/static/link-token.js", Public, || {
-            web::get().to(link_pages::link_token_js)
+        ep(Method::GET, "/admin/users", Perm(UsersRead), || web::get().to(pages::admin::users)),
+        ep(Method::POST, "/admin/users/{id}/disable", Perm(UsersManage), || {
+            web::post().to(pages::admin::disable)
         }),
+        ep(Method::POST, "/admin/users/{id}/enable", Perm(UsersManage), || {
+            web::post().to(pages::admin::enable)
+        }),
+        ep(Method::POST, "/admin/users/{id}/roles/grant", Perm(RolesManage), || {
+            web::post().to(pages::admin::grant_role)
+        }),
+        ep(Method::POST, "/admin/users/{id}/roles/revoke", Perm(RolesManage), || {
+            web::post().to(pages::admin::revoke_role)
+        }),
+        ep(Method::GET, "/static/{file}", Public, || web::get().to(assets::file)),
         ep(Method::GET, "/api/v1/admin/users", Perm(UsersRead), || {
             web::get().to(admin::list_users)
         }),

@@ -1,5 +1,6 @@
 //! Per-IP request rate limits: a general bucket for every request, and a stricter one for
-//! `/api/v1/auth/*`, answered with 429 `too_many_requests` and `Retry-After`.
+//! `/api/v1/auth/*` and the page forms that do what those endpoints do ([`AUTH_FORM_PATHS`]),
+//! answered with 429 `too_many_requests` and `Retry-After`.
 //!
 //! This is the cheap first line, in memory and **per replica**: with N replicas a client gets
 //! up to N times the limit, and the limits reset when a replica restarts. The ingress in front
@@ -55,11 +56,34 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 #[error("the rate-limit settings give an empty quota")]
 pub struct EmptyQuota;
 
+/// The forms of the pages (`routes::pages`) that do what an endpoint of `/api/v1/auth/*` does
+/// (sign-up, sign-in and its second factor, re-authentication, "forgot password", "send a new
+/// link", and the mailed links' forms): a POST to one of them counts against the
+/// authentication bucket too, so a page is never the way around its twin's limit. The route
+/// walk fails when a public form of the route table is missing here.
+pub const AUTH_FORM_PATHS: &[&str] = &[
+    "/signup",
+    "/login",
+    "/login/mfa",
+    "/forgot-password",
+    "/resend-verification",
+    "/account/confirm",
+    "/account/verify-email",
+    "/account/reset-password",
+];
+
 /// True for `/api/v1/auth` and every path below it. `path` must be the path the router
 /// matches (actix's re-quoted `match_info().as_str()`, where `%61uth` is already `auth`), so
 /// that no spelling reaches an auth route without counting.
 pub fn is_auth_path(path: &str) -> bool {
     path.strip_prefix(AUTH_PATH_PREFIX).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// True for a request that counts against the authentication bucket: any request to
+/// [`is_auth_path`], and a POST to one of [`AUTH_FORM_PATHS`] (showing the form is free).
+pub fn is_auth_request(method: &actix_web::http::Method, path: &str) -> bool {
+    is_auth_path(path)
+        || (method == actix_web::http::Method::POST && AUTH_FORM_PATHS.contains(&path))
 }
 
 /// The general and the authentication quota from `rate_limit.*`.

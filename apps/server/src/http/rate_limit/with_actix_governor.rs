@@ -19,7 +19,9 @@ use actix_web::{HttpResponse, HttpResponseBuilder};
 use governor::Quota;
 use sec_config::Settings;
 
-use super::{EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_path, key_of, quotas, too_many_requests};
+use super::{
+    EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_request, key_of, quotas, too_many_requests,
+};
 
 /// Keys every request by its client address.
 #[derive(Debug, Clone)]
@@ -56,7 +58,7 @@ impl KeyExtractor for AuthKey {
     type KeyExtractionError = Infallible;
 
     fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        Ok(is_auth_path(req.match_info().as_str()).then(|| key_of(req)))
+        Ok(is_auth_request(req.method(), req.match_info().as_str()).then(|| key_of(req)))
     }
 
     fn exceed_rate_limit_response(

@@ -14,7 +14,9 @@ use governor::DefaultKeyedRateLimiter;
 use governor::clock::Clock;
 use sec_config::Settings;
 
-use super::{EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_path, key_of, quotas, too_many_requests};
+use super::{
+    EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_request, key_of, quotas, too_many_requests,
+};
 
 /// The two limiters, shared by every worker.
 #[derive(Debug, Clone)]
@@ -41,8 +43,10 @@ impl Limiter {
             return Ok(());
         }
         let key = key_of(req);
-        let limiters =
-            [Some(&self.general), is_auth_path(req.match_info().as_str()).then_some(&self.auth)];
+        let limiters = [
+            Some(&self.general),
+            is_auth_request(req.method(), req.match_info().as_str()).then_some(&self.auth),
+        ];
         for limiter in limiters.into_iter().flatten() {
             if let Err(not_until) = limiter.check_key(&key) {
                 return Err(not_until.wait_time_from(limiter.clock().now()));

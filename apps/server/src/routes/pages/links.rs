@@ -6,31 +6,32 @@
 //! static file (`/static/link-token.js`, allowed by the page policy's `'self'`), moves it into
 //! the form and drops it from the address bar; without JavaScript the code is pasted from the
 //! mail. The forms post the token in the body and call the same rules as the JSON endpoints
-//! (`routes/lifecycle.rs`). They need no session, so they carry no form token: a forged post
-//! could only use a token its sender already holds, on that sender's own account. Success is a
-//! 303 to a page that says so (post/redirect/get); a refusal of what was typed shows the form
-//! again (200, as every error status leaves the server as the JSON error body) with the
-//! reason, never the password typed.
+//! (`routes/lifecycle.rs`). They need no session; like every form used without one they are
+//! [`PublicForm`]s, whose token is bound to the form cookie the page set (a forged post could
+//! only use a mailed token its sender already holds, but one rule for every form is simpler to
+//! trust than an argument for each). Success is a 303 to a page that says so
+//! (post/redirect/get); a refusal of what was typed shows the form again (200) with the reason,
+//! never the password typed.
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use sec_auth::{SecondFactor, Verified};
-use sec_core::SecretString;
+use sec_auth::Verified;
+use sec_core::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::pages::{html, see_other};
-use crate::auth::{auth_service, blocking, blocking_hashing, request_meta};
-use crate::http::error::{AppError, FieldError};
-
-/// The script of these pages.
-const LINK_TOKEN_JS: &str = include_str!("../../static/link-token.js");
+use super::{Chrome, html, pages, second_factor, see_other, with_form_cookie};
+use crate::auth::{PublicForm, auth_service, blocking, blocking_hashing, request_meta};
+use crate::http::error::{AppError, ErrorCode, FieldError};
+use crate::routes::assets;
 
 /// `templates/verify_email.html`.
 #[derive(Template)]
 #[template(path = "verify_email.html")]
 struct VerifyPage<'a> {
+    chrome: Chrome,
+    csrf_token: &'a str,
+    script: &'static str,
     problem: Option<&'a str>,
 }
 
@@ -38,6 +39,9 @@ struct VerifyPage<'a> {
 #[derive(Template)]
 #[template(path = "reset_password.html")]
 struct ResetPage<'a> {
+    chrome: Chrome,
+    csrf_token: &'a str,
+    script: &'static str,
     problem: Option<&'a str>,
     /// Kept when the refusal was about something else than the token.
     token: &'a str,
@@ -47,8 +51,42 @@ struct ResetPage<'a> {
 #[derive(Template)]
 #[template(path = "link_done.html")]
 struct DonePage<'a> {
+    chrome: Chrome,
     title: &'a str,
     message: &'a str,
+}
+
+pages!(VerifyPage<'_>, ResetPage<'_>, DonePage<'_>);
+
+fn verify_form(req: &HttpRequest, problem: Option<&str>) -> Result<HttpResponse, AppError> {
+    with_form_cookie(req, |token| {
+        html(&VerifyPage {
+            chrome: Chrome::public(req),
+            csrf_token: token,
+            script: assets::link_token_url(),
+            problem,
+        })
+    })
+}
+
+fn reset_form(
+    req: &HttpRequest,
+    problem: Option<&str>,
+    kept_token: &str,
+) -> Result<HttpResponse, AppError> {
+    with_form_cookie(req, |csrf_token| {
+        html(&ResetPage {
+            chrome: Chrome::public(req),
+            csrf_token,
+            script: assets::link_token_url(),
+            problem,
+            token: kept_token,
+        })
+    })
+}
+
+fn done(req: &HttpRequest, title: &str, message: &str) -> Result<HttpResponse, AppError> {
+    html(&DonePage { chrome: Chrome::public(req), title, message })
 }
 
 /// The form of the verification page.
@@ -82,10 +120,10 @@ pub(crate) struct ResetForm {
     get,
     path = "/account/verify-email",
     tag = "pages",
-    responses((status = 200, description = "The form, HTML.", body = String, content_type = "text/html")),
+    responses((status = 200, description = "The form, HTML, with the form cookie its token is bound to.", body = String, content_type = "text/html")),
 )]
-pub(crate) async fn verify_page() -> Result<HttpResponse, AppError> {
-    html(&VerifyPage { problem: None })
+pub(crate) async fn verify_page(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    verify_form(&req, None)
 }
 
 /// Verifies the address (or moves the account to its new one) as `POST
@@ -100,37 +138,35 @@ pub(crate) async fn verify_page() -> Result<HttpResponse, AppError> {
         (status = 200, description = "The code is wrong, expired or used, or another account has the new address now: the form again with the reason, HTML.", body = String, content_type = "text/html"),
         (status = 303, description = "Verified.", headers(("Location" = String, description = "`/account/email-verified` or `/account/email-changed`."))),
         (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::http::error::ErrorBody),
+        (status = 403, description = "The `csrf_token` field is missing, repeated or not bound to this browser's form cookie (`form_token_invalid`: reload the page).", body = crate::http::error::ErrorBody),
         (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::http::error::ErrorBody),
         (status = 415, description = "The body is not `application/x-www-form-urlencoded` (`unsupported_media_type`).", body = crate::http::error::ErrorBody),
-        (status = 503, response = super::responses::DatabaseUnavailable),
+        (status = 503, response = crate::routes::responses::DatabaseUnavailable),
     ),
 )]
 pub(crate) async fn verify_submit(
     req: HttpRequest,
-    form: web::Form<VerifyForm>,
+    form: PublicForm<VerifyForm>,
 ) -> Result<HttpResponse, AppError> {
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let VerifyForm { token } = form.into_inner();
-    let outcome =
-        blocking(move || auth.verify_email(secrecy::ExposeSecret::expose_secret(&token), &meta))
-            .await;
+    let VerifyForm { token } = form.0;
+    let outcome = blocking(move || auth.verify_email(token.expose_secret(), &meta)).await;
     match outcome {
         Ok(Verified::Address) => Ok(see_other("/account/email-verified")),
         Ok(Verified::NewAddress) => Ok(see_other("/account/email-changed")),
         Err(e) => match e.code() {
-            crate::http::error::ErrorCode::InvalidToken => html(&VerifyPage {
-                problem: Some(
-                    "This code is wrong, has expired or was used already. Ask for a new link.",
-                ),
-            }),
-            crate::http::error::ErrorCode::ValidationFailed => {
-                html(&VerifyPage { problem: Some("Another account has this address now.") })
+            ErrorCode::InvalidToken => verify_form(&req, Some(STALE_LINK)),
+            ErrorCode::ValidationFailed => {
+                verify_form(&req, Some("Another account has this address now."))
             }
             _ => Err(e),
         },
     }
 }
+
+/// What a page says for a wrong, expired or used link.
+const STALE_LINK: &str = "This code is wrong, has expired or was used already. Ask for a new link.";
 
 /// The page a reset link opens: a form for the code, the new password and, for an account with
 /// a second factor, its code.
@@ -138,10 +174,10 @@ pub(crate) async fn verify_submit(
     get,
     path = "/account/reset-password",
     tag = "pages",
-    responses((status = 200, description = "The form, HTML.", body = String, content_type = "text/html")),
+    responses((status = 200, description = "The form, HTML, with the form cookie its token is bound to.", body = String, content_type = "text/html")),
 )]
-pub(crate) async fn reset_page() -> Result<HttpResponse, AppError> {
-    html(&ResetPage { problem: None, token: "" })
+pub(crate) async fn reset_page(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    reset_form(&req, None, "")
 }
 
 /// Sets the new password as `POST /api/v1/auth/password-reset/complete` does; 303 to the page
@@ -152,61 +188,42 @@ pub(crate) async fn reset_page() -> Result<HttpResponse, AppError> {
     tag = "pages",
     request_body(content = ResetForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "The code from the e-mail is wrong, expired or used, the password is refused, or the second factor is missing or wrong: the form again with the reason, HTML.", body = String, content_type = "text/html"),
+        (status = 200, description = "The code from the e-mail is wrong, expired or used, the password is refused, the second factor is missing or wrong, or throttled: the form again with the reason, HTML.", body = String, content_type = "text/html"),
         (status = 303, description = "The password is set; every session of the account ended.", headers(("Location" = String, description = "`/account/password-reset`."))),
         (status = 400, description = "The body is not a form of this shape (`bad_request`).", body = crate::http::error::ErrorBody),
+        (status = 403, description = "The `csrf_token` field is missing, repeated or not bound to this browser's form cookie (`form_token_invalid`: reload the page).", body = crate::http::error::ErrorBody),
         (status = 413, description = "The body is over 64 KiB (`payload_too_large`).", body = crate::http::error::ErrorBody),
         (status = 415, description = "The body is not `application/x-www-form-urlencoded` (`unsupported_media_type`).", body = crate::http::error::ErrorBody),
-        (status = 429, response = super::responses::ThrottledAttempts),
-        (status = 503, response = super::responses::DatabaseOrHashingBusy),
+        (status = 503, response = crate::routes::responses::DatabaseOrHashingBusy),
     ),
 )]
 pub(crate) async fn reset_submit(
     req: HttpRequest,
-    form: web::Form<ResetForm>,
+    form: PublicForm<ResetForm>,
 ) -> Result<HttpResponse, AppError> {
-    let ResetForm { token, new_password, code } = form.into_inner();
-    let factor =
-        code.filter(|c| !secrecy::ExposeSecret::expose_secret(c).trim().is_empty()).map(|c| {
-            let text = secrecy::ExposeSecret::expose_secret(&c).trim();
-            if text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit()) {
-                SecondFactor::Totp(SecretString::from(text.to_owned()))
-            } else {
-                SecondFactor::RecoveryCode(SecretString::from(text.to_owned()))
-            }
-        });
+    let ResetForm { token, new_password, code } = form.0;
+    let factor = code.filter(|c| !c.expose_secret().trim().is_empty()).map(|c| second_factor(&c));
     let auth = auth_service(&req)?;
     let meta = request_meta(&req);
-    let kept = secrecy::ExposeSecret::expose_secret(&token).to_owned();
+    let kept = token.expose_secret().to_owned();
     let outcome = blocking_hashing(&req, move || {
-        auth.complete_password_reset(
-            secrecy::ExposeSecret::expose_secret(&token),
-            &new_password,
-            factor.as_ref(),
-            &meta,
-        )
+        auth.complete_password_reset(token.expose_secret(), &new_password, factor.as_ref(), &meta)
     })
     .await;
     match outcome {
         Ok(()) => Ok(see_other("/account/password-reset")),
-        Err(e) => {
-            let problem = match e.code() {
-                crate::http::error::ErrorCode::InvalidToken => {
-                    "This code is wrong, has expired or was used already. Ask for a new link."
-                        .to_owned()
-                }
-                crate::http::error::ErrorCode::ValidationFailed => e
-                    .fields()
-                    .iter()
-                    .map(|f: &FieldError| f.reason.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                _ => return Err(e),
-            };
-            let token =
-                if e.code() == crate::http::error::ErrorCode::InvalidToken { "" } else { &kept };
-            html(&ResetPage { problem: Some(&problem), token })
-        }
+        Err(e) => match e.code() {
+            ErrorCode::InvalidToken => reset_form(&req, Some(STALE_LINK), ""),
+            ErrorCode::ValidationFailed => {
+                let reasons: Vec<&str> =
+                    e.fields().iter().map(|f: &FieldError| f.reason.as_str()).collect();
+                reset_form(&req, Some(&reasons.join("; ")), &kept)
+            }
+            _ => match super::throttled(&e) {
+                Some(reason) => reset_form(&req, Some(&reason), &kept),
+                None => Err(e),
+            },
+        },
     }
 }
 
@@ -217,9 +234,8 @@ pub(crate) async fn reset_submit(
     tag = "pages",
     responses((status = 200, description = "The page that says so, HTML.", body = String, content_type = "text/html")),
 )]
-pub(crate) async fn email_verified() -> Result<HttpResponse, AppError> {
-    let message = "Your e-mail address is confirmed. You can sign in.";
-    html(&DonePage { title: "Address confirmed", message })
+pub(crate) async fn email_verified(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    done(&req, "Address confirmed", "Your e-mail address is confirmed. You can sign in.")
 }
 
 /// Where a confirmed new address leads.
@@ -229,9 +245,9 @@ pub(crate) async fn email_verified() -> Result<HttpResponse, AppError> {
     tag = "pages",
     responses((status = 200, description = "The page that says so, HTML.", body = String, content_type = "text/html")),
 )]
-pub(crate) async fn email_changed() -> Result<HttpResponse, AppError> {
+pub(crate) async fn email_changed(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let message = "Your account now uses the new address. Your old address was told.";
-    html(&DonePage { title: "Address changed", message })
+    done(&req, "Address changed", message)
 }
 
 /// Where a reset leads.
@@ -241,22 +257,8 @@ pub(crate) async fn email_changed() -> Result<HttpResponse, AppError> {
     tag = "pages",
     responses((status = 200, description = "The page that says so, HTML.", body = String, content_type = "text/html")),
 )]
-pub(crate) async fn password_reset() -> Result<HttpResponse, AppError> {
+pub(crate) async fn password_reset(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let message = "Your new password is set, and every session of your account has ended. \
                    Sign in with the new password.";
-    html(&DonePage { title: "Password changed", message })
-}
-
-/// The script of the link pages (a static file of this build; cached for a day).
-#[utoipa::path(
-    get,
-    path = "/static/link-token.js",
-    tag = "pages",
-    responses((status = 200, description = "JavaScript.", body = String, content_type = "text/javascript")),
-)]
-pub(crate) async fn link_token_js() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
-        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(86_400)]))
-        .body(LINK_TOKEN_JS)
+    done(&req, "Password changed", message)
 }
