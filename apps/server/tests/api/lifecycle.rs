@@ -503,6 +503,7 @@ async fn the_pages_of_the_links_post_the_token_and_redirect(backend: Backend) {
     let (reset_token, reset_page, _) = link_to_page(&messages, "/account/reset-password");
 
     // The pages hold no token (it stays in the fragment) and load only their own script.
+    let mut script = String::new();
     for page in [&verify_page, &reset_page] {
         let response = app.client.get(page).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200);
@@ -511,36 +512,37 @@ async fn the_pages_of_the_links_post_the_token_and_redirect(backend: Backend) {
         let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
         assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
         let body = response.text().await.unwrap();
-        assert!(body.contains(r#"<script src="/static/link-token.js" defer></script>"#));
+        let start = body.find("<script src=\"").expect("the link script") + 13;
+        script = body[start..].split('"').next().unwrap().to_owned();
+        assert!(script.starts_with("/static/link-token.") && script.ends_with(".js"), "{script}");
+        assert!(body.contains(&format!("<script src=\"{script}\" defer></script>")));
         assert!(!body.contains("<script>") && !body.contains("style="), "inline script or style");
     }
-    let script = app.get("/static/link-token.js").await;
-    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    let served = app.get(&script).await;
+    assert!(served.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
 
-    let form = |path: &str, fields: &[(&str, &str)]| {
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        app.client
-            .post(app.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-    };
-    let wrong = form("/account/verify-email", &[("token", &"A".repeat(43))]).await.unwrap();
+    // The forms are bound to the browser's form cookie like every form used without a session.
+    let browser = crate::browser::Browser::new(&app);
+    let verify = "/account/verify-email";
+    let wrong = browser.submit(verify, verify, &[("token", &"A".repeat(43))]).await;
     assert_eq!(wrong.status().as_u16(), 200, "the form again");
     assert!(wrong.text().await.unwrap().contains("wrong, has expired or was used"));
-    let done = form("/account/verify-email", &[("token", &verify_token)]).await.unwrap();
+    let unbound = browser.post(verify, &[("token", verify_token.as_str())]).await;
+    assert_eq!(unbound.status().as_u16(), 403, "no form token");
+    let done = browser.submit(verify, verify, &[("token", &verify_token)]).await;
     assert_eq!(done.status().as_u16(), 303);
     assert_eq!(done.headers()["location"], "/account/email-verified");
     assert_eq!(app.get("/account/email-verified").await.status().as_u16(), 200);
 
+    let reset = "/account/reset-password";
     let weak = [("token", reset_token.as_str()), ("new_password", "short"), ("code", "")];
-    let refused = form("/account/reset-password", &weak).await.unwrap();
+    let refused = browser.submit(reset, reset, &weak).await;
     assert_eq!(refused.status().as_u16(), 200, "the form again");
     let body = refused.text().await.unwrap();
     assert!(body.contains("at least 15 characters") && !body.contains(r#"value="short""#));
     assert!(body.contains(&format!(r#"value="{reset_token}""#)), "the code is kept");
     let right = [("token", reset_token.as_str()), ("new_password", NEW_PASSWORD), ("code", "")];
-    let done = form("/account/reset-password", &right).await.unwrap();
+    let done = browser.submit(reset, reset, &right).await;
     assert_eq!(done.status().as_u16(), 303);
     assert_eq!(done.headers()["location"], "/account/password-reset");
     assert_eq!(login_request(&app, "hal", NEW_PASSWORD).await.status().as_u16(), 200);

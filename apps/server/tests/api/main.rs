@@ -18,6 +18,7 @@ mod accounts;
 mod audit;
 mod audit_head;
 mod auth;
+mod browser;
 mod client_address;
 mod cookie_names;
 mod cors;
@@ -36,6 +37,7 @@ mod mail_server;
 mod mfa;
 mod notes;
 mod openapi;
+mod page_flows;
 mod pages;
 mod probe;
 mod rate_limit;
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         cors::cases(),
         csrf::cases(),
         pages::cases(),
+        page_flows::cases(),
         rate_limit::cases(),
         limits::cases(),
         tls::cases(),

@@ -191,7 +191,7 @@ async fn ending_a_session_by_form_works_only_for_the_users_own_sessions(backend:
     let form = format!("csrf_token={valid}");
     // The page offers "End" for the other session, and not for this one.
     assert!(html.contains(&format!("action=\"/account/sessions/{others_id}/end\"")), "{html}");
-    assert_eq!(html.matches("action=\"/account/sessions/").count(), 1, "{html}");
+    assert_eq!(html.matches("/end\">").count(), 1, "one End form: {html}");
     // Another user's session, or no session at all: 404, and nothing ends.
     for id in [strangers_id.as_str(), "00000000-0000-4000-8000-000000000000", "not-a-uuid"] {
         let response = post_form(&app, &format!("/account/sessions/{id}/end"), &token, &form).await;
@@ -286,7 +286,8 @@ async fn the_account_page_is_a_page_with_the_page_policy_and_the_form_token(back
     assert!(html.contains("action=\"/account/sign-out\""), "{html}");
     assert!(html.contains("reader@example.test") && html.contains("This session"), "{html}");
     // Nothing inline or from elsewhere, which the policy would block anyway.
-    for forbidden in ["<script", "<style", " style=", "<link", "<img", "http://", "https://"] {
+    // (page_flows.rs checks every page for the same, and for labels and autocomplete.)
+    for forbidden in ["<script", "<style", " style=", "<img", "http://", "https://"] {
         assert!(!html.contains(forbidden), "{forbidden:?} in {html}");
     }
     let handler = html

@@ -76,14 +76,17 @@ async fn every_route_enforces_its_declared_access(backend: Backend) {
     assert_twins_share_their_access_rule(&routes);
     // Logout and "revoke my other sessions" end sessions: they are walked last, after the
     // long-lived tokens above are checked, and every request uses a fresh login anyway.
-    let (last, first): (Vec<_>, Vec<_>) = routes
-        .iter()
-        .partition(|e| e.path.ends_with("/logout") || e.path.ends_with("/me/sessions"));
+    let (last, first): (Vec<_>, Vec<_>) = routes.iter().partition(|e| {
+        e.path.ends_with("/logout")
+            || e.path.ends_with("/me/sessions")
+            || e.path.ends_with("/sessions/end-others")
+    });
     for e in &first {
         check(&app, &clock, &boss.secret, e).await;
+        let user_status = get_as(&app, "/api/v1/me", &user).await.status().as_u16();
+        let boss_status = get_as(&app, "/api/v1/me", &boss.token).await.status().as_u16();
+        assert_eq!((user_status, boss_status), (200, 200), "after {} {}", e.method, e.path);
     }
-    assert_eq!(get_as(&app, "/api/v1/me", &user).await.status().as_u16(), 200);
-    assert_eq!(get_as(&app, "/api/v1/me", &boss.token).await.status().as_u16(), 200);
     for e in &last {
         check(&app, &clock, &boss.secret, e).await;
     }
@@ -154,21 +157,76 @@ fn assert_twins_share_their_access_rule(routes: &[server::routes::Endpoint]) {
     assert!(!is_item_of("/api/v1/me/mfa/totp/confirm", "/api/v1/me/mfa/totp"));
     assert!(twins >= 2, "the walk saw the session and user twins ({twins})");
     // A page's form does what an API route does: it has the API route's rule, or the form is
-    // the way around it (ending the owner's sessions one by one without re-authenticating).
+    // the way around it (ending the owner's sessions one by one without re-authenticating);
+    // and where the API route counts against the authentication rate limit, so does the form.
     let rule = |method: &str, path: &str| {
         let found = routes.iter().find(|e| e.method.as_str() == method && e.path == path);
         found.unwrap_or_else(|| panic!("{method} {path} is in the table")).access
     };
-    for ((form_method, form), (api_method, api)) in [
-        (("POST", "/account/sessions/{id}/end"), ("DELETE", "/api/v1/me/sessions/{id}")),
-        (("POST", "/account/sign-out"), ("POST", "/api/v1/auth/logout")),
-    ] {
+    let twins = page_twins();
+    for ((form_method, form), (api_method, api)) in &twins {
         assert_eq!(
             rule(form_method, form),
             rule(api_method, api),
             "the form {form_method} {form} and {api_method} {api} differ in their rule"
         );
+        let limited =
+            |m: &str, p: &str| server::http::rate_limit::is_auth_request(&m.parse().unwrap(), p);
+        assert_eq!(
+            limited(form_method, form),
+            limited(api_method, api),
+            "{form_method} {form} and {api_method} {api} differ in their rate-limit bucket"
+        );
     }
+    // Every page route that acts (not a GET, not an API route) has its twin in the list, so a
+    // new form cannot be added without saying which API route's rule it follows.
+    for e in routes.iter().filter(|e| e.method.as_str() != "GET" && !e.path.starts_with("/api/")) {
+        let known = twins.iter().any(|((m, p), _)| *m == e.method.as_str() && *p == e.path);
+        assert!(
+            known || e.path == "/csp-report",
+            "{} {} has no API twin in page_twins()",
+            e.method,
+            e.path
+        );
+    }
+}
+
+/// A route by method and path.
+type RouteName = (&'static str, &'static str);
+
+/// Each form of the pages, and the API route it does the same as.
+fn page_twins() -> Vec<(RouteName, RouteName)> {
+    vec![
+        (("POST", "/signup"), ("POST", "/api/v1/auth/register")),
+        (("POST", "/login"), ("POST", "/api/v1/auth/login")),
+        (("POST", "/login/mfa"), ("POST", "/api/v1/auth/mfa")),
+        (("POST", "/forgot-password"), ("POST", "/api/v1/auth/password-reset")),
+        (("POST", "/resend-verification"), ("POST", "/api/v1/auth/verify-email/resend")),
+        (("POST", "/account/verify-email"), ("POST", "/api/v1/auth/verify-email")),
+        (("POST", "/account/reset-password"), ("POST", "/api/v1/auth/password-reset/complete")),
+        (("POST", "/account/confirm"), ("POST", "/api/v1/auth/reauth")),
+        (("POST", "/account/sign-out"), ("POST", "/api/v1/auth/logout")),
+        (("POST", "/account/password"), ("PUT", "/api/v1/me/password")),
+        (("POST", "/account/email"), ("PUT", "/api/v1/me/email")),
+        (("POST", "/account/sessions/end-others"), ("DELETE", "/api/v1/me/sessions")),
+        (("POST", "/account/sessions/{id}/end"), ("DELETE", "/api/v1/me/sessions/{id}")),
+        (("POST", "/account/mfa/totp"), ("POST", "/api/v1/me/mfa/totp")),
+        (("POST", "/account/mfa/totp/confirm"), ("POST", "/api/v1/me/mfa/totp/confirm")),
+        (("POST", "/account/mfa/totp/off"), ("DELETE", "/api/v1/me/mfa/totp")),
+        (("POST", "/account/mfa/recovery-codes"), ("POST", "/api/v1/me/mfa/recovery-codes")),
+        (("POST", "/admin/users/{id}/disable"), ("POST", "/api/v1/admin/users/{id}/disable")),
+        (("POST", "/admin/users/{id}/enable"), ("POST", "/api/v1/admin/users/{id}/enable")),
+        (
+            ("POST", "/admin/users/{id}/roles/grant"),
+            ("PUT", "/api/v1/admin/users/{id}/roles/{role}"),
+        ),
+        (
+            ("POST", "/admin/users/{id}/roles/revoke"),
+            ("DELETE", "/api/v1/admin/users/{id}/roles/{role}"),
+        ),
+        (("GET", "/account/mfa"), ("GET", "/api/v1/me/mfa")),
+        (("GET", "/admin/users"), ("GET", "/api/v1/admin/users")),
+    ]
 }
 
 async fn every_route_that_demands_recent_authentication_refuses_a_stale_session_until_reauth(

@@ -57,8 +57,8 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 pub struct EmptyQuota;
 
 /// The forms of the pages (`routes::pages`) that do what an endpoint of `/api/v1/auth/*` does
-/// (sign-up, sign-in and its second factor, re-authentication, "forgot password", "send a new
-/// link", and the mailed links' forms): a POST to one of them counts against the
+/// (sign-up, sign-in and its second factor, re-authentication, signing out, "forgot password",
+/// "send a new link", and the mailed links' forms): a POST to one of them counts against the
 /// authentication bucket too, so a page is never the way around its twin's limit. The route
 /// walk fails when a public form of the route table is missing here.
 pub const AUTH_FORM_PATHS: &[&str] = &[
@@ -68,6 +68,7 @@ pub const AUTH_FORM_PATHS: &[&str] = &[
     "/forgot-password",
     "/resend-verification",
     "/account/confirm",
+    "/account/sign-out",
     "/account/verify-email",
     "/account/reset-password",
 ];

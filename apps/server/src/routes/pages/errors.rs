@@ -11,7 +11,8 @@
 //! - an action that needs a fresher proof (`reauth_required`, `mfa_required`): 303 to the
 //!   confirmation page, which returns to that page;
 //! - anything else: an HTML page with the same status, the stable error code and the request
-//!   id, and a sentence saying what to do. `Retry-After`, `Allow` and `Set-Cookie` are kept.
+//!   id, and a sentence saying what to do. `Retry-After`, `Allow`, `Set-Cookie` and the
+//!   request id header are kept.
 //!
 //! Every other client (scripts, `fetch`, the API's callers) gets the JSON error body as before:
 //! its shape is the API's contract.
@@ -82,7 +83,7 @@ fn page_for(req: &HttpRequest, code: ErrorCode, json: &HttpResponse) -> HttpResp
         }
         _ => (HttpResponse::build(json.status()), false),
     };
-    for name in [header::SET_COOKIE, header::RETRY_AFTER, header::ALLOW] {
+    for name in [header::SET_COOKIE, header::RETRY_AFTER, header::ALLOW, REQUEST_ID] {
         for value in json.headers().get_all(&name) {
             answer.append_header((name.clone(), value.clone()));
         }
