@@ -3,8 +3,8 @@
 //! cache lifetime. A new build with a changed file has a new name, so a browser never mixes an
 //! old stylesheet with a new page, and an unchanged file is never fetched twice.
 //!
-//! Pages link the files through [`stylesheet_url`] and [`link_token_url`]; any other name,
-//! an old hash included, is 404.
+//! Pages link the files through [`stylesheet_url`], [`icon_url`] and [`link_token_url`]; any
+//! other name, an old hash included, is 404.
 
 use std::sync::LazyLock;
 
@@ -31,8 +31,9 @@ impl Asset {
     }
 }
 
-/// Every static file: the stylesheet of every page and the script of the mailed-link pages.
-static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+/// Every static file: the stylesheet and the icon of every page, and the script of the
+/// mailed-link pages.
+static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     [
         Asset::new(
             "site",
@@ -46,6 +47,7 @@ static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
             "text/javascript; charset=utf-8",
             include_bytes!("../../static/link-token.js"),
         ),
+        Asset::new("icon", "svg", "image/svg+xml", include_bytes!("../../static/icon.svg")),
     ]
 });
 
@@ -59,6 +61,12 @@ pub(crate) fn link_token_url() -> &'static str {
     &ASSETS[1].url
 }
 
+/// The URL of the site's icon (linked by every page, so that no browser asks for a
+/// `/favicon.ico` that does not exist).
+pub(crate) fn icon_url() -> &'static str {
+    &ASSETS[2].url
+}
+
 /// A year, the longest lifetime caches honour; `immutable` tells browsers not to revalidate.
 const YEAR_SECS: u32 = 31_536_000;
 
@@ -68,9 +76,9 @@ const YEAR_SECS: u32 = 31_536_000;
     get,
     path = "/static/{file}",
     tag = "pages",
-    params(("file" = String, Path, description = "A file name with its content hash, as the pages link it (`site.<hash>.css`, `link-token.<hash>.js`); anything else is 404.")),
+    params(("file" = String, Path, description = "A file name with its content hash, as the pages link it (`site.<hash>.css`, `link-token.<hash>.js`, `icon.<hash>.svg`); anything else is 404.")),
     responses(
-        (status = 200, description = "The file, cached for a year.", content((String = "text/css"), (String = "text/javascript"))),
+        (status = 200, description = "The file, cached for a year.", content((String = "text/css"), (String = "text/javascript"), (String = "image/svg+xml"))),
         (status = 404, description = "No file of this build has that name (`not_found`).", body = crate::http::error::ErrorBody),
     ),
 )]

@@ -509,6 +509,8 @@ fn assert_good_page(path: &str, html: &str) {
         assert!(tag.starts_with("<script src=\"/static/link-token."), "{path}: {tag}");
     }
     assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/site."), "{path}");
+    // An icon of our own, so that no browser asks for a `/favicon.ico` that is not there.
+    assert!(html.contains("<link rel=\"icon\" href=\"/static/icon."), "{path}");
     assert!(html.contains("<html lang=\"en\">") && html.contains("<main id=\"main\">"), "{path}");
     let handler = html
         .split(" on")
@@ -516,7 +518,8 @@ fn assert_good_page(path: &str, html: &str) {
         .any(|rest| rest.trim_start_matches(|c: char| c.is_ascii_alphabetic()).starts_with('='));
     assert!(!handler, "{path}: an inline event handler");
     for tag in inputs(html) {
-        if attribute(tag, "type") == Some("hidden") {
+        // Hidden fields, and the user name a password form shows password managers (not sent).
+        if attribute(tag, "type") == Some("hidden") || tag.ends_with(" hidden readonly") {
             continue;
         }
         let id = attribute(tag, "id").unwrap_or_else(|| panic!("{path}: no id on {tag}"));

@@ -230,6 +230,8 @@ fn flash_cookie(value: &str, max_age_secs: i64) -> Cookie<'static> {
 pub(crate) struct Chrome {
     /// The stylesheet's URL (its name carries a hash of its content).
     pub(crate) stylesheet: &'static str,
+    /// The site icon's URL (likewise).
+    pub(crate) icon: &'static str,
     /// The flash message, when the browser brought one.
     pub(crate) flash: Option<&'static str>,
     /// The navigation for a signed-in user (else for a visitor).
@@ -246,6 +248,7 @@ impl Chrome {
         let raw = cookies::find(req.headers(), FLASH_COOKIE);
         Self {
             stylesheet: super::assets::stylesheet_url(),
+            icon: super::assets::icon_url(),
             flash: raw.value().and_then(Flash::parse).map(Flash::message),
             signed_in: false,
             admin: false,
