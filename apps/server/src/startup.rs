@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::error::{JsonPayloadError, UrlencodedError};
+use actix_web::error::UrlencodedError;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use sec_audit::AuditTrail;
@@ -392,16 +392,9 @@ fn form_config() -> web::FormConfig {
 }
 
 fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|err, _req| {
-        let code = match &err {
-            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                ErrorCode::PayloadTooLarge
-            }
-            JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
-            _ => ErrorCode::InvalidJson,
-        };
-        AppError::with_cause(code, crate::http::body_error::json_cause(&err)).into()
-    })
+    web::JsonConfig::default()
+        .limit(BODY_LIMIT)
+        .error_handler(|err, _req| crate::http::body_error::json_rejection(&err).into())
 }
 
 #[cfg(unix)]
