@@ -198,7 +198,7 @@ impl Application {
                 .wrap(cors::layer(&cors_settings))
                 .wrap(from_fn(cors::only_for_allowed_origins));
             #[cfg(feature = "actix-governor")]
-            let app = app.wrap(limiter.auth()).wrap(limiter.general());
+            let app = app.wrap(limiter.csp_report()).wrap(limiter.auth()).wrap(limiter.general());
             #[cfg(not(feature = "actix-governor"))]
             let app = app
                 .wrap(from_fn(crate::http::rate_limit::middleware))

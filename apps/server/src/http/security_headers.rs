@@ -40,6 +40,13 @@ use sec_config::{DEFAULT_PAGE_CSP, Settings};
 /// CSP for everything that is not an HTML page: nothing may load, nothing may frame it.
 pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
+/// Where browsers send CSP violation reports: the default page policy's `report-uri`, the
+/// endpoint of `Reporting-Endpoints`, and the route (`routes::csp_report`) with its rate limit.
+pub const CSP_REPORT_PATH: &str = "/csp-report";
+
+/// The Reporting API endpoint name the page policy's `report-to` gives.
+pub const CSP_REPORT_GROUP: &str = "csp";
+
 /// The `Permissions-Policy` of the OWASP Secure Headers Project (`ci/headers_add.json`, updated
 /// 2026-07-19): every listed feature denied, except synchronous XHR from the page itself.
 pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), \

@@ -21,6 +21,7 @@ mod auth;
 mod client_address;
 mod cookie_names;
 mod cors;
+mod csp_report;
 mod csrf;
 mod database;
 mod errors;
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
         headers::cases(),
         cors::cases(),
         csrf::cases(),
+        csp_report::cases(),
         pages::cases(),
         rate_limit::cases(),
         limits::cases(),
