@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::error::{JsonPayloadError, UrlencodedError};
+use actix_web::error::UrlencodedError;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use sec_audit::AuditTrail;
@@ -198,7 +198,7 @@ impl Application {
                 .wrap(cors::layer(&cors_settings))
                 .wrap(from_fn(cors::only_for_allowed_origins));
             #[cfg(feature = "actix-governor")]
-            let app = app.wrap(limiter.auth()).wrap(limiter.general());
+            let app = app.wrap(limiter.csp_report()).wrap(limiter.auth()).wrap(limiter.general());
             #[cfg(not(feature = "actix-governor"))]
             let app = app
                 .wrap(from_fn(crate::http::rate_limit::middleware))
@@ -395,16 +395,9 @@ fn form_config() -> web::FormConfig {
 }
 
 fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|err, _req| {
-        let code = match &err {
-            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                ErrorCode::PayloadTooLarge
-            }
-            JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
-            _ => ErrorCode::InvalidJson,
-        };
-        AppError::with_cause(code, crate::http::body_error::json_cause(&err)).into()
-    })
+    web::JsonConfig::default()
+        .limit(BODY_LIMIT)
+        .error_handler(|err, _req| crate::http::body_error::json_rejection(&err).into())
 }
 
 #[cfg(unix)]

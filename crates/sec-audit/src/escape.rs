@@ -32,7 +32,11 @@ pub fn escape_control(text: &str, out: &mut impl fmt::Write) -> fmt::Result {
     out.write_str(rest)
 }
 
-fn needs_escape(c: char) -> bool {
+/// True for the characters [`escape_control`] escapes: the C0 and C1 control characters, DEL,
+/// the Unicode line separators and the bidirectional overrides. Code that shortens untrusted
+/// text for a log field drops these (the CSP report endpoint), so the field is plain whichever
+/// format writes it.
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
         || ('\u{202a}'..='\u{202e}').contains(&c)

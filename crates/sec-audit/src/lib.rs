@@ -26,7 +26,7 @@ pub use capture::LogCapture;
 pub use chain::ChainHead;
 pub use chain::{ChainKey, KeyError};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use escape::{escape_control, escaped};
+pub use escape::{escape_control, escaped, needs_escape};
 pub use event::{
     Actor, AuditEvent, AuditRecord, DiscontinuityFinding, DiscontinuityResolution, Label,
     LabelError, LoginFailure, Outcome, RequestId, ResourceId, RevocationReason, Subject, UserId,

@@ -1,5 +1,6 @@
 //! What the log says about a request body that could not be read: the kind of error, the
-//! expected type and where, never the value the client sent.
+//! expected type and where, never the value the client sent; and the answer to a JSON body that
+//! could not be read ([`json_rejection`]), whichever way the handler read it.
 //!
 //! serde's messages quote the offending value (`invalid type: integer `12345`, expected a
 //! string`), and a client that puts its password in the wrong type or field would find it in
@@ -8,6 +9,23 @@
 
 use actix_web::error::{JsonPayloadError, UrlencodedError};
 use serde_json::error::Category;
+
+use crate::http::error::{AppError, ErrorCode};
+
+/// The answer to a JSON body that could not be read: 413 `payload_too_large` over the limit,
+/// 415 `unsupported_media_type` for another media type, 400 `invalid_json` otherwise, with the
+/// loggable cause. The `JsonConfig` of every JSON body and the handlers that read a body of
+/// their own limit (`routes::csp_report`) answer through this.
+pub(crate) fn json_rejection(err: &JsonPayloadError) -> AppError {
+    let code = match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ErrorCode::PayloadTooLarge
+        }
+        JsonPayloadError::ContentType => ErrorCode::UnsupportedMediaType,
+        _ => ErrorCode::InvalidJson,
+    };
+    AppError::with_cause(code, json_cause(err))
+}
 
 /// The loggable cause of a rejected JSON body.
 pub(crate) fn json_cause(err: &JsonPayloadError) -> String {

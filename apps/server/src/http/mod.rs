@@ -20,7 +20,7 @@
 //! 3. request-target cap (414, [`limits`]);
 //! 4. HTTPS redirect (only on the `tls.redirect_http_bind` listener, [`tls`]);
 //! 5. body read deadline (408 `request_timeout` when the body does not arrive in time);
-//! 6. rate limits, general then `/api/v1/auth/*` (429, [`rate_limit`]);
+//! 6. rate limits, general then `/api/v1/auth/*` or `/csp-report` (429, [`rate_limit`]);
 //! 7. CORS ([`cors`]; preflights are answered here; an answer that grants no origin loses every
 //!    `Access-Control-*` header);
 //! 8. CSRF ([`csrf`]; 403 for cross-site state changes with the session cookie);

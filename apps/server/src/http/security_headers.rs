@@ -9,7 +9,8 @@
 //!
 //! | header | value | why |
 //! | --- | --- | --- |
-//! | `Content-Security-Policy` | `default-src 'none'; frame-ancestors 'none'` for anything that is not HTML; `headers.page_csp` (self only, no inline script) for `text/html` | a JSON answer rendered as a document runs nothing; pages load only their own files |
+//! | `Content-Security-Policy` | `default-src 'none'; frame-ancestors 'none'` for anything that is not HTML; `headers.page_csp` (self only, no inline script, violations reported to `/csp-report`) for `text/html`, over HTTPS with `upgrade-insecure-requests` and `report-to csp` | a JSON answer rendered as a document runs nothing; pages load only their own files, and a page that breaks its policy is seen in the log |
+//! | `Reporting-Endpoints` | `csp="/csp-report"` | on `text/html` over HTTPS, while the page policy reports to `/csp-report`: where the policy's `report-to csp` sends reports |
 //! | `Strict-Transport-Security` | `max-age=63072000; includeSubDomains` | over TLS, or behind `server.behind_tls_proxy`; never for IP addresses or `localhost` (a developer's other local sites would be forced to HTTPS for two years) |
 //! | `X-Content-Type-Options` | `nosniff` | no MIME sniffing of JSON into script or HTML |
 //! | `X-Frame-Options` | `DENY` | clickjacking, for browsers without CSP `frame-ancestors` |
@@ -20,6 +21,16 @@
 //! | `X-Permitted-Cross-Domain-Policies` | `none` | no Flash/PDF cross-domain policy files |
 //! | `X-DNS-Prefetch-Control` | `off` | (OWASP list) no DNS look-ups of links before a click |
 //! | `Cache-Control` | `no-store` | nothing a response says (sessions, account data) stays in a shared or browser cache unless its handler allows it |
+//!
+//! CSP violation reports: the page policy's `report-uri /csp-report` is what Firefox and Safari
+//! use, and Chromium too, but only as long as the policy has no `report-to`: with one, Chromium
+//! sends its reports through the Reporting API to the endpoint `Reporting-Endpoints` names, and
+//! it honours that header on HTTPS responses only (Chromium 156, headless, checked by hand: over
+//! plain HTTP, even on `localhost`, a policy with `report-to` made it send no report at all).
+//! So `report-to csp` and the header are added over HTTPS only, like
+//! `upgrade-insecure-requests`, and only when the policy reports here and names no `report-to`
+//! of its own; the endpoint's URL is relative, which Chromium resolves against the page's URL
+//! (so it follows `server.public_origin` and any proxy without being told).
 //!
 //! Not sent: `Cross-Origin-Embedder-Policy` (it enables cross-origin isolation for features the
 //! app does not use, and would break a fork's first cross-origin image), `X-XSS-Protection`
@@ -39,6 +50,13 @@ use sec_config::{DEFAULT_PAGE_CSP, Settings};
 
 /// CSP for everything that is not an HTML page: nothing may load, nothing may frame it.
 pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Where browsers send CSP violation reports: the default page policy's `report-uri`, the
+/// endpoint of `Reporting-Endpoints`, and the route (`routes::csp_report`) with its rate limit.
+pub const CSP_REPORT_PATH: &str = "/csp-report";
+
+/// The Reporting API endpoint name the page policy's `report-to` gives.
+pub const CSP_REPORT_GROUP: &str = "csp";
 
 /// The `Permissions-Policy` of the OWASP Secure Headers Project (`ci/headers_add.json`, updated
 /// 2026-07-19): every listed feature denied, except synchronous XHR from the page itself.
@@ -71,8 +89,12 @@ pub struct SecurityHeaders {
     behind_tls_proxy: bool,
     hsts: HeaderValue,
     page_csp: HeaderValue,
-    /// The page policy plus `upgrade-insecure-requests`, for pages served over HTTPS.
+    /// The page policy plus `upgrade-insecure-requests` (and `report-to` when
+    /// `reporting_endpoints` is set), for pages served over HTTPS.
     page_csp_https: HeaderValue,
+    /// `Reporting-Endpoints` for pages served over HTTPS, when the page policy reports to
+    /// [`CSP_REPORT_PATH`].
+    reporting_endpoints: Option<HeaderValue>,
     fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -106,15 +128,21 @@ impl SecurityHeaders {
         .into_iter()
         .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
         .collect();
+        let reports_here = reports_here(h.page_csp());
+        let mut page_csp_https = format!("{}; upgrade-insecure-requests", h.page_csp());
+        if reports_here {
+            page_csp_https.push_str(&format!("; report-to {CSP_REPORT_GROUP}"));
+        }
         Self {
             enabled: h.enabled(),
             behind_tls_proxy: settings.server().behind_tls_proxy(),
             hsts: value(hsts, "max-age=63072000; includeSubDomains"),
             page_csp: value(h.page_csp().to_owned(), DEFAULT_PAGE_CSP),
-            page_csp_https: value(
-                format!("{}; upgrade-insecure-requests", h.page_csp()),
-                DEFAULT_PAGE_CSP,
-            ),
+            page_csp_https: value(page_csp_https, DEFAULT_PAGE_CSP),
+            reporting_endpoints: reports_here.then(|| {
+                // A token and a path of constants: always a valid header value.
+                value(format!("{CSP_REPORT_GROUP}=\"{CSP_REPORT_PATH}\""), "")
+            }),
             fixed,
         }
     }
@@ -138,6 +166,12 @@ impl SecurityHeaders {
             (true, true) => self.page_csp_https.clone(),
         };
         set_if_absent(headers, header::CONTENT_SECURITY_POLICY, csp);
+        if is_page
+            && https
+            && let Some(endpoints) = &self.reporting_endpoints
+        {
+            set_if_absent(headers, REPORTING_ENDPOINTS, endpoints.clone());
+        }
         if https && host.is_some_and(hsts_applies_to) {
             set_if_absent(headers, header::STRICT_TRANSPORT_SECURITY, self.hsts.clone());
         }
@@ -145,6 +179,24 @@ impl SecurityHeaders {
             set_if_absent(headers, name.clone(), value.clone());
         }
     }
+}
+
+const REPORTING_ENDPOINTS: HeaderName = HeaderName::from_static("reporting-endpoints");
+
+/// Whether a page policy sends its reports here (a `report-uri` directive naming
+/// [`CSP_REPORT_PATH`]) and leaves the Reporting API to the server (no `report-to` of its own):
+/// then the server adds `report-to` with its endpoint over HTTPS.
+fn reports_here(policy: &str) -> bool {
+    let mut here = false;
+    for directive in policy.split(';') {
+        let mut words = directive.split_ascii_whitespace();
+        match words.next().map(str::to_ascii_lowercase).as_deref() {
+            Some("report-to") => return false,
+            Some("report-uri") => here |= words.any(|uri| uri == CSP_REPORT_PATH),
+            _ => {}
+        }
+    }
+    here
 }
 
 fn set_if_absent(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
@@ -249,6 +301,26 @@ mod tests {
             "",
         ] {
             assert!(!hsts_applies_to(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn the_default_page_policy_reports_here() {
+        assert!(reports_here(DEFAULT_PAGE_CSP), "{DEFAULT_PAGE_CSP}");
+        assert!(DEFAULT_PAGE_CSP.ends_with(&format!("; report-uri {CSP_REPORT_PATH}")));
+    }
+
+    #[test]
+    fn report_to_is_added_only_for_a_policy_that_reports_here_and_has_none() {
+        assert!(reports_here("default-src 'self';REPORT-URI  https://r.example/x /csp-report"));
+        for policy in [
+            "default-src 'self'",
+            "default-src 'self'; report-uri https://r.example/csp-report",
+            "default-src 'self'; report-uri /csp-report; report-to elsewhere",
+            "report-to elsewhere; report-uri /csp-report",
+            "default-src 'self' /csp-report",
+        ] {
+            assert!(!reports_here(policy), "{policy}");
         }
     }
 

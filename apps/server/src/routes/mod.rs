@@ -22,6 +22,7 @@
 pub(crate) mod admin;
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod csp_report;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod lifecycle;
@@ -38,6 +39,7 @@ use actix_web::{ResponseError, Route, web};
 use sec_auth::Permission;
 
 use crate::http::error::{AppError, ErrorCode};
+use crate::http::security_headers::CSP_REPORT_PATH;
 
 /// A JSON body whose parse error is held until the handler looks at it. actix polls all of a
 /// handler's extractors together, so a malformed body would otherwise be answered (400/415)
@@ -104,6 +106,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::GET, "/healthz", Public, || web::get().to(health::healthz)),
         ep(Method::GET, "/readyz", Public, || web::get().to(health::readyz)),
         ep(Method::GET, "/api/openapi.json", Public, || web::get().to(docs::openapi_json)),
+        // Sent by browsers on their own, from our pages or any other: reads no cookie.
+        ep(Method::POST, CSP_REPORT_PATH, Public, || web::post().to(csp_report::csp_report)),
         ep(Method::POST, "/api/v1/auth/register", Public, || web::post().to(auth::register)),
         ep(Method::POST, "/api/v1/auth/login", Public, || web::post().to(auth::login)),
         ep(Method::POST, "/api/v1/auth/mfa", MfaPending, || web::post().to(auth::complete_mfa)),

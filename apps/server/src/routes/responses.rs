@@ -40,7 +40,8 @@ pub(crate) const URI_TOO_LONG: Shared = Shared {
 pub(crate) const RATE_LIMITED: Shared = Shared {
     name: "RateLimited",
     description: "More requests from this client address than `rate_limit.*` allows \
-                  (`too_many_requests`); `/api/v1/auth/*` has a stricter bucket.",
+                  (`too_many_requests`); `/api/v1/auth/*` and `/csp-report` have stricter \
+                  buckets.",
     retry_after: true,
 };
 pub(crate) const INTERNAL: Shared = Shared {

@@ -72,7 +72,7 @@ pub fn install_log_capture() {
 }
 
 /// Every captured JSON line so far.
-fn captured_lines() -> Vec<serde_json::Value> {
+pub fn captured_lines() -> Vec<serde_json::Value> {
     CAPTURE
         .get()
         .expect("install_log_capture ran")

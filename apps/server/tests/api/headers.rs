@@ -10,6 +10,7 @@ cases![
     every_route_carries_the_security_headers,
     an_api_response_has_exactly_this_header_set,
     an_html_page_has_the_page_policy_and_exactly_this_header_set,
+    over_https_a_page_reports_through_the_reporting_api_too,
     server_and_powered_by_headers_are_removed,
     a_handler_may_choose_its_own_cache_control_and_csp,
     hsts_is_sent_behind_a_tls_proxy_but_not_over_plain_http_or_for_localhost,
@@ -35,7 +36,7 @@ gamepad=(), hid=(), idle-detection=(), interest-cohort=(), serial=(), unload=()"
 
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 const PAGE_CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; \
-form-action 'self'; frame-ancestors 'none'";
+form-action 'self'; frame-ancestors 'none'; report-uri /csp-report";
 
 fn assert_security_headers(what: &str, response: &reqwest::Response) {
     let h = response.headers();
@@ -214,6 +215,55 @@ async fn an_html_page_has_the_page_policy_and_exactly_this_header_set(backend: B
     );
     let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+}
+
+/// Over HTTPS (here behind a TLS proxy) a page's policy also names the Reporting API endpoint
+/// and the page says where it is (Chromium honours `Reporting-Endpoints` on HTTPS responses
+/// only, and with `report-to` in a policy it no longer uses `report-uri`); a policy that does
+/// not report to `/csp-report` is left as configured. API responses carry neither.
+async fn over_https_a_page_reports_through_the_reporting_api_too(backend: Backend) {
+    let page = |cfg: &mut actix_web::web::ServiceConfig| {
+        cfg.route(
+            "/test/page",
+            web::get().to(|| async {
+                HttpResponse::Ok().content_type("text/html; charset=utf-8").body("<p>page</p>")
+            }),
+        );
+    };
+    let settings = [("APP__SERVER__BEHIND_TLS_PROXY", "true")];
+    let app = spawn_app_configured(backend, &settings, page).await;
+    let response = app.get("/test/page").await;
+    assert_eq!(
+        snapshot(&response),
+        [
+            "cache-control: no-store".to_owned(),
+            format!(
+                "content-security-policy: {PAGE_CSP}; upgrade-insecure-requests; report-to csp"
+            ),
+            "content-type: text/html; charset=utf-8".to_owned(),
+            "cross-origin-opener-policy: same-origin".to_owned(),
+            "cross-origin-resource-policy: same-origin".to_owned(),
+            format!("permissions-policy: {PERMISSIONS_POLICY}"),
+            "referrer-policy: no-referrer".to_owned(),
+            "reporting-endpoints: csp=\"/csp-report\"".to_owned(),
+            "x-content-type-options: nosniff".to_owned(),
+            "x-dns-prefetch-control: off".to_owned(),
+            "x-frame-options: DENY".to_owned(),
+            "x-permitted-cross-domain-policies: none".to_owned(),
+            "x-request-id: <id>".to_owned(),
+        ]
+    );
+    let api = app.get("/healthz").await;
+    assert_eq!(api.headers()["content-security-policy"], API_CSP);
+    assert!(!api.headers().contains_key("reporting-endpoints"));
+
+    let own = "default-src 'self'; img-src 'self' data:";
+    let settings = [("APP__SERVER__BEHIND_TLS_PROXY", "true"), ("APP__HEADERS__PAGE_CSP", own)];
+    let app = spawn_app_configured(backend, &settings, page).await;
+    let response = app.get("/test/page").await;
+    let csp = response.headers()["content-security-policy"].to_str().unwrap();
+    assert_eq!(csp, format!("{own}; upgrade-insecure-requests"));
+    assert!(!response.headers().contains_key("reporting-endpoints"));
 }
 
 async fn server_and_powered_by_headers_are_removed(backend: Backend) {

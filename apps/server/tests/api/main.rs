@@ -22,6 +22,7 @@ mod browser;
 mod client_address;
 mod cookie_names;
 mod cors;
+mod csp_report;
 mod csrf;
 mod database;
 mod errors;
@@ -90,6 +91,7 @@ fn main() -> ExitCode {
         headers::cases(),
         cors::cases(),
         csrf::cases(),
+        csp_report::cases(),
         pages::cases(),
         page_flows::cases(),
         rate_limit::cases(),

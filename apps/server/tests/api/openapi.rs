@@ -818,7 +818,9 @@ async fn openapi_generated_bodies_of_every_operation_get_only_documented_answers
                 "{method} {path}: generated {body} is not valid: {errors:?}"
             );
             let concrete_path = concrete(path);
-            let encoded = if media == "application/json" {
+            // The forms are URL-encoded; every other body is JSON (`application/json`, and the
+            // report formats of `/csp-report`).
+            let encoded = if media != "application/x-www-form-urlencoded" {
                 body.to_string()
             } else {
                 let fields: Vec<(String, String)> = body

@@ -19,6 +19,7 @@ cases![
     rate_limit_the_general_bucket_applies_to_every_route,
     rate_limit_a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket,
     rate_limit_behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket,
+    rate_limit_csp_reports_have_a_bucket_of_their_own,
     rate_limit_can_be_switched_off,
 ];
 
@@ -117,6 +118,38 @@ async fn rate_limit_behind_a_trusted_proxy_each_forwarded_client_has_its_own_buc
     assert_limited(probe(&app, Some("192.0.2.77, 203.0.113.1")).await, 60).await;
     // Without the header, the proxy itself is the client: its own bucket.
     assert_eq!(probe(&app, None).await.status().as_u16(), 200);
+}
+
+/// `/csp-report` has its own small bucket on top of the general one; past it, 429. (What is
+/// logged then, nothing, is in `csp_report.rs`.)
+async fn rate_limit_csp_reports_have_a_bucket_of_their_own(backend: Backend) {
+    let settings = [
+        ("APP__RATE_LIMIT__CSP_REPORT_PER_SECOND", "1"),
+        ("APP__RATE_LIMIT__CSP_REPORT_BURST", "2"),
+    ];
+    let app = spawn_app_configured(backend, &settings, |_| {}).await;
+    let report = || {
+        app.client
+            .post(app.url("/csp-report"))
+            .header("content-type", "application/csp-report")
+            .body(r#"{"csp-report": {"effective-directive": "img-src"}}"#)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    // Bounded, as for the general bucket: 20 quick reports cannot all fit in a bucket of 2.
+    for _ in 0..20 {
+        let response = report().await.unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status().as_u16() == 429 {
+            limited = Some(response);
+            break;
+        }
+    }
+    assert_eq!(statuses[..2], [204, 204], "the burst is served");
+    assert_limited(limited.unwrap_or_else(|| panic!("no 429 in {statuses:?}")), 1).await;
+    // Other routes draw on the general bucket only.
+    assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
 }
 
 async fn rate_limit_can_be_switched_off(backend: Backend) {

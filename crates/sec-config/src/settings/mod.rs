@@ -104,6 +104,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "rate_limit.burst",
     "rate_limit.auth_per_minute",
     "rate_limit.auth_burst",
+    "rate_limit.csp_report_per_second",
+    "rate_limit.csp_report_burst",
     "tls.cert_file",
     "tls.key_file",
     "tls.redirect_http_bind",

@@ -294,6 +294,7 @@ fn http_layer_settings_have_safe_defaults() {
     assert!(rl.enabled());
     assert_eq!((rl.per_second().get(), rl.burst().get()), (100, 200));
     assert_eq!((rl.auth_per_minute().get(), rl.auth_burst().get()), (10, 5));
+    assert_eq!((rl.csp_report_per_second().get(), rl.csp_report_burst().get()), (2, 20));
     assert!(!s.tls().enabled());
     assert_eq!(s.tls().redirect_http_bind(), None);
 }

@@ -1,6 +1,7 @@
-//! Per-IP request rate limits: a general bucket for every request, and a stricter one for
+//! Per-IP request rate limits: a general bucket for every request, a stricter one for
 //! `/api/v1/auth/*` and the page forms that do what those endpoints do ([`AUTH_FORM_PATHS`]),
-//! answered with 429 `too_many_requests` and `Retry-After`.
+//! and a small one for the CSP violation reports of `/csp-report` (which anyone may send, and
+//! each of which is a log line), answered with 429 `too_many_requests` and `Retry-After`.
 //!
 //! This is the cheap first line, in memory and **per replica**: with N replicas a client gets
 //! up to N times the limit, and the limits reset when a replica restarts. The ingress in front
@@ -33,6 +34,7 @@ use sec_config::Settings;
 
 use crate::http::client_ip::{ClientAddr, rate_limit_key};
 use crate::http::error::AppError;
+use crate::http::security_headers::CSP_REPORT_PATH;
 
 #[cfg(feature = "actix-governor")]
 mod with_actix_governor;
@@ -87,13 +89,30 @@ pub fn is_auth_request(method: &actix_web::http::Method, path: &str) -> bool {
         || (method == actix_web::http::Method::POST && AUTH_FORM_PATHS.contains(&path))
 }
 
-/// The general and the authentication quota from `rate_limit.*`.
-fn quotas(settings: &Settings) -> (Quota, Quota) {
+/// True for `/csp-report` exactly, as the router matches it (see [`is_auth_path`]): the one
+/// path whose requests also count against the CSP report bucket.
+pub fn is_csp_report_path(path: &str) -> bool {
+    path == CSP_REPORT_PATH
+}
+
+/// The quotas of the three buckets, from `rate_limit.*`.
+struct Quotas {
+    /// Every request.
+    general: Quota,
+    /// Requests to `/api/v1/auth/*`, on top of the general one.
+    auth: Quota,
+    /// Requests to `/csp-report`, on top of the general one.
+    csp_report: Quota,
+}
+
+/// The quotas `rate_limit.*` sets.
+fn quotas(settings: &Settings) -> Quotas {
     let r = settings.rate_limit();
-    (
-        Quota::per_second(r.per_second()).allow_burst(r.burst()),
-        Quota::per_minute(r.auth_per_minute()).allow_burst(r.auth_burst()),
-    )
+    Quotas {
+        general: Quota::per_second(r.per_second()).allow_burst(r.burst()),
+        auth: Quota::per_minute(r.auth_per_minute()).allow_burst(r.auth_burst()),
+        csp_report: Quota::per_second(r.csp_report_per_second()).allow_burst(r.csp_report_burst()),
+    }
 }
 
 /// The bucket key of a request: its client address, IPv6 by /64. A request without one (not
@@ -110,6 +129,14 @@ fn too_many_requests(wait: Duration) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_csp_report_bucket_covers_its_one_path() {
+        assert!(is_csp_report_path("/csp-report"));
+        for no in ["/csp-report/", "/csp-reports", "/CSP-REPORT", "/api/csp-report", ""] {
+            assert!(!is_csp_report_path(no), "{no}");
+        }
+    }
 
     #[test]
     fn the_auth_bucket_covers_the_prefix_and_below_only() {

@@ -15,25 +15,28 @@ use governor::clock::Clock;
 use sec_config::Settings;
 
 use super::{
-    EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_request, key_of, quotas, too_many_requests,
+    EmptyQuota, HOUSEKEEPING_INTERVAL, is_auth_request, is_csp_report_path, key_of, quotas,
+    too_many_requests,
 };
 
-/// The two limiters, shared by every worker.
+/// The three limiters, shared by every worker.
 #[derive(Debug, Clone)]
 pub struct Limiter {
     enabled: bool,
     general: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     auth: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    csp_report: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl Limiter {
-    /// Builds both limiters from `rate_limit.*`.
+    /// Builds the limiters from `rate_limit.*`.
     pub fn new(settings: &Settings) -> Result<Self, EmptyQuota> {
-        let (general, auth) = quotas(settings);
+        let quotas = quotas(settings);
         Ok(Self {
             enabled: settings.rate_limit().enabled(),
-            general: Arc::new(DefaultKeyedRateLimiter::keyed(general)),
-            auth: Arc::new(DefaultKeyedRateLimiter::keyed(auth)),
+            general: Arc::new(DefaultKeyedRateLimiter::keyed(quotas.general)),
+            auth: Arc::new(DefaultKeyedRateLimiter::keyed(quotas.auth)),
+            csp_report: Arc::new(DefaultKeyedRateLimiter::keyed(quotas.csp_report)),
         })
     }
 
@@ -43,9 +46,11 @@ impl Limiter {
             return Ok(());
         }
         let key = key_of(req);
+        let path = req.match_info().as_str();
         let limiters = [
             Some(&self.general),
-            is_auth_request(req.method(), req.match_info().as_str()).then_some(&self.auth),
+            is_auth_request(req.method(), path).then_some(&self.auth),
+            is_csp_report_path(path).then_some(&self.csp_report),
         ];
         for limiter in limiters.into_iter().flatten() {
             if let Err(not_until) = limiter.check_key(&key) {
@@ -58,16 +63,13 @@ impl Limiter {
     /// Starts a task on the current runtime that drops quiet clients' buckets every minute,
     /// until the limiters are dropped.
     pub fn spawn_housekeeping(&self) {
-        let general = Arc::downgrade(&self.general);
-        let auth = Arc::downgrade(&self.auth);
+        let limiters = [&self.general, &self.auth, &self.csp_report].map(Arc::downgrade);
         actix_web::rt::spawn(async move {
             loop {
                 actix_web::rt::time::sleep(HOUSEKEEPING_INTERVAL).await;
-                let (Some(general), Some(auth)) = (Weak::upgrade(&general), Weak::upgrade(&auth))
-                else {
-                    break;
-                };
-                for limiter in [general, auth] {
+                for limiter in &limiters {
+                    // All three are dropped together, with the `Limiter`.
+                    let Some(limiter) = Weak::upgrade(limiter) else { return };
                     limiter.retain_recent();
                     limiter.shrink_to_fit();
                 }
