@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: find the `server` binary cargo built, start it in a
 //! directory of the test's choosing, read its log to learn its address, and talk plain HTTP/1.1
-//! to it over a socket, as any client would; and a fresh PostgreSQL database for a test.
+//! to it over a socket, as any client would; a fresh PostgreSQL database for a test; and, in
+//! [`browser`], a headless Chromium driven over WebDriver.
 #![allow(
     clippy::expect_used,
     clippy::panic,
@@ -15,6 +16,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
+
+pub mod browser;
 
 /// Upper bound on waiting for the server to print its address; only a guard against hanging,
 /// never a measure of speed.
