@@ -12,7 +12,8 @@
 //! console through ChromeDriver and fails on any error (a page that breaks its Content Security
 //! Policy logs one, so does a script that throws), fails when the server has logged a CSP
 //! violation report, and saves a screenshot named after the step under `target/e2e/<flow>/`. A
-//! step that fails saves its screenshot and HTML there as well, and its panic names the step.
+//! step that fails saves its screenshot, its HTML and the server's output there as well, and its
+//! panic names the step.
 
 use std::any::Any;
 use std::future::Future;
@@ -139,8 +140,10 @@ impl ChromeDriver {
             "--no-default-browser-check",
             // No desktop keyring to ask for the profile's passwords.
             "--password-store=basic",
-            // CSP reports queued through the Reporting API go out at once, not a minute later,
-            // while the test still watches the server's log.
+            // CSP reports sent through the Reporting API (`report-to`) go out at once, not a
+            // minute later, while the test still watches the server's log. Chromium sends
+            // those from HTTPS pages only: from these plain-HTTP ones only `report-uri` reports
+            // arrive, and none when the policy also names a `report-to` endpoint.
             "--short-reporting-delay",
         ]
         .map(str::to_owned)
@@ -462,8 +465,8 @@ impl Flow {
 
     /// Runs the step `name` in `browser`: `work` does what a user does and asserts what they
     /// see; then the console must hold no error and the server no CSP report, and the page is
-    /// saved as `NN-name.png`. A failure anywhere in it saves `NN-name-failed.png` and `.html`
-    /// and fails the test naming the step.
+    /// saved as `NN-name.png`. A failure anywhere in it saves `NN-name-failed.png`, `.html` and
+    /// `.log` (the server's output) and fails the test naming the step.
     pub async fn step<T>(
         &mut self,
         name: &str,
@@ -510,8 +513,15 @@ impl Flow {
             Err(panic) => {
                 let prefix = self.dir.join(format!("{label}-failed"));
                 browser.save_failure(&prefix).await;
+                let _ =
+                    std::fs::write(prefix.with_extension("log"), self.server.output().join("\n"));
+                let server = match self.server.exit_status() {
+                    Some(status) => format!("; the server has exited ({status})"),
+                    None => String::new(),
+                };
                 panic!(
-                    "step {label} failed: {}\n(screenshot and HTML: {}.png and .html)",
+                    "step {label} failed: {}\n(screenshot, HTML and the server's log: {}.png, \
+                     .html and .log{server})",
                     panic_message(panic.as_ref()),
                     prefix.display()
                 )
@@ -535,8 +545,8 @@ fn csp_reports_absent(server: &mut RunningServer) {
     assert!(reports.is_empty(), "the server received CSP violation reports:\n{reports:#?}");
 }
 
-/// The text of a panic.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The text of a panic, for the message of a failed step and for tests that catch one.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<String>()
         .cloned()

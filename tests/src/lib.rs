@@ -150,6 +150,11 @@ impl RunningServer {
         &self.seen
     }
 
+    /// How the process ended, if it has (a test that finds its server gone says so).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// `GET path`; returns the status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(&self.addr, path)

@@ -6,10 +6,11 @@
 //! factor disables the account; and someone signs in with the keyboard alone.
 //!
 //! Each page is saved as `target/e2e/<flow>/NN-step.png`; a console error or a CSP report fails
-//! the step, and a failed step leaves its screenshot and HTML beside them (`e2e::browser`). The
-//! flow runs on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set. The pages are
-//! found by the ids and names of their contract (`form#login`, `input[name=code]`, ...), never
-//! by their wording, so that copy can change without breaking the test.
+//! the step, and a failed step leaves its screenshot, HTML and server log beside them
+//! (`e2e::browser`). The flow runs on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is
+//! set. The pages are found by the ids and names of their contract (`form#login`,
+//! `input[name=code]`, ...), never by their wording, so that copy can change without breaking
+//! the test.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,7 +24,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use e2e::browser::{Browser, ChromeDriver, Flow, Key, Viewport};
+use e2e::browser::{Browser, ChromeDriver, Flow, Key, Viewport, panic_message};
 use e2e::{
     Database, RunningServer, create_admin, decode_quoted_printable, http_get, http_json, mail_files,
 };
@@ -665,15 +666,6 @@ async fn the_pages_name_an_icon_the_server_serves() {
     );
 }
 
-/// The text of a caught panic.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default()
-}
-
 /// Makes the page shown load an image from another origin, which the page policy
 /// (`default-src 'self'`) refuses; returns once the browser has given up on it.
 async fn break_the_page_policy(b: &Browser) {
@@ -719,7 +711,8 @@ async fn the_console_check_fails_a_step_on_a_script_error_or_a_csp_violation() {
     let failed = AssertUnwindSafe(flow.step("csp-violation", b, break_the_page_policy(b)))
         .catch_unwind()
         .await;
-    let message = panic_text(failed.expect_err("the step passed despite the violation").as_ref());
+    let message =
+        panic_message(failed.expect_err("the step passed despite the violation").as_ref());
     assert!(message.contains("step 02-csp-violation failed"), "{message}");
     assert!(message.contains("Content Security Policy"), "{message}");
     assert!(flow.dir().join("02-csp-violation-failed.png").is_file(), "no screenshot");
@@ -744,7 +737,7 @@ async fn a_csp_violation_report_fails_the_next_step() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let failed = AssertUnwindSafe(flow.step("after-the-report", b, async {})).catch_unwind().await;
-    let message = panic_text(failed.expect_err("the step passed despite the report").as_ref());
+    let message = panic_message(failed.expect_err("the step passed despite the report").as_ref());
     assert!(message.contains("step 02-after-the-report failed"), "{message}");
     assert!(message.contains("CSP violation reports"), "{message}");
     b.close().await;
