@@ -20,6 +20,12 @@ test:
 test-pg:
     TEST_DATABASE_URL={{pg_url}} cargo test --workspace
 
+# Only the browser tests: headless Chromium over WebDriver (Debian's chromium and chromium-driver
+# must be installed; .ci/run installs them). Every page is saved under target/e2e/<flow>/
+e2e:
+    cargo build -p server
+    cargo test -p e2e --test browser
+
 # Formatting and lints, as CI runs them
 lint:
     cargo fmt --all -- --check

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: find the `server` binary cargo built, start it in a
 //! directory of the test's choosing, read its log to learn its address, and talk plain HTTP/1.1
-//! to it over a socket, as any client would.
+//! to it over a socket, as any client would; a fresh PostgreSQL database for a test; and, in
+//! [`browser`], a headless Chromium driven over WebDriver.
 #![allow(
     clippy::expect_used,
     clippy::panic,
@@ -14,9 +15,30 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+pub mod browser;
+
 /// Upper bound on waiting for the server to print its address; only a guard against hanging,
 /// never a measure of speed.
 const START_GUARD: Duration = Duration::from_secs(60);
+
+/// The folder of this build's profile (`target/debug`), from the test executable's path:
+/// `target/<profile>/deps/<test>`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).expect("target/<profile> folder").to_path_buf()
+}
+
+/// The workspace's target folder: `CARGO_TARGET_DIR` when it is an absolute path (a relative
+/// one is relative to wherever cargo was started, which a test cannot know), else the folder
+/// above this build's profile.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        _ => profile_dir().parent().expect("the target folder").to_path_buf(),
+    }
+}
 
 /// The `server` binary of this build: `SERVER_BIN` if set (to test a release build), else the
 /// one next to the test executable, which `cargo test --workspace` builds.
@@ -24,10 +46,8 @@ pub fn server_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("SERVER_BIN") {
         return PathBuf::from(path);
     }
-    let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/server
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> folder");
-    let bin = profile_dir.join(format!("server{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir().join(format!("server{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
         "{} not found: build it first (`cargo build -p server`) or set SERVER_BIN",
@@ -53,6 +73,28 @@ pub fn server_command(dir: &Path, vars: &[(&str, &str)]) -> Command {
 /// Runs `server ARGS` to completion.
 pub fn run_server(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
     server_command(dir, vars).args(args).output().expect("server runs")
+}
+
+/// `server users create-admin` for `username` (address `username@example.test`), the password
+/// on standard input as a script gives it; fails the test if the command fails.
+pub fn create_admin(dir: &Path, vars: &[(&str, &str)], username: &str, password: &str) {
+    let mut child = server_command(dir, vars)
+        .args(["users", "create-admin", "--username", username, "--email"])
+        .arg(format!("{username}@example.test"))
+        .arg("--password-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("server exits");
+    assert!(out.status.success(), "create-admin: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A server process started by a test; killed if the test ends without stopping it.
@@ -106,6 +148,11 @@ impl RunningServer {
             self.seen.push(line);
         }
         &self.seen
+    }
+
+    /// How the process ended, if it has (a test that finds its server gone says so).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// `GET path`; returns the status code and body.
@@ -217,4 +264,70 @@ pub fn mail_files(dir: &Path) -> Vec<String> {
         .collect();
     files.sort();
     files.iter().map(|p| std::fs::read_to_string(p).expect("a mail file")).collect()
+}
+
+/// `text` with quoted-printable encoding undone (RFC 2045 §6.7: `=` and a line break joins
+/// lines, `=XX` is a byte in hex), as the mail parts are sent. Anything else passes unchanged,
+/// so a whole message can go through it to search its text.
+pub fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(byte) if bytes[i] == b'=' => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A fresh PostgreSQL database on the server `TEST_DATABASE_URL` names, dropped at the end.
+pub struct Database {
+    admin: String,
+    name: String,
+    /// Its URL, for `DATABASE_URL`.
+    pub url: String,
+}
+
+impl Database {
+    /// Creates one; without `TEST_DATABASE_URL`, says on stderr that `test` is skipped and
+    /// returns `None`.
+    pub fn create(test: &str) -> Option<Self> {
+        let Some(admin) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+            #[allow(clippy::print_stderr, reason = "the skip must be visible")]
+            {
+                eprintln!("SKIPPED {test}: TEST_DATABASE_URL is not set");
+            }
+            return None;
+        };
+        let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&admin).expect("connect to TEST_DATABASE_URL");
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .expect("create a test database");
+        let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL has a database path");
+        let url = format!("{base}/{name}");
+        Some(Self { admin, name, url })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
 }

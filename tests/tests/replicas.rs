@@ -12,54 +12,16 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
-use e2e::{RunningServer, http_json, run_server, server_command, session_token, try_http_json};
+use e2e::{
+    Database, RunningServer, create_admin, http_json, run_server, session_token, try_http_json,
+};
 
 const PASSWORD: &str = "copper-kettle-whistles-at-nine-41-times";
 const WRONG: &str = "not-the-right-password-at-all-0000";
-
-/// A fresh PostgreSQL database, dropped at the end.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create(test: &str) -> Option<Self> {
-        let Some(admin) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-            #[allow(clippy::print_stderr, reason = "the skip must be visible")]
-            {
-                eprintln!("SKIPPED {test}: TEST_DATABASE_URL is not set");
-            }
-            return None;
-        };
-        let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::establish(&admin).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).unwrap();
-        let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL has a database path");
-        let url = format!("{base}/{name}");
-        Some(Self { admin, name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn);
-        }
-    }
-}
 
 /// One MFA key for every replica and command of a test run, as the shared secrets file gives
 /// a deployment (each development folder would otherwise generate its own).
@@ -144,21 +106,6 @@ fn user_id(addr: &str, token: &str) -> String {
     me["user"]["id"].as_str().unwrap().to_owned()
 }
 
-fn create_admin(dir: &Path, url: &str, username: &str) {
-    let mut child = server_command(dir, &vars(url))
-        .args(["users", "create-admin", "--username", username, "--email"])
-        .arg(format!("{username}@example.test"))
-        .arg("--password-stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn audit_chain_is_intact(dir: &Path, url: &str) {
     let out = run_server(dir, &vars(url), &["audit", "verify"]);
     assert!(
@@ -180,7 +127,7 @@ fn replicas_share_sessions_logouts_throttling_and_roles() {
     // A one-off command, as an operator runs it: its own folder, since a running server holds
     // the lock on its audit folder.
     let ops = tempfile::tempdir().unwrap();
-    create_admin(ops.path(), &db.url, "chief");
+    create_admin(ops.path(), &vars(&db.url), "chief", PASSWORD);
 
     // A session made on A works on B; a logout on A is refused on B at once.
     assert_eq!(register(&a.addr, "ann"), 202);
@@ -262,7 +209,7 @@ fn a_change_on_one_replica_is_in_force_on_the_next_request_at_the_other() {
     };
     let (_dir_a, a, _dir_b, b) = two_replicas(&db);
     let ops = tempfile::tempdir().unwrap();
-    create_admin(ops.path(), &db.url, "warden");
+    create_admin(ops.path(), &vars(&db.url), "warden", PASSWORD);
 
     // A session revoked by its owner on A.
     assert_eq!(register(&a.addr, "dora"), 202);
