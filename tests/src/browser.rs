@@ -47,12 +47,6 @@ const GUARD: Duration = Duration::from_secs(30);
 /// What the server logs for each CSP violation report it receives.
 const CSP_REPORT_LINE: &str = "csp violation";
 
-/// The console error of the browser's own request for `/favicon.ico` on a site's first page
-/// when the page names no icon. It is not the page's doing and comes at no fixed time after the
-/// page has loaded, so a step would fail or pass by chance: steps leave it out, and the browser
-/// tests check the icon once, by its answer.
-const ICON_REQUEST: &str = "/favicon.ico - Failed to load resource";
-
 /// `name` on `PATH`, or a failed test that says what to install.
 fn program(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -495,7 +489,6 @@ impl Flow {
                 .console_errors()
                 .await
                 .into_iter()
-                .filter(|message| !message.contains(ICON_REQUEST))
                 .filter(|message| !expected.iter().any(|e| message.contains(e)))
                 .collect();
             assert!(

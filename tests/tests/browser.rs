@@ -653,8 +653,8 @@ async fn mailed_links_open_pages_that_work_on_a_phone() {
 #[tokio::test]
 async fn the_pages_name_an_icon_the_server_serves() {
     // A browser asks every site for an icon: the one a page names, else `/favicon.ico`. A 404
-    // there is a console error on every first visit (which the steps leave out, as it comes at
-    // no fixed time: see `e2e::browser`), so it is checked here, by the answer.
+    // there is a console error on every first visit, at no fixed time after the page loads; the
+    // steps would catch it by chance, so it is checked here, by the answer.
     let dir = tempfile::tempdir().unwrap();
     let server = RunningServer::start(dir.path(), &server_vars(None));
     let addr = server.addr.clone();
