@@ -162,7 +162,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep(Method::GET, "/signup", Public, || web::get().to(pages::sign_in::signup_page)),
         ep(Method::POST, "/signup", Public, || web::post().to(pages::sign_in::signup)),
         ep(Method::GET, "/login", Public, || web::get().to(pages::sign_in::login_form)),
-        ep(Method::POST, "/login", Public, || web::post().to(pages::sign_in::login)),
+        ep(Method::POST, "/login", Public, || web::post().to(pages::sign_in::login_submit)),
         ep(Method::GET, "/login/mfa", MfaPending, || web::get().to(pages::sign_in::login_mfa_form)),
         ep(Method::POST, "/login/mfa", MfaPending, || web::post().to(pages::sign_in::login_mfa)),
         ep(Method::GET, "/forgot-password", Public, || {
@@ -175,17 +175,17 @@ pub fn endpoints() -> Vec<Endpoint> {
             web::get().to(pages::sign_in::resend_verification_form)
         }),
         ep(Method::POST, "/resend-verification", Public, || {
-            web::post().to(pages::sign_in::resend_verification)
+            web::post().to(pages::sign_in::resend_verification_submit)
         }),
         ep(Method::GET, "/account", Authenticated, || web::get().to(pages::account::account)),
         ep(Method::POST, "/account/sign-out", Authenticated, || {
             web::post().to(pages::account::sign_out)
         }),
         ep(Method::POST, "/account/password", RecentAuthentication, || {
-            web::post().to(pages::account::change_password)
+            web::post().to(pages::account::password_submit)
         }),
         ep(Method::POST, "/account/email", RecentAuthentication, || {
-            web::post().to(pages::account::change_email)
+            web::post().to(pages::account::email_submit)
         }),
         ep(Method::POST, "/account/sessions/end-others", RecentAuthentication, || {
             web::post().to(pages::account::end_other_sessions)
@@ -197,15 +197,17 @@ pub fn endpoints() -> Vec<Endpoint> {
             web::get().to(pages::account::confirm_form)
         }),
         ep(Method::POST, "/account/confirm", Authenticated, || {
-            web::post().to(pages::account::confirm)
+            web::post().to(pages::account::confirm_submit)
         }),
         ep(Method::GET, "/account/signed-out", Public, || {
             web::get().to(pages::account::signed_out)
         }),
-        ep(Method::GET, "/account/mfa", Authenticated, || web::get().to(pages::mfa::status)),
-        ep(Method::POST, "/account/mfa/totp", FactorChange, || web::post().to(pages::mfa::begin)),
+        ep(Method::GET, "/account/mfa", Authenticated, || web::get().to(pages::mfa::mfa_page)),
+        ep(Method::POST, "/account/mfa/totp", FactorChange, || {
+            web::post().to(pages::mfa::enrollment_begin)
+        }),
         ep(Method::POST, "/account/mfa/totp/confirm", FactorChange, || {
-            web::post().to(pages::mfa::confirm)
+            web::post().to(pages::mfa::enrollment_confirm)
         }),
         ep(Method::POST, "/account/mfa/totp/off", FactorChange, || {
             web::post().to(pages::mfa::turn_off)
@@ -242,10 +244,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             web::post().to(pages::admin::enable)
         }),
         ep(Method::POST, "/admin/users/{id}/roles/grant", Perm(RolesManage), || {
-            web::post().to(pages::admin::grant_role)
+            web::post().to(pages::admin::grant_role_submit)
         }),
         ep(Method::POST, "/admin/users/{id}/roles/revoke", Perm(RolesManage), || {
-            web::post().to(pages::admin::revoke_role)
+            web::post().to(pages::admin::revoke_role_submit)
         }),
         ep(Method::GET, "/static/{file}", Public, || web::get().to(assets::file)),
         ep(Method::GET, "/api/v1/admin/users", Perm(UsersRead), || {

@@ -486,6 +486,19 @@ async fn the_admin_page_refuses_a_plain_user_and_lets_an_administrator_disable_a
     assert_eq!(location(&plain.navigate("/account").await), "/login", "signed out");
     let audit = crate::accounts::audit_records(&app);
     assert!(audit.iter().any(|r| r["event"] == "AccountLocked"), "audited");
+
+    // Twenty accounts a page, oldest first, with links to the next and the previous page.
+    for n in 0..20 {
+        register(&app, &format!("member{n:02}")).await;
+    }
+    let first = boss.page("/admin/users").await;
+    assert_eq!(first.matches("<tr data-username=").count(), 20, "{first}");
+    assert!(first.contains("<a href=\"/admin/users?offset=20\" rel=\"next\">"), "{first}");
+    assert!(!first.contains("rel=\"prev\""), "{first}");
+    let second = boss.page("/admin/users?offset=20").await;
+    assert_eq!(second.matches("<tr data-username=").count(), 2, "22 accounts in all: {second}");
+    assert!(second.contains("<a href=\"/admin/users?offset=0\" rel=\"prev\">"), "{second}");
+    assert!(!second.contains("rel=\"next\""), "{second}");
 }
 
 /// `<input …>` tags of a page, as written.

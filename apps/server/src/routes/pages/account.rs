@@ -254,7 +254,7 @@ pub(crate) struct PasswordForm {
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn change_password(
+pub(crate) async fn password_submit(
     form: RecentVerifiedForm<PasswordForm>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
@@ -308,7 +308,7 @@ pub(crate) struct EmailForm {
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn change_email(
+pub(crate) async fn email_submit(
     form: RecentVerifiedForm<EmailForm>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
@@ -419,7 +419,7 @@ pub(crate) struct ConfirmForm {
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn confirm(
+pub(crate) async fn confirm_submit(
     form: VerifiedForm<ConfirmForm>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {

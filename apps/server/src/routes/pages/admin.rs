@@ -202,7 +202,7 @@ pub(crate) struct RoleForm {
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn grant_role(
+pub(crate) async fn grant_role_submit(
     form: PermittedForm<perm::RolesManage, RoleForm>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -233,7 +233,7 @@ pub(crate) async fn grant_role(
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn revoke_role(
+pub(crate) async fn revoke_role_submit(
     form: PermittedForm<perm::RolesManage, RoleForm>,
     req: HttpRequest,
     path: web::Path<String>,

@@ -97,7 +97,7 @@ async fn status_page(
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn status(
+pub(crate) async fn mfa_page(
     session: CurrentSession,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
@@ -143,7 +143,7 @@ fn inline_svg(data_uri: &SecretString) -> Option<String> {
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn begin(
+pub(crate) async fn enrollment_begin(
     form: FactorChangeForm<NoFields>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
@@ -193,7 +193,7 @@ pub(crate) struct CodeForm {
     ),
     security(("session" = [])),
 )]
-pub(crate) async fn confirm(
+pub(crate) async fn enrollment_confirm(
     form: FactorChangeForm<CodeForm>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {

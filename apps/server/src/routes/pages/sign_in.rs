@@ -253,7 +253,7 @@ pub(crate) async fn login_form(
         (status = 503, response = super::super::responses::DatabaseOrHashingBusy),
     ),
 )]
-pub(crate) async fn login(
+pub(crate) async fn login_submit(
     req: HttpRequest,
     form: PublicForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -562,7 +562,7 @@ pub(crate) async fn resend_verification_form(req: HttpRequest) -> Result<HttpRes
         (status = 503, response = super::super::responses::DatabaseUnavailable),
     ),
 )]
-pub(crate) async fn resend_verification(
+pub(crate) async fn resend_verification_submit(
     req: HttpRequest,
     form: PublicForm<IdentifierForm>,
 ) -> Result<HttpResponse, AppError> {
