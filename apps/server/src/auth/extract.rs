@@ -9,13 +9,16 @@
 //! [`VerifiedForm<T>`] is the extractor of a form posted by a server-rendered page: it
 //! authenticates like [`CurrentSession`] (and stands in for it), then reads the urlencoded body
 //! and checks its `csrf_token` field against the session ([`SessionToken::form_token`]);
-//! [`form_token`] is the value to render into the page.
+//! [`form_token`] is the value to render into the page. [`PublicForm<T>`] is its counterpart
+//! for the forms used before signing in: the token is that of the form cookie
+//! ([`public_form_token`]), against login CSRF.
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::body::MessageBody;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
@@ -28,10 +31,8 @@ use super::{
     session_cookie,
 };
 use crate::db::Db;
-use crate::http::cookies;
-use crate::http::cookies::FORM_COOKIE;
+use crate::http::cookies::{self, FORM_COOKIE};
 use crate::http::error::{AppError, ErrorCode};
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 
 /// The signed-in user of this request. Extracting it authenticates the session cookie
 /// (once per request: later extractions reuse the result).

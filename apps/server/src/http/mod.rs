@@ -15,6 +15,9 @@
 //!    layer and handler below (rate limits, login throttle, sessions, audit);
 //! 1. security headers ([`security_headers`]): every response leaves with them, errors of the
 //!    layers below included;
+//!    then, for a browser's navigation only, the error pages of `routes::pages::errors` (the
+//!    one layer from `routes/` in this stack: it turns the JSON error of any layer below into
+//!    a page, or a redirect to the sign-in or confirmation page);
 //! 2. request id and log ([`request_log`], [`request_id`]): the id, the request's log span and
 //!    line, JSON bodies ([`error`]) for actix's errors;
 //! 3. request-target cap (414, [`limits`]);

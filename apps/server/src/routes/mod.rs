@@ -5,8 +5,10 @@
 //! recently; for changes to the second factor, one who proved it recently), or a permission,
 //! and its handler states the same in its signature (a [`MfaChallengeCookie`],
 //! [`CurrentSession`], [`RecentSession`], [`FactorChangeSession`] or [`Require`] argument;
-//! the forms of server-rendered pages take a [`VerifiedForm`], which is a [`CurrentSession`]
-//! whose form token was checked).
+//! the forms of server-rendered pages take a [`VerifiedForm`], which applies the same rule as
+//! its API twin and checks the session's form token, or, before signing in, a [`PublicForm`]).
+//! A page form has the access rule of the API route it does the same as; the walk compares
+//! the pairs.
 //! The API tests walk this table and fail when a route's behaviour disagrees with its
 //! declared access; `tests/architecture.rs` fails when code registers a route anywhere but
 //! here.
@@ -17,6 +19,7 @@
 //! [`FactorChangeSession`]: crate::auth::FactorChangeSession
 //! [`Require`]: crate::auth::Require
 //! [`VerifiedForm`]: crate::auth::VerifiedForm
+//! [`PublicForm`]: crate::auth::PublicForm
 
 // Visible to the crate so that `crate::openapi` can name the handlers' path items.
 pub(crate) mod admin;
