@@ -2,9 +2,10 @@
 //! logout.
 
 use actix_web::ResponseError;
+use actix_web::cookie::Cookie;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use sec_auth::{LoginOutcome, Principal, Reauthentication, Registration, SecondFactor};
+use sec_auth::{LoggedIn, LoginOutcome, Principal, Reauthentication, Registration, SecondFactor};
 use sec_core::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -128,32 +129,77 @@ pub(crate) async fn login(
     req: HttpRequest,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, AppError> {
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    let previous = session_cookie_value(&req);
-    let held_session = previous.is_some();
     let LoginBody { identifier, password } = body.into_inner();
+    let signed = password_login(&req, identifier, password).await?;
+    let mut response = HttpResponse::Ok();
+    response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
+    for cookie in signed.cookies {
+        response.cookie(cookie);
+    }
+    let (user, mfa_required) = match &signed.outcome {
+        LoginOutcome::Session(logged_in) => (&logged_in.user, false),
+        LoginOutcome::MfaRequired(pending) => (&pending.user, true),
+    };
+    Ok(response.json(LoginResponse { user: UserView::from(user), mfa_required }))
+}
+
+/// A password login's outcome and the cookies the browser must get for it.
+pub(crate) struct PasswordLogin {
+    /// A session, or a pending second factor.
+    pub(crate) outcome: LoginOutcome,
+    /// The new session cookie; or the pending step's cookie, with the held session cookie
+    /// deleted (the login ended that session).
+    pub(crate) cookies: Vec<Cookie<'static>>,
+}
+
+/// The password step of a login, as the API and the sign-in page both run it: the rules'
+/// `login` (admitted for hashing, the session the browser holds passed in so that it ends),
+/// and the cookies of its outcome.
+pub(crate) async fn password_login(
+    req: &HttpRequest,
+    identifier: String,
+    password: SecretString,
+) -> Result<PasswordLogin, AppError> {
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
+    let previous = session_cookie_value(req);
+    let held_session = previous.is_some();
     let now = auth.now();
-    let outcome = blocking_hashing(&req, move || {
+    let outcome = blocking_hashing(req, move || {
         auth.login(&identifier, &password, previous.as_deref(), &meta)
     })
     .await?;
-    let mut response = HttpResponse::Ok();
-    response.insert_header(CacheControl(vec![CacheDirective::NoStore]));
-    match outcome {
-        LoginOutcome::Session(logged_in) => Ok(response
-            .cookie(session_cookie(logged_in.token.expose()))
-            .json(LoginResponse { user: UserView::from(&logged_in.user), mfa_required: false })),
+    let cookies = match &outcome {
+        LoginOutcome::Session(logged_in) => vec![session_cookie(logged_in.token.expose())],
         LoginOutcome::MfaRequired(pending) => {
-            response.cookie(mfa_cookie(pending.token.expose(), pending.expires_at - now));
+            let mut cookies = vec![mfa_cookie(pending.token.expose(), pending.expires_at - now)];
             if held_session {
                 // The session the browser held was ended by the login; drop its cookie too.
-                response.cookie(clearing_cookie());
+                cookies.push(clearing_cookie());
             }
-            Ok(response
-                .json(LoginResponse { user: UserView::from(&pending.user), mfa_required: true }))
+            cookies
         }
-    }
+    };
+    Ok(PasswordLogin { outcome, cookies })
+}
+
+/// The second step of a login, as the API and the sign-in page both run it: the pending step
+/// `challenge` completed with `factor` (the session the browser holds passed in so that it
+/// ends). On success, the new session cookie and the cookie deleting the pending step's.
+pub(crate) async fn second_factor_login(
+    req: &HttpRequest,
+    challenge: MfaChallengeCookie,
+    factor: SecondFactor,
+) -> Result<(LoggedIn, [Cookie<'static>; 2]), AppError> {
+    let auth = auth_service(req)?;
+    let meta = request_meta(req);
+    let previous = session_cookie_value(req);
+    let logged_in = blocking(move || {
+        auth.complete_mfa_login(&challenge.0, &factor, previous.as_deref(), &meta)
+    })
+    .await?;
+    let cookies = [session_cookie(logged_in.token.expose()), clearing_mfa_cookie()];
+    Ok((logged_in, cookies))
 }
 
 /// `POST /api/v1/auth/mfa` and `DELETE /api/v1/me/mfa/totp` body: exactly one of a TOTP
@@ -204,18 +250,11 @@ pub(crate) async fn complete_mfa(
     body: web::Json<SecondFactorBody>,
 ) -> Result<HttpResponse, AppError> {
     let factor = body.into_inner().factor()?;
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    let previous = session_cookie_value(&req);
-    let outcome = blocking(move || {
-        auth.complete_mfa_login(&challenge.0, &factor, previous.as_deref(), &meta)
-    })
-    .await;
-    match outcome {
-        Ok(logged_in) => Ok(HttpResponse::Ok()
+    match second_factor_login(&req, challenge, factor).await {
+        Ok((logged_in, [session, clearing])) => Ok(HttpResponse::Ok()
             .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-            .cookie(session_cookie(logged_in.token.expose()))
-            .cookie(clearing_mfa_cookie())
+            .cookie(session)
+            .cookie(clearing)
             .json(LoginResponse { user: UserView::from(&logged_in.user), mfa_required: false })),
         Err(e) if e.code() == ErrorCode::Unauthorized => {
             let mut response = e.error_response();

@@ -16,10 +16,11 @@ use super::{
     see_other_with, throttled, with_form_cookie,
 };
 use crate::auth::{
-    MfaChallengeCookie, PublicForm, auth_service, blocking, blocking_hashing, clearing_cookie,
-    clearing_mfa_cookie, mfa_cookie, request_meta, session_cookie, session_cookie_value,
+    MfaChallengeCookie, PublicForm, auth_service, blocking_hashing, clearing_mfa_cookie,
+    request_meta,
 };
 use crate::http::error::{AppError, ErrorCode};
+use crate::routes::auth::{password_login, second_factor_login};
 use crate::routes::lifecycle::{MailStep, throttled_then_after_answer};
 
 /// `templates/home.html`.
@@ -259,27 +260,16 @@ pub(crate) async fn login_submit(
 ) -> Result<HttpResponse, AppError> {
     let LoginForm { identifier, password, next } = form.0;
     let next = Next::parse(next.as_deref());
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    let previous = session_cookie_value(&req);
-    let held_session = previous.is_some();
-    let now = auth.now();
-    let id = identifier.clone();
-    let outcome =
-        blocking_hashing(&req, move || auth.login(&id, &password, previous.as_deref(), &meta))
-            .await;
+    let outcome = password_login(&req, identifier.clone(), password).await;
     let (problems, unverified) = match outcome {
-        Ok(LoginOutcome::Session(logged_in)) => {
-            return Ok(see_other_builder(next.path())
-                .cookie(session_cookie(logged_in.token.expose()))
-                .finish());
-        }
-        Ok(LoginOutcome::MfaRequired(pending)) => {
-            let mut response = see_other_builder(&next.on("/login/mfa"));
-            response.cookie(mfa_cookie(pending.token.expose(), pending.expires_at - now));
-            if held_session {
-                // The session the browser held was ended by the login; drop its cookie too.
-                response.cookie(clearing_cookie());
+        Ok(signed) => {
+            let to = match signed.outcome {
+                LoginOutcome::Session(_) => next.path().to_owned(),
+                LoginOutcome::MfaRequired(_) => next.on("/login/mfa"),
+            };
+            let mut response = see_other_builder(&to);
+            for cookie in signed.cookies {
+                response.cookie(cookie);
             }
             return Ok(response.finish());
         }
@@ -373,20 +363,10 @@ pub(crate) async fn login_mfa(
 ) -> Result<HttpResponse, AppError> {
     let MfaForm { code, next } = form.0;
     let next = Next::parse(next.as_deref());
-    let factor = second_factor(&code);
-    let auth = auth_service(&req)?;
-    let meta = request_meta(&req);
-    let previous = session_cookie_value(&req);
-    let outcome = blocking(move || {
-        auth.complete_mfa_login(&challenge.0, &factor, previous.as_deref(), &meta)
-    })
-    .await;
+    let outcome = second_factor_login(&req, challenge, second_factor(&code)).await;
     let problems = match outcome {
-        Ok(logged_in) => {
-            return Ok(see_other_builder(next.path())
-                .cookie(session_cookie(logged_in.token.expose()))
-                .cookie(clearing_mfa_cookie())
-                .finish());
+        Ok((_, [session, clearing])) => {
+            return Ok(see_other_builder(next.path()).cookie(session).cookie(clearing).finish());
         }
         Err(e) if e.code() == ErrorCode::Unauthorized => {
             return Ok(see_other_builder(LOGIN)
